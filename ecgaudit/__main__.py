@@ -1,0 +1,5 @@
+"""``python -m ecgaudit``."""
+
+from ecgaudit.cli import main
+
+main()

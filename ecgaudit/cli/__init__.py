@@ -1,0 +1,17 @@
+"""Command-line interface: a thin Typer shell over the library.
+
+Each command lives in its own private module and registers itself on :data:`app`.
+"""
+
+from __future__ import annotations
+
+from ecgaudit.cli import _audit  # noqa: F401  (registers `audit`)
+from ecgaudit.cli import _gate  # noqa: F401  (registers `gate`, `compare`)
+from ecgaudit.cli._app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Run the ``ecgaudit`` command."""
+    app()

@@ -1,0 +1,87 @@
+"""The Typer application and the one place where errors become exit codes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from ecgaudit.errors import EcgAuditError, InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Exit codes (also documented in the README).
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+EXIT_INCONCLUSIVE = 3
+
+app = typer.Typer(
+    name="ecgaudit",
+    help="Audit ECG models for subgroup performance, calibration and fairness.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def echo_err(message: str) -> None:
+    """Print a message to standard error."""
+    typer.echo(message, err=True)
+
+
+def cli_errors(func: F) -> F:
+    """Map library errors to exit codes; never show a raw traceback.
+
+    ``InputError`` (bad files, config, data) -> exit 2; any other ``EcgAuditError`` -> 1;
+    an unexpected exception -> 1 with a one-line message (set ``ECGAUDIT_DEBUG=1`` to see
+    the traceback).
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except InputError as err:
+            echo_err(f"error: {err}")
+            raise typer.Exit(EXIT_USAGE) from None
+        except EcgAuditError as err:
+            echo_err(f"error: {err}")
+            raise typer.Exit(EXIT_FAIL) from None
+        except KeyboardInterrupt:
+            echo_err("interrupted; no output was left half-written")
+            raise typer.Exit(130) from None
+        except Exception as err:
+            if os.environ.get("ECGAUDIT_DEBUG"):
+                raise
+            echo_err(
+                f"internal error: {type(err).__name__}: {err}\n"
+                "This is a bug in ecgaudit; re-run with ECGAUDIT_DEBUG=1 for details."
+            )
+            raise typer.Exit(EXIT_FAIL) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def is_terminal() -> bool:
+    """Return True when standard error is an interactive terminal (progress bars)."""
+    return sys.stderr.isatty()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Show the version and exit."),
+) -> None:
+    """Audit ECG models for subgroup performance, calibration and fairness."""
+    if version:
+        from ecgaudit import __version__
+
+        typer.echo(f"ecgaudit {__version__}")
+        raise typer.Exit(EXIT_OK)

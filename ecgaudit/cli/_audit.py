@@ -1,0 +1,97 @@
+"""``ecgaudit audit``: run an audit from files and write results (and the report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ecgaudit.cli._app import app, cli_errors
+from ecgaudit.cli._summary import print_summary
+from ecgaudit.config import AuditConfig, load_config, parse_config
+from ecgaudit.errors import ConfigError
+from ecgaudit.pipeline import audit_files
+
+
+def _flag_config(label: list[str], score: list[str], task: list[str], positive: str | None,
+                 logits: bool, attrs: dict[str, str | None], extra: list[str],
+                 id_column: str | None, patient: str | None, threshold: float | None
+                 ) -> dict[str, Any]:
+    if not label or len(label) != len(score):
+        raise ConfigError(
+            "without --config, give one --score for every --label (e.g. --label y --score p)"
+        )
+    names = task or label
+    if len(names) != len(label):
+        raise ConfigError("give one --task name for every --label, or none")
+    tasks = [{"name": n, "label": lab, "score": s, "positive_label": positive,
+              "score_type": "logit" if logits else "probability"}
+             for n, lab, s in zip(names, label, score)]
+    attributes: dict[str, dict[str, Any]] = {}
+    for name, column in attrs.items():
+        if column:
+            attributes[name] = {"column": column, **({"kind": "age"} if name == "age" else {})}
+    for col in extra:
+        attributes[col] = {"column": col}
+    cfg: dict[str, Any] = {"tasks": tasks, "attributes": attributes}
+    if id_column:
+        cfg["id_column"] = id_column
+    if patient:
+        cfg["patient_column"] = patient
+    if threshold is not None:
+        cfg["threshold"] = {"rule": "fixed", "value": threshold}
+    return cfg
+
+
+def _resolve_config(config: Path | None, flags: dict[str, Any], overrides: dict[str, Any]
+                    ) -> AuditConfig:
+    if config is not None:
+        if flags["label"] or flags["score"]:
+            raise ConfigError("give tasks either in --config or with --label/--score, not both")
+        base = load_config(config).to_dict()
+        name = config.name
+    else:
+        base = _flag_config(**flags)
+        name = "command-line options"
+    for key, value in overrides.items():
+        if value is not None:
+            base[key] = value
+    return parse_config(base, source=name)
+
+
+@app.command()
+@cli_errors
+def audit(
+    predictions: Annotated[Path, typer.Argument(help="Predictions file (CSV, CSV.gz or Parquet).")],
+    metadata: Annotated[Path | None, typer.Option(help="Demographics file, joined on --id.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Audit config (YAML).")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results"),
+    label: Annotated[list[str], typer.Option(help="Label column (repeat for several tasks).")] = [],  # noqa: B006
+    score: Annotated[list[str], typer.Option(help="Score column, one per --label.")] = [],  # noqa: B006
+    task: Annotated[list[str], typer.Option(help="Task name, one per --label.")] = [],  # noqa: B006
+    positive_label: Annotated[str | None, typer.Option(help="Value of a text label that means positive.")] = None,
+    logits: Annotated[bool, typer.Option(help="Scores are logits, not probabilities.")] = False,
+    sex: Annotated[str | None, typer.Option(help="Sex column.")] = None,
+    race: Annotated[str | None, typer.Option(help="Race / ethnicity column.")] = None,
+    age: Annotated[str | None, typer.Option(help="Age column (years; banded).")] = None,
+    attribute: Annotated[list[str], typer.Option(help="Another grouping column (site, device...).")] = [],  # noqa: B006
+    id_column: Annotated[str | None, typer.Option("--id", help="Id column joining the files.")] = None,
+    patient: Annotated[str | None, typer.Option(help="Patient id column (repeated ECGs).")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Fixed operating threshold.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (overrides the config).")] = None,
+    bootstrap: Annotated[int | None, typer.Option(help="Bootstrap replicates B (0 = closed-form CIs only).")] = None,
+    min_cell: Annotated[int | None, typer.Option(help="Suppress groups with fewer patients.")] = None,
+) -> None:
+    """Audit predictions by subgroup and write metrics.csv, disparities.csv, results.json."""
+    flags = {
+        "label": label, "score": score, "task": task, "positive": positive_label,
+        "logits": logits, "attrs": {"race": race, "sex": sex, "age": age},
+        "extra": attribute, "id_column": id_column, "patient": patient, "threshold": threshold,
+    }
+    overrides = {"seed": seed, "bootstrap": bootstrap, "min_cell_size": min_cell}
+    cfg = _resolve_config(config, flags, overrides)
+    result = audit_files(predictions, cfg, metadata=metadata)
+    paths = result.save(out)
+    print_summary(result)
+    typer.echo(f"results: {paths['results']}")

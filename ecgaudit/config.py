@@ -1,0 +1,270 @@
+"""Audit configuration: a validated, fully resolved description of one audit run.
+
+A config is usually read from YAML (:func:`load_config`) but can be built in Python::
+
+    AuditConfig(
+        tasks=[TaskConfig(name="AFIB", label="label:AFIB", score="score:AFIB")],
+        attributes={"sex": AttributeConfig(column="sex"), "age": AttributeConfig(kind="age")},
+    )
+
+The resolved config (every default filled in) is stored in the result manifest, so a
+report always shows exactly what was run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ecgaudit.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_AGE_BANDS",
+    "AttributeConfig",
+    "AuditConfig",
+    "CalibrationConfig",
+    "ContextConfig",
+    "DeriveOn",
+    "JoinConfig",
+    "TaskConfig",
+    "ThresholdConfig",
+    "load_config",
+]
+
+#: Default clinical age bands: lower edges of ``<40, 40-59, 60-79, 80+``.
+DEFAULT_AGE_BANDS: tuple[float, ...] = (40.0, 60.0, 80.0)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(_Strict):
+    """One prediction task: a label column and a score column."""
+
+    name: str = Field(min_length=1)
+    label: str
+    score: str
+    positive_label: str | int | float | bool | None = None
+    score_type: Literal["probability", "logit"] = "probability"
+
+
+class AttributeConfig(_Strict):
+    """A demographic or other grouping attribute.
+
+    ``kind="age"`` bins a numeric column into bands at ``bands`` (lower edges, years).
+    ``recode`` maps raw values to group names before grouping (e.g. PTB-XL's age 300 = 90+);
+    ``missing_values`` lists raw values that mean unknown; both become the ``Unknown`` group.
+    """
+
+    column: str | None = None
+    kind: Literal["categorical", "age"] = "categorical"
+    bands: tuple[float, ...] | None = None
+    reference: str | None = None
+    recode: dict[str, str] = Field(default_factory=dict)
+    missing_values: tuple[str, ...] = ()
+    min_age: float = 0.0
+    max_age: float = 120.0
+
+    @field_validator("bands")
+    @classmethod
+    def _bands_increasing(cls, v: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if v is not None and (len(v) == 0 or any(b <= a for a, b in itertools.pairwise(v))):
+            raise ValueError("age bands must be a non-empty, strictly increasing list of edges")
+        return v
+
+
+class DeriveOn(_Strict):
+    """A development subset: rows where ``column`` takes one of ``values``."""
+
+    column: str
+    values: tuple[str | int | float, ...]
+
+
+class ThresholdConfig(_Strict):
+    """How the operating threshold is set, then frozen and applied to every group.
+
+    ``rule="fixed"`` uses ``value``; ``sensitivity`` / ``specificity`` choose the highest
+    (resp. lowest) threshold reaching ``target`` on the derivation rows; ``youden`` maximises
+    sensitivity + specificity - 1. Derivation uses all rows unless ``derive_on`` names a subset.
+    """
+
+    rule: Literal["fixed", "sensitivity", "specificity", "youden"] = "fixed"
+    value: float | None = None
+    target: float | None = Field(default=None, gt=0.0, le=1.0)
+    derive_on: DeriveOn | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ThresholdConfig:
+        if self.rule == "fixed":
+            if self.value is None:
+                object.__setattr__(self, "value", 0.5)
+        elif self.rule in ("sensitivity", "specificity") and self.target is None:
+            raise ValueError(f"threshold rule '{self.rule}' needs a 'target' in (0, 1]")
+        return self
+
+
+class CalibrationConfig(_Strict):
+    """Calibration settings.
+
+    Scores are clipped to ``[clip, 1 - clip]`` before taking logits for the calibration
+    slope/intercept fit (real model outputs saturate at exactly 0 or 1). ``ece_bins``
+    equal-mass bins are used for ECE.
+    """
+
+    clip: float = Field(default=1e-6, gt=0.0, lt=0.01)
+    ece_bins: int = Field(default=10, ge=2, le=100)
+
+
+class JoinConfig(_Strict):
+    """How predictions and a separate metadata file are joined."""
+
+    allow_extra_metadata: bool = False
+
+
+class ContextConfig(_Strict):
+    """Free text shown in the report (only sections that are given appear)."""
+
+    model_name: str | None = None
+    model_version: str | None = None
+    intended_use: str | None = None
+    out_of_scope: str | None = None
+    data_sources: str | None = None
+    equity_context: str | None = None
+    target_population: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+class AuditConfig(_Strict):
+    """The complete configuration of one audit run."""
+
+    tasks: tuple[TaskConfig, ...] = Field(min_length=1)
+    attributes: dict[str, AttributeConfig] = Field(default_factory=dict)
+    id_column: str | None = None
+    patient_column: str | None = None
+    intersections: Literal["none", "pairs", "all"] | list[list[str]] = "pairs"
+    threshold: ThresholdConfig = Field(default_factory=ThresholdConfig)
+    task_thresholds: dict[str, ThresholdConfig] = Field(default_factory=dict)
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    join: JoinConfig = Field(default_factory=JoinConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
+    ci_level: float = Field(default=0.95, gt=0.5, lt=1.0)
+    min_cell_size: int = Field(default=11, ge=1)
+    min_events: int = Field(default=10, ge=1)
+    seed: int = 0
+    bootstrap: int = Field(default=0, ge=0)
+    bootstrap_method: Literal["percentile", "bca"] = "percentile"
+    bootstrap_max_degenerate: float = Field(default=0.05, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _resolve(self) -> AuditConfig:
+        names = [t.name for t in self.tasks]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"task names must be unique; repeated: {dup}")
+        resolved = {}
+        for name, attr in self.attributes.items():
+            update: dict[str, Any] = {}
+            if attr.column is None:
+                update["column"] = name
+            if attr.kind == "age" and attr.bands is None:
+                update["bands"] = DEFAULT_AGE_BANDS
+            resolved[name] = attr.model_copy(update=update) if update else attr
+        object.__setattr__(self, "attributes", resolved)
+        if isinstance(self.intersections, list):
+            for combo in self.intersections:
+                unknown = [a for a in combo if a not in resolved]
+                if unknown or len(combo) < 2:
+                    raise ValueError(
+                        f"intersection {combo} must name 2+ configured attributes "
+                        f"({sorted(resolved)}); unknown: {unknown}"
+                    )
+        for task in self.task_thresholds:
+            if task not in names:
+                raise ValueError(_unknown("task_thresholds task", task, names))
+        return self
+
+    def threshold_for(self, task: str) -> ThresholdConfig:
+        """Return the threshold rule of ``task`` (its own, else the default)."""
+        return self.task_thresholds.get(task, self.threshold)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the resolved config as plain JSON-serialisable data."""
+        return self.model_dump(mode="json")
+
+
+def _unknown(kind: str, value: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(value, valid, n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown {kind} '{value}'; valid: {valid}.{hint}"
+
+
+def _format_pydantic(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling against the documented config keys)"
+        lines.append(f"  - {loc}: {msg}")
+    return f"{source}: invalid audit config:\n" + "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "config") -> AuditConfig:
+    """Validate a config given as plain data (e.g. parsed YAML).
+
+    Parameters
+    ----------
+    data : mapping
+        The config content.
+    source : str
+        Name used in error messages.
+
+    Returns
+    -------
+    AuditConfig
+
+    Raises
+    ------
+    ConfigError
+        If the content is not a valid config; every problem is listed.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a mapping of keys to values")
+    try:
+        return AuditConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_pydantic(err, source)) from None
+
+
+def load_config(path: str | Path) -> AuditConfig:
+    """Read and validate a YAML audit config.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+
+    Returns
+    -------
+    AuditConfig
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, not YAML, or not a valid config.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config file '{p.name}': {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p.name}: not valid YAML: {err}") from None
+    return parse_config(data, source=p.name)

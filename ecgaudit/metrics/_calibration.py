@@ -1,0 +1,141 @@
+"""Calibration metrics: O/E ratio, logistic recalibration slope/intercept, ECE.
+
+Score clipping policy: real model outputs saturate at exactly 0 or 1 (float32), whose
+logits are infinite. Before the recalibration fit, scores are clipped to
+``[clip, 1 - clip]`` (default ``clip = 1e-6``, i.e. logits within +/- 13.8). The clip is part
+of the resolved config recorded in every result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logit
+
+__all__ = ["LogisticFit", "ece", "logistic_recalibration", "oe_ratio"]
+
+_MAX_ITER = 100
+_TOL = 1e-10
+
+
+def oe_ratio(y: np.ndarray, p: np.ndarray) -> float:
+    """Calibration-in-the-large as observed / expected events, ``sum(y) / sum(p)``.
+
+    Parameters
+    ----------
+    y : ndarray of {0, 1}
+        Labels.
+    p : ndarray of float
+        Predicted probabilities.
+
+    Returns
+    -------
+    float
+        O/E ratio, ``nan`` if no events are expected (``sum(p) == 0``) or input is empty.
+    """
+    expected = float(np.sum(p))
+    if np.size(y) == 0 or expected <= 0.0:
+        return float("nan")
+    return float(np.sum(y)) / expected
+
+
+@dataclass(frozen=True)
+class LogisticFit:
+    """Result of the recalibration fit ``logit P(y=1) = intercept + slope * logit(p)``.
+
+    ``converged`` is False when Newton's method did not converge (e.g. perfect separation);
+    then intercept and slope are ``nan``.
+    """
+
+    intercept: float
+    slope: float
+    converged: bool
+    reason: str = ""
+
+
+def logistic_recalibration(
+    y: np.ndarray, p: np.ndarray, clip: float = 1e-6, weights: np.ndarray | None = None
+) -> LogisticFit:
+    """Fit the calibration intercept and slope jointly by Newton-Raphson (IRLS).
+
+    Parameters
+    ----------
+    y : ndarray of {0, 1}
+        Labels.
+    p : ndarray of float
+        Predicted probabilities (clipped to ``[clip, 1 - clip]`` first).
+    clip : float
+        Clipping constant for saturated scores.
+    weights : ndarray, optional
+        Non-negative frequency weights (used by the bootstrap).
+
+    Returns
+    -------
+    LogisticFit
+        Maximum-likelihood intercept and slope (equal to an unpenalised
+        ``statsmodels.Logit`` fit).
+    """
+    y = np.asarray(y, dtype=float)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
+    npos = float(np.sum(w * y))
+    nneg = float(np.sum(w * (1 - y)))
+    if npos == 0 or nneg == 0:
+        return LogisticFit(float("nan"), float("nan"), False, "needs both classes")
+    x = logit(np.clip(np.asarray(p, dtype=float), clip, 1.0 - clip))
+    if np.ptp(x) == 0.0:
+        return LogisticFit(float("nan"), float("nan"), False, "all scores are equal")
+    prev = npos / (npos + nneg)
+    beta = np.array([np.log(prev / (1 - prev)), 0.0])
+    X = np.column_stack([np.ones_like(x), x])
+    for _ in range(_MAX_ITER):
+        mu = expit(X @ beta)
+        grad = X.T @ (w * (y - mu))
+        hess = (X * (w * mu * (1 - mu))[:, None]).T @ X
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            break
+        beta = beta + step
+        if not np.all(np.isfinite(beta)) or np.max(np.abs(beta)) > 1e6:
+            break
+        if np.max(np.abs(step)) < _TOL * (1.0 + np.max(np.abs(beta))):
+            return LogisticFit(float(beta[0]), float(beta[1]), True)
+    return LogisticFit(
+        float("nan"), float("nan"), False,
+        "logistic recalibration did not converge (scores separate the classes perfectly?)",
+    )
+
+
+def ece(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
+    """Compute the expected calibration error over equal-mass bins.
+
+    Rows are sorted by score (stable sort, so ties keep input order) and split into
+    ``n_bins`` consecutive bins whose sizes differ by at most one (``numpy.array_split``);
+    ``ECE = sum_b (n_b / n) |mean(y_b) - mean(p_b)|``. With fewer rows than bins, each row
+    is its own bin.
+
+    Parameters
+    ----------
+    y : ndarray of {0, 1}
+        Labels.
+    p : ndarray of float
+        Predicted probabilities.
+    n_bins : int
+        Number of equal-mass bins.
+
+    Returns
+    -------
+    float
+        ECE, ``nan`` for an empty input.
+    """
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    n = y.size
+    if n == 0:
+        return float("nan")
+    order = np.argsort(p, kind="stable")
+    total = 0.0
+    for idx in np.array_split(order, min(n_bins, n)):
+        total += idx.size * abs(float(np.mean(y[idx])) - float(np.mean(p[idx])))
+    return total / n

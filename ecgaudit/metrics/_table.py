@@ -1,0 +1,166 @@
+"""Every metric of one task in one group, with intervals and honest statuses."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ecgaudit.metrics._binary import ConfusionCounts, auprc, brier, confusion_counts
+from ecgaudit.metrics._calibration import ece, logistic_recalibration, oe_ratio
+from ecgaudit.metrics._delong import delong_auc_variance, delong_ci
+from ecgaudit.metrics._intervals import wilson_ci
+from ecgaudit.schema import METRICS, RATE_METRICS
+
+__all__ = ["GroupStats", "MetricValue", "group_stats"]
+
+NAN = float("nan")
+
+#: Reasons (constants so tests can match them).
+REASON_NO_POS = "no positive cases in this group"
+REASON_NO_NEG = "no negative cases in this group"
+REASON_NO_FLAGGED = "no ECG is flagged at the threshold"
+REASON_NO_UNFLAGGED = "every ECG is flagged at the threshold"
+REASON_EMPTY = "empty group"
+REASON_UNSTABLE = "fewer than {k} {what}; interpret with caution"
+
+_NEEDS_BOTH = ("auroc", "auprc", "cal_intercept", "cal_slope")
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One metric's estimate, interval and status."""
+
+    estimate: float
+    ci_low: float = NAN
+    ci_high: float = NAN
+    ci_method: str = "none"
+    status: str = "ok"
+    reason: str = ""
+
+
+@dataclass
+class GroupStats:
+    """All metrics of one task in one group, plus what disparity tests need."""
+
+    n: int
+    n_pos: int
+    values: dict[str, MetricValue] = field(default_factory=dict)
+    auc_var: float = NAN
+    counts: ConfusionCounts = field(default_factory=lambda: ConfusionCounts(0, 0, 0, 0))
+
+
+def _undefined(reason: str) -> MetricValue:
+    return MetricValue(estimate=NAN, status="insufficient", reason=reason)
+
+
+def _missing_class(metric: str, n_pos: int, n_neg: int, counts: ConfusionCounts) -> str:
+    """Return why ``metric`` is undefined, or ``""`` if it is defined."""
+    if n_pos + n_neg == 0:
+        return REASON_EMPTY
+    need_pos = metric in _NEEDS_BOTH or metric in ("sensitivity", "fnr")
+    need_neg = metric in _NEEDS_BOTH or metric in ("specificity", "fpr")
+    if need_pos and n_pos == 0:
+        return REASON_NO_POS
+    if need_neg and n_neg == 0:
+        return REASON_NO_NEG
+    if metric == "ppv" and counts.tp + counts.fp == 0:
+        return REASON_NO_FLAGGED
+    if metric == "npv" and counts.tn + counts.fn == 0:
+        return REASON_NO_UNFLAGGED
+    return ""
+
+
+def group_stats(
+    y: np.ndarray,
+    p: np.ndarray,
+    threshold: float,
+    *,
+    level: float = 0.95,
+    clip: float = 1e-6,
+    ece_bins: int = 10,
+    min_events: int = 10,
+) -> GroupStats:
+    """Compute every metric in :data:`ecgaudit.schema.METRICS` for one group.
+
+    AUROC gets a DeLong interval and threshold rates a Wilson interval; other metrics get
+    no closed-form interval here (``ci_method="none"``; the bootstrap fills them in).
+    Undefined metrics get status ``insufficient`` and no number; defined metrics of a
+    group with fewer than ``min_events`` positives or negatives get ``unstable``.
+
+    Parameters
+    ----------
+    y : ndarray of {0, 1}
+        Labels of the group's rows.
+    p : ndarray of float
+        Probabilities of the group's rows.
+    threshold : float
+        Frozen operating threshold (flag = ``p >= threshold``).
+    level : float
+        Confidence level.
+    clip : float
+        Score clipping for the calibration fit.
+    ece_bins : int
+        Equal-mass bins for ECE.
+    min_events : int
+        Minimum positives and negatives for a stable estimate.
+
+    Returns
+    -------
+    GroupStats
+    """
+    y = np.asarray(y)
+    p = np.asarray(p, dtype=float)
+    n = int(y.size)
+    n_pos = int(np.count_nonzero(y))
+    n_neg = n - n_pos
+    counts = confusion_counts(y, p, threshold)
+    stats = GroupStats(n=n, n_pos=n_pos, counts=counts)
+    unstable = ""
+    if n_pos < min_events:
+        unstable = REASON_UNSTABLE.format(k=min_events, what="positive cases")
+    elif n_neg < min_events:
+        unstable = REASON_UNSTABLE.format(k=min_events, what="negative cases")
+
+    raw: dict[str, MetricValue] = {}
+    if not _missing_class("auroc", n_pos, n_neg, counts):
+        auc, var = delong_auc_variance(y, p)
+        stats.auc_var = var
+        lo, hi = delong_ci(auc, var, level)
+        raw["auroc"] = MetricValue(auc, lo, hi, "delong" if math.isfinite(lo) else "none")
+        raw["auprc"] = MetricValue(auprc(y, p))
+        fit = logistic_recalibration(y, p, clip=clip)
+        if fit.converged:
+            raw["cal_intercept"] = MetricValue(fit.intercept)
+            raw["cal_slope"] = MetricValue(fit.slope)
+        else:
+            raw["cal_intercept"] = _undefined(fit.reason)
+            raw["cal_slope"] = _undefined(fit.reason)
+    if n > 0:
+        raw["brier"] = MetricValue(brier(y, p))
+        oe = oe_ratio(y, p)
+        raw["oe_ratio"] = (
+            MetricValue(oe) if math.isfinite(oe)
+            else _undefined("no events expected (all scores 0)")
+        )
+        raw["ece"] = MetricValue(ece(y, p, ece_bins))
+    for metric in RATE_METRICS:
+        if _missing_class(metric, n_pos, n_neg, counts):
+            continue
+        k, d = counts.rate(metric)
+        lo, hi = wilson_ci(k, d, level)
+        raw[metric] = MetricValue(k / d, lo, hi, "wilson")
+
+    for metric in METRICS:
+        if metric in raw:
+            value = raw[metric]
+            if value.status == "ok" and unstable:
+                value = MetricValue(
+                    value.estimate, value.ci_low, value.ci_high, value.ci_method,
+                    "unstable", unstable,
+                )
+            stats.values[metric] = value
+        else:
+            stats.values[metric] = _undefined(_missing_class(metric, n_pos, n_neg, counts))
+    return stats

@@ -1,0 +1,239 @@
+"""``audit``: from predictions and demographics to an :class:`AuditResult`."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecgaudit.cohort import Cohort, Grouping, build_cohort
+from ecgaudit.config import AuditConfig, load_config, parse_config
+from ecgaudit.disparity import adjust_pvalues, compare_groups
+from ecgaudit.io import InputTable, read_table
+from ecgaudit.metrics import GroupStats, derive_threshold, group_stats
+from ecgaudit.pipeline._manifest import build_manifest
+from ecgaudit.privacy import suppress_cohort, suppress_disparities, suppress_metrics
+from ecgaudit.result import AuditResult
+from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS
+from ecgaudit.validate import prepare
+
+__all__ = ["audit", "audit_files"]
+
+
+def _frame_table(frame: pd.DataFrame, name: str) -> InputTable:
+    digest = hashlib.sha256(
+        pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+        + "\x1f".join(map(str, frame.columns)).encode()
+    ).hexdigest()
+    return InputTable(frame=frame.reset_index(drop=True), name=name, sha256=digest)
+
+
+def _as_config(config: AuditConfig | Mapping[str, Any] | str | Path) -> AuditConfig:
+    if isinstance(config, AuditConfig):
+        return config
+    if isinstance(config, Mapping):
+        return parse_config(dict(config))
+    return load_config(config)
+
+
+def _thresholds(frame: pd.DataFrame, config: AuditConfig) -> dict[str, dict[str, Any]]:
+    out = {}
+    for task in config.tasks:
+        spec = config.threshold_for(task.name)
+        y = frame[f"y:{task.name}"].to_numpy()
+        p = frame[f"p:{task.name}"].to_numpy()
+        derived_on = "fixed"
+        if spec.rule == "fixed":
+            value = float(spec.value if spec.value is not None else 0.5)
+        else:
+            mask = np.ones(len(frame), dtype=bool)
+            derived_on = "all rows"
+            if spec.derive_on is not None:
+                wanted = {str(v) for v in spec.derive_on.values}
+                mask = frame[spec.derive_on.column].astype(str).isin(wanted).to_numpy()
+                derived_on = f"{spec.derive_on.column} in {sorted(wanted)} ({int(mask.sum())} rows)"
+            value = derive_threshold(y[mask], p[mask], spec.rule, spec.target)
+        out[task.name] = {"value": value, "rule": spec.rule, "target": spec.target,
+                          "derived_on": derived_on}
+    return out
+
+
+def _units(grouping: Grouping, patients: np.ndarray | None) -> np.ndarray:
+    if patients is None:
+        return grouping.sizes()
+    pairs = np.unique(np.column_stack([grouping.codes, patients]), axis=0)
+    return np.bincount(pairs[:, 0], minlength=len(grouping.groups))
+
+
+def _compute(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
+             thresholds: dict[str, dict[str, Any]]
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    metric_rows: list[dict[str, Any]] = []
+    disp_rows: list[dict[str, Any]] = []
+    level = config.ci_level
+    for task in config.tasks:
+        y = frame[f"y:{task.name}"].to_numpy()
+        p = frame[f"p:{task.name}"].to_numpy()
+        t = thresholds[task.name]["value"]
+        for g in cohort.groupings:
+            order = np.argsort(g.codes, kind="stable")
+            bounds = np.r_[0, np.cumsum(g.sizes())]
+            stats: list[GroupStats] = []
+            for i, name in enumerate(g.groups):
+                idx = order[bounds[i]:bounds[i + 1]]
+                s = group_stats(y[idx], p[idx], t, level=level, clip=config.calibration.clip,
+                                ece_bins=config.calibration.ece_bins,
+                                min_events=config.min_events)
+                stats.append(s)
+                for metric, v in s.values.items():
+                    metric_rows.append({
+                        "task": task.name, "attribute": g.attribute, "group": name,
+                        "metric": metric, "estimate": v.estimate, "ci_low": v.ci_low,
+                        "ci_high": v.ci_high, "ci_method": v.ci_method, "n": s.n,
+                        "n_pos": s.n_pos, "status": v.status, "reason": v.reason,
+                    })
+            if g.reference is None:
+                continue
+            ref = stats[g.reference]
+            for i, name in enumerate(g.groups):
+                if i == g.reference:
+                    continue
+                for row in compare_groups(stats[i], ref, level):
+                    disp_rows.append({"task": task.name, "attribute": g.attribute,
+                                      "group": name, "reference": g.groups[g.reference],
+                                      **row})
+    return metric_rows, disp_rows
+
+
+def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
+                 units: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    rows = []
+    for g in cohort.groupings:
+        sizes = g.sizes()
+        for i, name in enumerate(g.groups):
+            mask = g.codes == i
+            rows.append({
+                "attribute": g.attribute, "group": name, "n": int(sizes[i]),
+                "n_patients": int(units[g.attribute][i]),
+                "n_pos_by_task": {t.name: int(frame.loc[mask, f"y:{t.name}"].sum())
+                                  for t in config.tasks},
+                "is_reference": g.reference == i,
+            })
+    return suppress_cohort(rows, config.min_cell_size)
+
+
+def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
+         metadata: InputTable | None) -> AuditResult:
+    predictions = inputs[0][1]
+    prepared = prepare(predictions, config, metadata)
+    frame = prepared.frame
+    cohort = build_cohort(frame, config)
+    thresholds = _thresholds(frame, config)
+    patients = (frame[config.patient_column].astype(str).to_numpy()
+                if config.patient_column else None)
+    if patients is not None:
+        _, patients = np.unique(patients, return_inverse=True)
+    units = {g.attribute: _units(g, patients) for g in cohort.groupings}
+    metric_rows, disp_rows = _compute(frame, cohort, config, thresholds)
+
+    metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
+    unit_of = {(g.attribute, name): int(units[g.attribute][i])
+               for g in cohort.groupings for i, name in enumerate(g.groups)}
+    metric_units = pd.Series([unit_of[(a, b)] for a, b in zip(metrics.attribute, metrics.group)])
+    metrics = suppress_metrics(metrics, metric_units, config.min_cell_size)
+
+    disparities = pd.DataFrame(disp_rows, columns=[c for c in DISPARITY_COLUMNS
+                                                   if c not in ("p_holm", "p_bh")])
+    disparities = disparities.assign(p_holm=np.nan, p_bh=np.nan)
+    if len(disparities):
+        gu = pd.Series([unit_of[(a, b)] for a, b in zip(disparities.attribute,
+                                                        disparities.group)])
+        ru = pd.Series([unit_of[(a, b)] for a, b in zip(disparities.attribute,
+                                                        disparities.reference)])
+        disparities = suppress_disparities(disparities, gu, ru, config.min_cell_size)
+        disparities = adjust_pvalues(disparities)
+    disparities = disparities.loc[:, list(DISPARITY_COLUMNS)]
+
+    manifest = build_manifest(
+        config=config.to_dict(),
+        inputs=[{"role": role, "name": t.name, "sha256": t.sha256, "rows": len(t.frame)}
+                for role, t in inputs],
+        seed=config.seed,
+        thresholds=thresholds,
+        extra={"n_ecgs": len(frame),
+               "n_patients": int(patients.max() + 1) if patients is not None else None,
+               "n_unmatched_metadata": prepared.n_unmatched_metadata},
+    )
+    extras = {
+        "cohort": _cohort_rows(frame, cohort, config, units),
+        "reference_groups": cohort.references(),
+        "tasks": [t.name for t in config.tasks],
+        "attributes": [g.attribute for g in cohort.groupings],
+    }
+    return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
+                       extras=extras)
+
+
+def audit(data: pd.DataFrame, config: AuditConfig | Mapping[str, Any] | str | Path, *,
+          metadata: pd.DataFrame | None = None) -> AuditResult:
+    """Audit predictions held in memory.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Predictions with labels (and demographics, unless ``metadata`` is given).
+    config : AuditConfig, mapping or path
+        The audit configuration (an object, plain data, or a YAML file).
+    metadata : pandas.DataFrame, optional
+        Demographics, joined one-to-one on ``config.id_column``.
+
+    Returns
+    -------
+    AuditResult
+        ``result.metrics`` and ``result.disparities`` are tidy DataFrames;
+        ``result.save(dir)`` writes them with a manifest.
+
+    Raises
+    ------
+    ecgaudit.errors.InputError
+        For invalid config or data (every problem listed).
+    """
+    cfg = _as_config(config)
+    inputs = [("predictions", _frame_table(data, "<predictions DataFrame>"))]
+    meta = None
+    if metadata is not None:
+        meta = _frame_table(metadata, "<metadata DataFrame>")
+        inputs.append(("metadata", meta))
+    return _run(inputs, cfg, meta)
+
+
+def audit_files(predictions: str | Path, config: AuditConfig | Mapping[str, Any] | str | Path,
+                *, metadata: str | Path | None = None) -> AuditResult:
+    """Audit predictions stored in CSV/Parquet files.
+
+    Parameters
+    ----------
+    predictions : str or Path
+        Predictions file (CSV, CSV.gz, TSV or Parquet).
+    config : AuditConfig, mapping or path
+        The audit configuration.
+    metadata : str or Path, optional
+        Demographics file joined on ``config.id_column``.
+
+    Returns
+    -------
+    AuditResult
+        The result; input files are identified by base name and SHA-256 in the manifest.
+    """
+    cfg = _as_config(config)
+    pred = read_table(predictions)
+    inputs = [("predictions", pred)]
+    meta = None
+    if metadata is not None:
+        meta = read_table(metadata)
+        inputs.append(("metadata", meta))
+    return _run(inputs, cfg, meta)

@@ -1,0 +1,197 @@
+"""The audit result: tidy tables plus a manifest, saved and loaded byte-identically.
+
+``results.json`` layout (schema version :data:`ecgaudit.schema.SCHEMA_VERSION`)::
+
+    {
+      "schema_version": "1.0",
+      "manifest": {...versions, seed, resolved config, input sha256...},
+      "metrics": [ {task, attribute, group, metric, estimate, ci_low, ...}, ... ],
+      "disparities": [ {task, attribute, group, reference, metric, ...}, ... ],
+      "extras": { "cohort": [...], "thresholds": {...}, "curves": {...}, ... }
+    }
+
+NaN is written as ``null``. Keys are sorted, separators compact, and floats use
+Python's shortest repr, so the same inputs and seed give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecgaudit.errors import InputError
+from ecgaudit.io import atomic_write_text
+from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS, SCHEMA_VERSION
+
+__all__ = ["AuditResult", "to_jsonable"]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy/pandas scalars and containers to plain JSON data (NaN -> None).
+
+    Parameters
+    ----------
+    value : object
+        Nested dicts, lists, tuples, numpy scalars/arrays, floats.
+
+    Returns
+    -------
+    object
+        Plain Python data that :func:`json.dumps` accepts with ``allow_nan=False``.
+    """
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    sub = frame.loc[:, list(columns)]
+    return [to_jsonable(dict(zip(columns, row))) for row in sub.itertuples(index=False)]
+
+
+def _frame(records: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(records, columns=list(columns))
+    for col in frame.columns:
+        if col in ("n", "n_pos"):
+            frame[col] = frame[col].astype("Int64")
+        elif frame[col].dtype == object and col not in (
+            "task", "attribute", "group", "reference", "metric", "ci_method", "status",
+            "reason", "test",
+        ):
+            frame[col] = pd.to_numeric(frame[col])
+    return frame
+
+
+@dataclass
+class AuditResult:
+    """The result of one audit.
+
+    Attributes
+    ----------
+    metrics : pandas.DataFrame
+        One row per task x attribute x group x metric; columns
+        :data:`ecgaudit.schema.METRIC_COLUMNS`.
+    disparities : pandas.DataFrame
+        One row per task x attribute x group x metric compared with the attribute's
+        reference group; columns :data:`ecgaudit.schema.DISPARITY_COLUMNS`.
+    manifest : dict
+        Provenance: versions, seed, resolved config, input hashes, schema version.
+    extras : dict
+        Additional JSON-serialisable data (cohort counts, thresholds, curves).
+    """
+
+    metrics: pd.DataFrame
+    disparities: pd.DataFrame
+    manifest: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as plain JSON data (the content of ``results.json``)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "manifest": to_jsonable(self.manifest),
+            "metrics": _records(self.metrics, METRIC_COLUMNS),
+            "disparities": _records(self.disparities, DISPARITY_COLUMNS),
+            "extras": to_jsonable(self.extras),
+        }
+
+    def to_json(self) -> str:
+        """Serialise deterministically (sorted keys, NaN as null, trailing newline)."""
+        return json.dumps(
+            self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False
+        ) + "\n"
+
+    def save(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write ``metrics.csv``, ``disparities.csv`` and ``results.json`` atomically.
+
+        Parameters
+        ----------
+        out_dir : str or Path
+            Output folder (created if needed).
+
+        Returns
+        -------
+        dict of str to Path
+            The files written, by role.
+        """
+        out = Path(out_dir)
+        paths = {
+            "metrics": out / "metrics.csv",
+            "disparities": out / "disparities.csv",
+            "results": out / "results.json",
+        }
+        atomic_write_text(
+            paths["metrics"],
+            self.metrics.loc[:, list(METRIC_COLUMNS)].to_csv(index=False, lineterminator="\n"),
+        )
+        atomic_write_text(
+            paths["disparities"],
+            self.disparities.loc[:, list(DISPARITY_COLUMNS)].to_csv(
+                index=False, lineterminator="\n"
+            ),
+        )
+        atomic_write_text(paths["results"], self.to_json())
+        return paths
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "results.json") -> AuditResult:
+        """Build a result from the content of ``results.json``.
+
+        Raises
+        ------
+        InputError
+            If the content is not an ecgaudit result of a supported schema version.
+        """
+        if not isinstance(data, dict) or "metrics" not in data or "schema_version" not in data:
+            raise InputError(f"'{source}' is not an ecgaudit results.json file")
+        major = str(data["schema_version"]).split(".")[0]
+        if major != SCHEMA_VERSION.split(".")[0]:
+            raise InputError(
+                f"'{source}' has schema version {data['schema_version']}; this ecgaudit "
+                f"reads {SCHEMA_VERSION}. Re-run the audit with this version."
+            )
+        return cls(
+            metrics=_frame(data["metrics"], METRIC_COLUMNS),
+            disparities=_frame(data.get("disparities", []), DISPARITY_COLUMNS),
+            manifest=data.get("manifest", {}),
+            extras=data.get("extras", {}),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> AuditResult:
+        """Read a saved ``results.json`` (or the folder that holds it).
+
+        Raises
+        ------
+        InputError
+            If the file is missing or not a valid result.
+        """
+        p = Path(path)
+        if p.is_dir():
+            p = p / "results.json"
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except OSError as err:
+            raise InputError(f"cannot read results file '{p.name}': {err.strerror}") from None
+        except json.JSONDecodeError as err:
+            raise InputError(f"'{p.name}' is not valid JSON: {err}") from None
+        return cls.from_dict(data, source=p.name)

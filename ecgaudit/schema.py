@@ -1,0 +1,60 @@
+"""The tidy result-table contract shared by audit, gate, report and compare.
+
+One row per task x attribute x group x metric. These names are part of the public file
+format (``metrics.csv``, ``disparities.csv``, ``results.json``); changing them is a schema
+version bump.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "BOUNDED_METRICS",
+    "DISPARITY_COLUMNS",
+    "INTERSECTION_SEP",
+    "METRICS",
+    "METRIC_COLUMNS",
+    "OVERALL_ATTRIBUTE",
+    "OVERALL_GROUP",
+    "RATE_METRICS",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "UNKNOWN_GROUP",
+]
+
+SCHEMA_VERSION: Final = "1.0"
+
+METRIC_COLUMNS: Final = (
+    "task", "attribute", "group", "metric", "estimate", "ci_low", "ci_high",
+    "ci_method", "n", "n_pos", "status", "reason",
+)
+
+DISPARITY_COLUMNS: Final = (
+    "task", "attribute", "group", "reference", "metric",
+    "difference", "difference_ci_low", "difference_ci_high",
+    "ratio", "ratio_ci_low", "ratio_ci_high", "ci_method",
+    "test", "p_value", "p_holm", "p_bh", "status", "reason",
+)
+
+#: Threshold-based rates: a proportion of a count, with a Wilson interval.
+RATE_METRICS: Final = ("sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "flag_rate")
+
+#: Every metric identifier, in report order.
+METRICS: Final = (
+    "auroc", "auprc", "brier", "oe_ratio", "cal_intercept", "cal_slope", "ece",
+    *RATE_METRICS,
+)
+
+#: Metrics whose value lies in [0, 1].
+BOUNDED_METRICS: Final = frozenset({"auroc", "auprc", "brier", "ece", *RATE_METRICS})
+
+#: ``ok``: estimate reported. ``unstable``: reported but based on few events.
+#: ``insufficient``: undefined for this group (e.g. no positives), no number.
+#: ``suppressed``: withheld because the cell is small (privacy), no number.
+STATUSES: Final = ("ok", "unstable", "insufficient", "suppressed")
+
+OVERALL_ATTRIBUTE: Final = "overall"
+OVERALL_GROUP: Final = "all"
+UNKNOWN_GROUP: Final = "Unknown"
+INTERSECTION_SEP: Final = " & "
