@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from ecgaudit.metrics import (
     GroupStats,
@@ -37,7 +37,7 @@ def _auroc_ratio_ci(a1: float, v1: float, a2: float, v2: float,
     if not all(math.isfinite(x) for x in (a1, v1, a2, v2)) or a1 <= 0 or a2 <= 0:
         return NAN, NAN
     se = math.sqrt(v1 / a1**2 + v2 / a2**2)
-    z = float(norm.ppf(0.5 + level / 2.0))
+    z = float(ndtri(0.5 + level / 2.0))
     r = math.log(a1 / a2)
     return math.exp(r - z * se), math.exp(r + z * se)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import norm, rankdata
+from scipy.special import ndtr, ndtri
+from scipy.stats import rankdata
 
 __all__ = ["delong_auc_variance", "delong_ci", "delong_paired", "delong_unpaired"]
 
@@ -75,7 +76,7 @@ def delong_ci(auc: float, var: float, level: float = 0.95) -> tuple[float, float
     """
     if not (math.isfinite(auc) and math.isfinite(var)):
         return float("nan"), float("nan")
-    z = float(norm.ppf(0.5 + level / 2.0))
+    z = float(ndtri(0.5 + level / 2.0))
     half = z * math.sqrt(max(var, 0.0))
     return max(0.0, auc - half), min(1.0, auc + half)
 
@@ -103,10 +104,10 @@ def delong_unpaired(
     se = math.sqrt(var1 + var2) if math.isfinite(var1 + var2) else float("nan")
     if not (math.isfinite(diff) and math.isfinite(se)):
         return diff, float("nan"), float("nan"), float("nan")
-    z = float(norm.ppf(0.5 + level / 2.0))
+    z = float(ndtri(0.5 + level / 2.0))
     if se == 0.0:
         return diff, diff, diff, (1.0 if diff == 0.0 else 0.0)
-    p_value = float(2.0 * norm.sf(abs(diff) / se))
+    p_value = float(2.0 * ndtr(-abs(diff) / se))
     return diff, diff - z * se, diff + z * se, p_value
 
 
@@ -141,8 +142,8 @@ def delong_paired(
     cov = s10 / m + s01 / n
     var = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
     diff = a1 - a2
-    z = float(norm.ppf(0.5 + level / 2.0))
+    z = float(ndtri(0.5 + level / 2.0))
     if var <= 0.0:
         return diff, diff, diff, (1.0 if diff == 0.0 else 0.0)
     se = math.sqrt(var)
-    return diff, diff - z * se, diff + z * se, float(2.0 * norm.sf(abs(diff) / se))
+    return diff, diff - z * se, diff + z * se, float(2.0 * ndtr(-abs(diff) / se))
