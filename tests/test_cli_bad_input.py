@@ -212,3 +212,15 @@ def test_min_cell_option_validated(tmp_path, bad):
         assert result.exit_code == 2
     else:
         assert result.exit_code == 0, result.output
+
+
+def test_missing_ids_and_patient_ids(tmp_path):
+    f = _good()
+    f["pid"] = np.arange(len(f)).astype(float)
+    f.loc[3, "pid"] = np.nan
+    result, out = _run(tmp_path, f, "--patient", "pid")
+    _assert_input_error(result, out, "missing patient id values", "column 'pid'", "row 4")
+    g = _good().astype({"ecg_id": float})
+    g.loc[0, "ecg_id"] = np.nan
+    result, out = _run(tmp_path, g, "--id", "ecg_id")
+    _assert_input_error(result, out, "missing id values", "row 1")

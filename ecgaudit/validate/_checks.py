@@ -25,6 +25,7 @@ ROW_META = "__row_metadata"
 
 MSG_MISSING_COLUMN = "column not found"
 MSG_DUPLICATE_IDS = "duplicate id values: each id must appear once"
+MSG_MISSING_IDS = "missing {what} values"
 MSG_LABEL_MISSING = "label is missing"
 MSG_LABEL_NOT_BINARY = "labels must be 0/1 (or true/false); found value(s) {values}"
 MSG_LABEL_STRINGS = "text labels {values} but no positive value is declared"
@@ -116,8 +117,21 @@ def _check_columns(tables: list[InputTable], config: AuditConfig) -> list[Proble
     return problems
 
 
+def _check_missing(frame: pd.DataFrame, column: str, what: str, source: str,
+                   row_col: str) -> list[Problem]:
+    missing = frame[column].isna().to_numpy()
+    if not missing.any():
+        return []
+    return [Problem(MSG_MISSING_IDS.format(what=what), source, column,
+                    _rows(frame, missing, row_col), "every row needs one")]
+
+
 def _check_duplicates(table: InputTable, id_col: str) -> list[Problem]:
     ids = table.frame[id_col]
+    if ids.isna().any():
+        rows = tuple(int(i) + 1 for i in np.flatnonzero(ids.isna().to_numpy()))
+        return [Problem(MSG_MISSING_IDS.format(what="id"), table.name, id_col, rows,
+                        "every row needs an id")]
     dup = ids.duplicated(keep=False).to_numpy()
     if not dup.any():
         return []
@@ -306,6 +320,9 @@ def prepare(predictions: InputTable, config: AuditConfig,
             out[f"y:{task.name}"] = y
             out[f"p:{task.name}"] = p
     problems += _ages(frame, config, source_of)
+    if config.patient_column:
+        problems += _check_missing(frame, config.patient_column, "patient id",
+                                   *source_of[config.patient_column])
     if problems:
         raise ValidationError(problems)
     keep = [c for c in frame.columns if c not in (ROW_PRED, ROW_META)]

@@ -1,0 +1,221 @@
+"""``ecgaudit gate`` and ``ecgaudit compare``: judge results against a fairness policy.
+
+Exit codes: 0 every required rule passes; 1 a required rule fails; 3 a required rule is
+inconclusive (unless the policy says ``on_inconclusive: warn``); 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ecgaudit.cli._app import app, cli_errors, echo_err
+from ecgaudit.config import load_config
+from ecgaudit.errors import ConfigError
+from ecgaudit.io import atomic_write_text, read_table
+from ecgaudit.policy import (
+    Comparison,
+    GateResult,
+    RuleOutcome,
+    compare_predictions,
+    compare_results,
+    config_from_result,
+    evaluate,
+    load_policy,
+    merge_comparisons,
+)
+from ecgaudit.result import AuditResult
+
+__all__ = ["print_gate_summary", "run_gate", "write_gate_outputs"]
+
+#: Rows shown in the one-screen summary (failures and inconclusive first).
+MAX_ROWS = 10
+MSG_PAIRED_NEEDS_BOTH = (
+    "a paired comparison needs both --baseline-predictions and --candidate-predictions"
+)
+_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
+_ORDER = {"fail": 0, "inconclusive": 1, "pass": 2}
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def _value(o: RuleOutcome) -> str:
+    if o.value is None:
+        return ""
+    if o.kind == "coverage":
+        return str(int(o.value))
+    ci = f" [{_num(o.ci_low)}, {_num(o.ci_high)}]" if o.ci_low is not None else ""
+    return f"{_num(o.value)}{ci}"
+
+
+def print_gate_summary(gate: GateResult, console: Console | None = None) -> None:
+    """Print a one-screen summary: verdict, one line per rule, then the worst outcomes.
+
+    Parameters
+    ----------
+    gate : GateResult
+        The evaluated policy.
+    console : rich.console.Console, optional
+        Where to print (default: standard output, at least 100 columns wide).
+    """
+    con = console or Console(width=max(100, Console().width), highlight=False)
+    s = gate.summary
+    con.print(
+        f"[{_STYLE.get(gate.status, 'bold')}]{gate.mode} '{gate.policy_name}': "
+        f"{gate.status.upper()}[/] (exit {gate.exit_code}) - {s['pass']} pass, "
+        f"{s['fail']} fail, {s['inconclusive']} inconclusive"
+    )
+    by_rule: dict[str, list[RuleOutcome]] = {}
+    for o in gate.outcomes:
+        by_rule.setdefault(o.rule_id, []).append(o)
+    table = Table(show_header=True, header_style="bold")
+    for col in ("rule", "req.", "pass", "fail", "inc.", "worst case", "value [CI]"):
+        table.add_column(col, overflow="fold", no_wrap=col == "rule")
+    for rule_id, items in by_rule.items():
+        worst = min(items, key=lambda o: _ORDER[o.outcome])
+        n = {k: sum(o.outcome == k for o in items) for k in _ORDER}
+        style = _STYLE[worst.outcome]
+        table.add_row(
+            escape(rule_id), "yes" if items[0].required else "no", str(n["pass"]),
+            f"[{_STYLE['fail']}]{n['fail']}[/]" if n["fail"] else "0",
+            f"[{_STYLE['inconclusive']}]{n['inconclusive']}[/]" if n["inconclusive"] else "0",
+            f"[{style}]{worst.outcome}[/] {escape(worst.where)}" if worst.outcome != "pass" else "",
+            _value(worst) if worst.outcome != "pass" else "",
+        )
+    con.print(table)
+    problems = sorted((o for o in gate.outcomes if o.outcome != "pass"),
+                      key=lambda o: (_ORDER[o.outcome], not o.required))
+    for o in problems[:MAX_ROWS]:
+        con.print(f"[{_STYLE[o.outcome]}]{o.outcome.upper()}[/] {escape(o.rule_id)} "
+                  f"{escape(o.where)}: {escape(o.detail)}", soft_wrap=True)
+    if len(problems) > MAX_ROWS:
+        con.print(f"... {len(problems) - MAX_ROWS} more (every outcome is in gate.json / JUnit)")
+    for note in gate.notes:
+        con.print(f"note: {escape(note)}", soft_wrap=True)
+
+
+def write_gate_outputs(gate: GateResult, out: Path | None, junit: Path | None) -> None:
+    """Write ``gate.json`` and the JUnit XML atomically (each only when a path is given)."""
+    if out is not None:
+        atomic_write_text(out, gate.to_json())
+    if junit is not None:
+        atomic_write_text(junit, gate.to_junit_xml())
+
+
+def run_gate(result: AuditResult, policy: Path, *, out: Path | None = None,
+             junit: Path | None = None, comparison: Comparison | None = None) -> GateResult:
+    """Load a policy, evaluate it, print the summary and warnings, write the outputs.
+
+    The ``audit --policy`` command can call this after saving its results.
+
+    Parameters
+    ----------
+    result : AuditResult
+        The audit (for compare: the candidate's).
+    policy : Path
+        The policy YAML.
+    out, junit : Path, optional
+        Where to write ``gate.json`` and the JUnit XML.
+    comparison : Comparison, optional
+        Candidate-vs-baseline table for change rules.
+
+    Returns
+    -------
+    GateResult
+        Its ``exit_code`` is what the command should exit with.
+    """
+    pol = load_policy(policy, result=result)
+    gate = evaluate(result, pol, comparison.table if comparison is not None else None)
+    if comparison is not None:
+        gate = GateResult(gate.policy_name, gate.on_inconclusive, gate.outcomes,
+                          mode="compare", notes=comparison.notes)
+    print_gate_summary(gate)
+    for w in gate.warnings:
+        echo_err(f"warning: {w}")
+    write_gate_outputs(gate, out, junit)
+    return gate
+
+
+@app.command()
+@cli_errors
+def gate(
+    results: Annotated[Path, typer.Argument(help="results.json of an audit (or its folder).")],
+    policy: Annotated[Path, typer.Option(help="Fairness policy (YAML).")],
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write gate.json here.")] = None,
+) -> None:
+    """Judge an audit result against a fairness policy (exit 0 pass, 1 fail, 3 inconclusive)."""
+    result = AuditResult.load(results)
+    outcome = run_gate(result, policy, out=out, junit=junit)
+    raise typer.Exit(outcome.exit_code)
+
+
+def _print_comparison(comp: Comparison) -> None:
+    con = Console(width=max(100, Console().width), highlight=False)
+    t = comp.table
+    shown = t.loc[t["metric"].isin(["auroc", "sensitivity", "specificity"])].head(MAX_ROWS)
+    table = Table(show_header=True, header_style="bold")
+    for col in ("task", "attribute", "group", "metric", "baseline", "candidate", "change",
+                "change CI", "method"):
+        table.add_column(col, overflow="fold")
+    for r in shown.to_dict("records"):
+        ci = f"[{_num(r['change_ci_low'])}, {_num(r['change_ci_high'])}]"
+        table.add_row(*(escape(str(r[k])) for k in ("task", "attribute", "group", "metric")),
+                      _num(r["baseline"]), _num(r["candidate"]), _num(r["change"]), escape(ci),
+                      escape(str(r["ci_method"] or "")))
+    con.print(f"comparison ({comp.method}): {len(t)} rows")
+    con.print(table)
+    for note in comp.notes:
+        con.print(f"note: {escape(note)}")
+
+
+@app.command()
+@cli_errors
+def compare(
+    baseline: Annotated[Path, typer.Argument(help="Baseline results.json (or its folder).")],
+    candidate: Annotated[Path, typer.Argument(help="Candidate results.json (or its folder).")],
+    policy: Annotated[Path | None, typer.Option(help="Policy with change rules (YAML).")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write gate.json here.")] = None,
+    table: Annotated[Path | None, typer.Option(help="Write the comparison table (CSV).")] = None,
+    baseline_predictions: Annotated[Path | None, typer.Option(
+        help="Baseline predictions file: with --candidate-predictions the comparison is "
+             "paired.")] = None,
+    candidate_predictions: Annotated[Path | None, typer.Option(
+        help="Candidate predictions file (same ECGs as the baseline).")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="Audit config (default: the one stored in the candidate results.json).")] = None,
+    metadata: Annotated[Path | None, typer.Option(help="Demographics file.")] = None,
+    bootstrap: Annotated[int, typer.Option(help="Paired bootstrap replicates.")] = 1000,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: config seed).")] = None,
+) -> None:
+    """Compare a candidate with a baseline per group; judge 'no group worse by > delta'."""
+    base = AuditResult.load(baseline)
+    cand = AuditResult.load(candidate)
+    comp = compare_results(base, cand)
+    paired_inputs = (baseline_predictions, candidate_predictions)
+    if any(p is not None for p in paired_inputs):
+        if baseline_predictions is None or candidate_predictions is None:
+            raise ConfigError(MSG_PAIRED_NEEDS_BOTH)
+        cfg = load_config(config) if config is not None else config_from_result(cand)
+        meta = read_table(metadata).frame if metadata is not None else None
+        paired = compare_predictions(
+            read_table(baseline_predictions).frame, read_table(candidate_predictions).frame,
+            cfg, metadata=meta, n_boot=bootstrap, seed=seed,
+        )
+        comp = merge_comparisons(paired, comp)
+    if table is not None:
+        atomic_write_text(table, comp.table.to_csv(index=False, lineterminator="\n"))
+    if policy is None:
+        _print_comparison(comp)
+        return
+    outcome = run_gate(cand, policy, out=out, junit=junit, comparison=comp)
+    raise typer.Exit(outcome.exit_code)

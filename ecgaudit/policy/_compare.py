@@ -1,0 +1,328 @@
+"""Compare a candidate model with a baseline, per task x group x metric.
+
+Two modes, and the table says which one produced every row (``ci_method``):
+
+* **paired** (:func:`compare_predictions`): both models scored the same ECGs. AUROC changes
+  use the paired DeLong test; threshold rates, Brier score and O/E use a paired bootstrap
+  (both models' statistics from the same resampled rows, clustered by patient when the
+  config names a patient column, stratified by group). Needs the row-level predictions.
+* **unpaired** (:func:`compare_results`): only the two ``results.json`` files. The change
+  interval is ``delta +/- z * sqrt(se_b^2 + se_c^2)`` with each standard error read back from
+  that result's interval. When the same ECGs were scored this ignores their positive
+  correlation and is conservative (too wide), never anti-conservative.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from ecgaudit.cohort import build_cohort
+from ecgaudit.config import AuditConfig, parse_config
+from ecgaudit.errors import InputError
+from ecgaudit.io import InputTable
+from ecgaudit.metrics import derive_threshold
+from ecgaudit.policy._judge import UNJUDGEABLE_STATUSES
+from ecgaudit.policy._paired import paired_group
+from ecgaudit.result import AuditResult, to_jsonable
+from ecgaudit.schema import INTERSECTION_SEP
+from ecgaudit.validate import prepare
+
+__all__ = [
+    "COMPARISON_COLUMNS",
+    "PAIRED_METRICS",
+    "Comparison",
+    "compare_predictions",
+    "compare_results",
+    "config_from_result",
+    "merge_comparisons",
+]
+
+COMPARISON_COLUMNS = (
+    "task", "attribute", "group", "metric", "baseline", "candidate", "change",
+    "change_ci_low", "change_ci_high", "ci_method", "n", "status", "reason",
+)
+#: Metrics :func:`compare_predictions` computes paired (AUROC by DeLong, the rest bootstrap).
+PAIRED_METRICS = ("auroc", "brier", "oe_ratio", "sensitivity", "specificity", "ppv", "npv",
+                  "fnr", "fpr", "flag_rate")
+METHOD_UNPAIRED = "unpaired normal approximation from both results' CIs"
+METHOD_BOOT = "paired bootstrap percentile (B={b}{cluster})"
+MSG_NOT_SAME_ECGS = (
+    "baseline and candidate predictions are not the same ECGs: {detail}. A paired comparison "
+    "needs both models scored on the same rows (same ids and labels); otherwise compare the "
+    "two results.json files (unpaired)"
+)
+MSG_NO_CONFIG = (
+    "the candidate results.json holds no audit config in its manifest; pass --config"
+)
+MSG_NEED_ID = "a paired comparison needs `id_column` in the audit config to match the rows"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Candidate-minus-baseline changes per task x attribute x group x metric.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Columns :data:`COMPARISON_COLUMNS`; ``change = candidate - baseline``.
+    method : {"paired", "unpaired", "mixed"}
+        How the rows' intervals were computed (see each row's ``ci_method``).
+    notes : tuple of str
+        Human-readable notes on the method.
+    """
+
+    table: pd.DataFrame
+    method: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return plain JSON data (NaN as None)."""
+        cols = list(COMPARISON_COLUMNS)
+        rows = [dict(zip(cols, r)) for r in self.table.loc[:, cols].itertuples(index=False)]
+        return to_jsonable({"method": self.method, "notes": list(self.notes), "rows": rows})
+
+
+def _z(level: float) -> float:
+    return float(norm.ppf(0.5 + level / 2.0))
+
+
+def compare_results(baseline: AuditResult, candidate: AuditResult,
+                    level: float = 0.95) -> Comparison:
+    """Compare two saved results without row-level data (unpaired).
+
+    Parameters
+    ----------
+    baseline, candidate : AuditResult
+        The two audits (same tasks and groups).
+    level : float
+        Confidence level of the change intervals (and of the input intervals).
+
+    Returns
+    -------
+    Comparison
+        A row for every task x attribute x group x metric present in either result; a
+        row present in only one is ``insufficient`` with that reason.
+    """
+    keys = ["task", "attribute", "group", "metric"]
+    b = baseline.metrics.loc[:, [*keys, "estimate", "ci_low", "ci_high", "n", "status", "reason"]]
+    c = candidate.metrics.loc[:, [*keys, "estimate", "ci_low", "ci_high", "n", "status",
+                                  "reason"]]
+    m = b.merge(c, on=keys, how="outer", suffixes=("_b", "_c"), indicator=True, sort=False)
+    z = _z(level)
+    rows = []
+    for r in m.to_dict("records"):
+        est_b, est_c = _f(r["estimate_b"]), _f(r["estimate_c"])
+        row = {k: r[k] for k in keys}
+        row.update(baseline=est_b, candidate=est_c, change=math.nan, change_ci_low=math.nan,
+                   change_ci_high=math.nan, ci_method=METHOD_UNPAIRED,
+                   n=r["n_c"] if _f(r["n_c"]) == _f(r["n_c"]) else r["n_b"],
+                   status="ok", reason="")
+        if r["_merge"] != "both":
+            side = "baseline" if r["_merge"] == "right_only" else "candidate"
+            row.update(status="insufficient", reason=f"group absent from the {side} result")
+            rows.append(row)
+            continue
+        bad = [s for s in (r["status_b"], r["status_c"]) if s in UNJUDGEABLE_STATUSES]
+        if bad:
+            why = r["reason_c"] if r["status_c"] in UNJUDGEABLE_STATUSES else r["reason_b"]
+            row.update(status=bad[0], reason=str(why or ""), baseline=math.nan,
+                       candidate=math.nan)
+            rows.append(row)
+            continue
+        row["change"] = est_c - est_b
+        se_b = (_f(r["ci_high_b"]) - _f(r["ci_low_b"])) / (2 * z)
+        se_c = (_f(r["ci_high_c"]) - _f(r["ci_low_c"])) / (2 * z)
+        if math.isfinite(se_b) and math.isfinite(se_c):
+            half = z * math.sqrt(se_b**2 + se_c**2)
+            row.update(change_ci_low=row["change"] - half, change_ci_high=row["change"] + half)
+        else:
+            row["reason"] = "no interval in one of the results"
+        if "unstable" in (r["status_b"], r["status_c"]):
+            row["status"] = "unstable"
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    table["n"] = pd.to_numeric(table["n"], errors="coerce").astype("Int64")
+    note = ("unpaired: change intervals combine the two results' intervals as if the samples "
+            "were independent; for the same ECGs this is conservative. Pass the prediction "
+            "files for a paired comparison.")
+    return Comparison(table=table, method="unpaired", notes=(note,))
+
+
+def _f(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _threshold(y: np.ndarray, p: np.ndarray, frame: pd.DataFrame, config: AuditConfig,
+               task: str) -> float:
+    spec = config.threshold_for(task)
+    if spec.rule == "fixed":
+        return float(spec.value if spec.value is not None else 0.5)
+    mask = np.ones(y.size, dtype=bool)
+    if spec.derive_on is not None:
+        wanted = {str(v) for v in spec.derive_on.values}
+        mask = frame[spec.derive_on.column].astype(str).isin(wanted).to_numpy()
+    return derive_threshold(y[mask], p[mask], spec.rule, spec.target)
+
+
+def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
+                        config: AuditConfig, *, metadata: pd.DataFrame | None = None,
+                        n_boot: int = 1000, seed: int | None = None) -> Comparison:
+    """Compare two models scored on the same ECGs (paired), per task x group.
+
+    Parameters
+    ----------
+    baseline, candidate : pandas.DataFrame
+        Predictions of the two models, both with the columns ``config`` names (labels,
+        scores, id, and demographics unless ``metadata`` is given).
+    config : AuditConfig
+        The audit config (tasks, attributes, thresholds, id and patient columns). Each
+        model's threshold is derived by the config's rule on its own scores.
+    metadata : pandas.DataFrame, optional
+        Demographics joined to both on ``config.id_column``.
+    n_boot : int
+        Bootstrap replicates for the non-AUROC metrics.
+    seed : int, optional
+        Random seed (default: ``config.seed``).
+
+    Returns
+    -------
+    Comparison
+        Rows for :data:`PAIRED_METRICS`; groups below ``config.min_cell_size`` are
+        ``suppressed``.
+
+    Raises
+    ------
+    InputError
+        If the two tables are not the same ECGs with the same labels, or no id column.
+    """
+    if not config.id_column:
+        raise InputError(MSG_NEED_ID)
+    meta = InputTable(metadata, "metadata", "") if metadata is not None else None
+    fb = prepare(InputTable(baseline.reset_index(drop=True), "baseline", ""), config, meta).frame
+    fc = prepare(InputTable(candidate.reset_index(drop=True), "candidate", ""), config,
+                 meta).frame
+    idc = config.id_column
+    ids_b, ids_c = fb[idc].astype(str), fc[idc].astype(str)
+    if len(fb) != len(fc) or set(ids_b) != set(ids_c):
+        only_b = len(set(ids_b) - set(ids_c))
+        only_c = len(set(ids_c) - set(ids_b))
+        raise InputError(MSG_NOT_SAME_ECGS.format(
+            detail=f"{only_b} ids only in the baseline, {only_c} only in the candidate"))
+    fc = fc.set_index(ids_c).loc[ids_b.to_numpy()].reset_index(drop=True)
+    for task in config.tasks:
+        differ = np.flatnonzero(fb[f"y:{task.name}"].to_numpy() != fc[f"y:{task.name}"].to_numpy())
+        if differ.size:
+            raise InputError(MSG_NOT_SAME_ECGS.format(
+                detail=f"task '{task.name}' labels differ for {differ.size} ids, e.g. "
+                       f"{', '.join(ids_b.iloc[differ[:3]])}"))
+    cohort = build_cohort(fb, config)
+    if config.patient_column:
+        _, units = np.unique(fb[config.patient_column].astype(str).to_numpy(),
+                             return_inverse=True)
+    else:
+        units = np.arange(len(fb))
+    rng = np.random.default_rng(config.seed if seed is None else seed)
+    cluster = ", clustered by patient" if config.patient_column else ""
+    boot_method = METHOD_BOOT.format(b=n_boot, cluster=cluster)
+    rows = []
+    for task in config.tasks:
+        y = fb[f"y:{task.name}"].to_numpy()
+        pb, pc = fb[f"p:{task.name}"].to_numpy(), fc[f"p:{task.name}"].to_numpy()
+        tb, tc = (_threshold(y, p, fb, config, task.name) for p in (pb, pc))
+        for g in cohort.groupings:
+            for i, name in enumerate(g.groups):
+                idx = np.flatnonzero(g.codes == i)
+                n_units = np.unique(units[idx]).size
+                base = {"task": task.name, "attribute": g.attribute, "group": name,
+                        "n": int(idx.size)}
+                if n_units < config.min_cell_size:
+                    for m in PAIRED_METRICS:
+                        rows.append({**base, "metric": m, "status": "suppressed",
+                                     "reason": f"fewer than {config.min_cell_size} patients"})
+                    continue
+                res = paired_group(y[idx], pb[idx], pc[idx], tb, tc, units[idx], n_boot,
+                                    config.ci_level, rng, config.bootstrap_max_degenerate)
+                for m in PAIRED_METRICS:
+                    r = res[m]
+                    rows.append({**base, "metric": m, "ci_method": r.get("ci_method",
+                                 boot_method), "status": r.get("status", "ok"),
+                                 "reason": r.get("reason", ""),
+                                 **{k: r[k] for k in ("baseline", "candidate", "change",
+                                                      "change_ci_low", "change_ci_high")
+                                    if k in r}})
+    table = pd.DataFrame(rows).reindex(columns=list(COMPARISON_COLUMNS))
+    table["n"] = table["n"].astype("Int64")
+    note = (f"paired: the same {len(fb)} ECGs scored by both models; AUROC by paired DeLong, "
+            f"other metrics by paired bootstrap (B={n_boot}{cluster}), thresholds derived per "
+            "model by the config's rule")
+    return Comparison(table=table, method="paired", notes=(note,))
+
+
+def config_from_result(result: AuditResult) -> AuditConfig:
+    """Rebuild the resolved audit config stored in a result's manifest.
+
+    ``results.json`` sorts keys, so the attribute order (which fixes intersection names such
+    as ``race & sex``) is restored from ``extras["attributes"]``.
+
+    Parameters
+    ----------
+    result : AuditResult
+        A result written by ``ecgaudit audit``.
+
+    Returns
+    -------
+    AuditConfig
+
+    Raises
+    ------
+    InputError
+        If the manifest holds no config.
+    """
+    cfg = result.manifest.get("config") if isinstance(result.manifest, dict) else None
+    if not isinstance(cfg, dict):
+        raise InputError(MSG_NO_CONFIG)
+    data = dict(cfg)
+    order = [a for a in result.extras.get("attributes", []) if isinstance(a, str)]
+    attrs = data.get("attributes") or {}
+    singles = [a for a in order if a in attrs]
+    data["attributes"] = {a: attrs[a] for a in [*singles, *(a for a in attrs if a not in singles)]}
+    combos = [a.split(INTERSECTION_SEP) for a in order if INTERSECTION_SEP in a]
+    if combos or data.get("intersections") != "none":
+        data["intersections"] = combos if combos else data.get("intersections", "pairs")
+    return parse_config(data, source="results.json manifest config")
+
+
+def merge_comparisons(paired: Comparison, unpaired: Comparison) -> Comparison:
+    """Use paired rows where available and unpaired rows for the other metrics.
+
+    Parameters
+    ----------
+    paired, unpaired : Comparison
+        From :func:`compare_predictions` and :func:`compare_results`.
+
+    Returns
+    -------
+    Comparison
+        ``method="mixed"``; each row's ``ci_method`` says how it was computed.
+    """
+    keys = ["task", "attribute", "group", "metric"]
+    have = set(map(tuple, paired.table.loc[:, keys].to_numpy().tolist()))
+    extra = unpaired.table.loc[[tuple(r) not in have for r in
+                                unpaired.table.loc[:, keys].to_numpy().tolist()]]
+    if not len(extra):
+        return paired
+    table = pd.concat([paired.table, extra], ignore_index=True)
+    table["n"] = pd.to_numeric(table["n"], errors="coerce").astype("Int64")
+    missing = sorted(set(extra["metric"]))
+    note = (f"metrics without a paired method ({', '.join(missing)}) are compared unpaired "
+            "from the two results' intervals (conservative for the same ECGs)")
+    return Comparison(table=table, method="mixed", notes=(*paired.notes, note))
