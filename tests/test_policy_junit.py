@@ -1,7 +1,7 @@
 """JUnit XML: valid against the common JUnit schema and read back by junitparser.
 
-No XSD library (lxml, xmlschema) is installed, so the validator below interprets the subset
-of XML Schema that ``tests/fixtures/junit/junit.xsd`` uses: global elements referenced by
+The documents are validated twice: by ``xmlschema`` (a full XML Schema implementation, a dev
+dependency) and by the small validator below, which interprets the subset of XML Schema that ``tests/fixtures/junit/junit.xsd`` uses: global elements referenced by
 ``ref``, ``sequence``/``choice`` content models with min/maxOccurs (compiled to a regular
 expression over child tags), ``mixed`` content, simple-typed elements and typed, required
 attributes. The rules are read from the XSD file, not restated here.
@@ -170,3 +170,15 @@ def test_warned_inconclusive_is_skipped_not_error() -> None:
     assert root.get("errors") == "0"
     assert int(root.get("skipped") or 0) >= 1
     assert root.get("name") == 'ecgaudit gate: ci <policy> & "quotes"'
+
+
+@pytest.mark.parametrize("on_inconclusive", ["fail", "warn"])
+def test_junit_validates_with_a_real_xsd_validator(on_inconclusive: str) -> None:
+    """The same schema through xmlschema (a full XML Schema 1.0 implementation)."""
+    import xmlschema
+
+    schema = xmlschema.XMLSchema(str(XSD))
+    xml = _gate(on_inconclusive).to_junit_xml()
+    schema.validate(xml)  # raises XMLSchemaValidationError on any violation
+    broken = xml.replace("<testcase ", "<testcase bogus=\"1\" ", 1)
+    assert not schema.is_valid(broken)
