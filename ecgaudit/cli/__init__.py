@@ -5,10 +5,13 @@ Each command lives in its own private module and registers itself on :data:`app`
 
 from __future__ import annotations
 
-import ecgaudit.cli._gate  # noqa: F401  (registers `gate`, `compare`)
-from ecgaudit.cli import _audit  # noqa: F401  (registers `audit`)
-from ecgaudit.cli import _predict  # noqa: F401  (registers `predict`)
-from ecgaudit.cli import _report  # noqa: F401  (registers `report`)
+from ecgaudit.cli import (
+    _audit,  # noqa: F401  (registers `audit`)
+    _finetune,  # noqa: F401  (registers `finetune`)
+    _gate,  # noqa: F401  (registers `gate`, `compare`)
+    _predict,  # noqa: F401  (registers `predict`)
+    _report,  # noqa: F401  (registers `report`)
+)
 from ecgaudit.cli._app import app
 
 __all__ = ["app", "main"]

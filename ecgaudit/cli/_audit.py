@@ -8,10 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from ecgaudit.cli._app import app, cli_errors
+from ecgaudit.cli._gate import run_gate
+from ecgaudit.cli._predict import progress_bar
 from ecgaudit.cli._summary import print_summary
 from ecgaudit.config import AuditConfig, load_config, parse_config
 from ecgaudit.errors import ConfigError
-from ecgaudit.pipeline import audit_files
+from ecgaudit.pipeline import audit_files, audit_model
+from ecgaudit.policy import load_policy
+from ecgaudit.reports import write_report
 
 
 def _flag_config(label: list[str], score: list[str], task: list[str], positive: str | None,
@@ -63,7 +67,7 @@ def _resolve_config(config: Path | None, flags: dict[str, Any], overrides: dict[
 @app.command()
 @cli_errors
 def audit(
-    predictions: Annotated[Path, typer.Argument(help="Predictions file (CSV, CSV.gz or Parquet).")],
+    predictions: Annotated[Path | None, typer.Argument(help="Predictions file (CSV, CSV.gz or Parquet); omit with --model.")] = None,
     metadata: Annotated[Path | None, typer.Option(help="Demographics file, joined on --id.")] = None,
     config: Annotated[Path | None, typer.Option(help="Audit config (YAML).")] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results"),
@@ -82,6 +86,16 @@ def audit(
     seed: Annotated[int | None, typer.Option(help="Random seed (overrides the config).")] = None,
     bootstrap: Annotated[int | None, typer.Option(help="Bootstrap replicates B (0 = closed-form CIs only).")] = None,
     min_cell: Annotated[int | None, typer.Option(help="Suppress groups with fewer patients.")] = None,
+    policy: Annotated[Path | None, typer.Option(help="Fairness policy (YAML) to gate on.")] = None,
+    fail_on_policy: Annotated[bool, typer.Option(help="Exit 1/3 when the policy fails / is inconclusive.")] = True,
+    junit: Annotated[Path | None, typer.Option(help="Write the gate as JUnit XML here.")] = None,
+    report: Annotated[bool, typer.Option(help="Write report.html next to the results.")] = True,
+    model: Annotated[Path | None, typer.Option(help="Model weights (safetensors, state dict, TorchScript, ONNX): score --ecgs first.")] = None,
+    model_config: Annotated[Path | None, typer.Option(help="Model config JSON (with --model).")] = None,
+    ecgs: Annotated[Path | None, typer.Option(help="ECG records: WFDB folder, .npy/.npz, or HDF5 (with --model).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Inference batch size.")] = 64,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
+    threads: Annotated[int | None, typer.Option(min=1, help="Inference threads.")] = None,
 ) -> None:
     """Audit predictions by subgroup and write metrics.csv, disparities.csv, results.json."""
     flags = {
@@ -91,7 +105,30 @@ def audit(
     }
     overrides = {"seed": seed, "bootstrap": bootstrap, "min_cell_size": min_cell}
     cfg = _resolve_config(config, flags, overrides)
-    result = audit_files(predictions, cfg, metadata=metadata)
+    if policy is not None:
+        load_policy(policy)  # a broken policy fails before any computation
+    if model is not None or ecgs is not None or model_config is not None:
+        if predictions is not None or None in (model, model_config, ecgs):
+            raise ConfigError("audit a model with --model, --model-config and --ecgs together, "
+                              "and no predictions file")
+        with progress_bar() as bar:
+            result = audit_model(model, model_config, ecgs, cfg, metadata=metadata,
+                                 batch_size=batch_size, device=device, threads=threads,
+                                 progress=bar)
+    elif predictions is None:
+        raise ConfigError("give a predictions file, or --model/--model-config/--ecgs")
+    else:
+        result = audit_files(predictions, cfg, metadata=metadata)
     paths = result.save(out)
     print_summary(result)
+    gate = None
+    if policy is not None:
+        gate = run_gate(result, policy, out=out / "gate.json", junit=junit)
+    if report:
+        paths["report"] = write_report(result, out / "report.html",
+                                       gate=gate.to_dict() if gate is not None else None)
     typer.echo(f"results: {paths['results']}")
+    if report:
+        typer.echo(f"report: {paths['report']}")
+    if gate is not None and fail_on_policy and gate.exit_code != 0:
+        raise typer.Exit(gate.exit_code)

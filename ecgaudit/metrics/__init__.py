@@ -1,6 +1,8 @@
 """Metrics: point estimates with closed-form intervals (and, in ``_bootstrap``, resampling)."""
 
 from ecgaudit.metrics._binary import ConfusionCounts, auprc, auroc, brier, confusion_counts
+from ecgaudit.metrics._bootstrap import BootstrapResult, TaskArrays, bootstrap_intervals
+from ecgaudit.metrics._bootstrap import Grouping as BootGrouping
 from ecgaudit.metrics._calibration import LogisticFit, ece, logistic_recalibration, oe_ratio
 from ecgaudit.metrics._delong import (
     delong_auc_variance,
@@ -18,6 +20,10 @@ from ecgaudit.metrics._table import GroupStats, MetricValue, group_stats
 from ecgaudit.metrics._threshold import derive_threshold
 
 __all__ = [
+    "BootGrouping",
+    "BootstrapResult",
+    "TaskArrays",
+    "bootstrap_intervals",
     "ConfusionCounts",
     "GroupStats",
     "LogisticFit",

@@ -3,6 +3,6 @@
 load -> validate -> cohort -> metrics -> disparities -> privacy -> result.
 """
 
-from ecgaudit.pipeline._audit import audit, audit_files
+from ecgaudit.pipeline._audit import audit, audit_files, audit_model
 
-__all__ = ["audit", "audit_files"]
+__all__ = ["audit", "audit_files", "audit_model"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,14 @@ from ecgaudit.config import AuditConfig, load_config, parse_config
 from ecgaudit.disparity import adjust_pvalues, compare_groups
 from ecgaudit.io import InputTable, read_table
 from ecgaudit.metrics import GroupStats, derive_threshold, group_stats
+from ecgaudit.pipeline._bootstrap import apply_bootstrap
 from ecgaudit.pipeline._manifest import build_manifest
 from ecgaudit.privacy import suppress_cohort, suppress_disparities, suppress_metrics
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS
 from ecgaudit.validate import prepare
 
-__all__ = ["audit", "audit_files"]
+__all__ = ["audit", "audit_files", "audit_model"]
 
 
 def _frame_table(frame: pd.DataFrame, name: str) -> InputTable:
@@ -127,7 +128,8 @@ def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
 
 
 def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
-         metadata: InputTable | None) -> AuditResult:
+         metadata: InputTable | None, provenance: dict[str, Any] | None = None
+         ) -> AuditResult:
     predictions = inputs[0][1]
     prepared = prepare(predictions, config, metadata)
     frame = prepared.frame
@@ -141,13 +143,16 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     metric_rows, disp_rows = _compute(frame, cohort, config, thresholds)
 
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
+    disparities = pd.DataFrame(disp_rows, columns=[c for c in DISPARITY_COLUMNS
+                                                   if c not in ("p_holm", "p_bh")])
+    if config.bootstrap > 0:
+        metrics, disparities = apply_bootstrap(metrics, disparities, frame, cohort, config,
+                                               thresholds, patients)
     unit_of = {(g.attribute, name): int(units[g.attribute][i])
                for g in cohort.groupings for i, name in enumerate(g.groups)}
     metric_units = pd.Series([unit_of[(a, b)] for a, b in zip(metrics.attribute, metrics.group)])
     metrics = suppress_metrics(metrics, metric_units, config.min_cell_size)
 
-    disparities = pd.DataFrame(disp_rows, columns=[c for c in DISPARITY_COLUMNS
-                                                   if c not in ("p_holm", "p_bh")])
     disparities = disparities.assign(p_holm=np.nan, p_bh=np.nan)
     if len(disparities):
         gu = pd.Series([unit_of[(a, b)] for a, b in zip(disparities.attribute,
@@ -166,7 +171,8 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         thresholds=thresholds,
         extra={"n_ecgs": len(frame),
                "n_patients": int(patients.max() + 1) if patients is not None else None,
-               "n_unmatched_metadata": prepared.n_unmatched_metadata},
+               "n_unmatched_metadata": prepared.n_unmatched_metadata,
+               **(provenance or {})},
     )
     extras = {
         "cohort": _cohort_rows(frame, cohort, config, units),
@@ -237,3 +243,52 @@ def audit_files(predictions: str | Path, config: AuditConfig | Mapping[str, Any]
         meta = read_table(metadata)
         inputs.append(("metadata", meta))
     return _run(inputs, cfg, meta)
+
+
+def audit_model(model: str | Path, model_config: str | Path, ecgs: str | Path,
+                config: AuditConfig | Mapping[str, Any] | str | Path, *,
+                metadata: str | Path | None = None, batch_size: int = 64,
+                device: str = "cpu", threads: int | None = None,
+                progress: Callable[[int, int], None] | None = None,
+                header_demographics: bool = False) -> AuditResult:
+    """Score ECG waveforms with a model, then audit the predictions.
+
+    Equivalent to ``ecgaudit predict`` followed by ``ecgaudit audit`` on its output; the
+    inference manifest (model hash, reader, preprocessing steps) is stored in the result
+    manifest under ``inference``.
+
+    Parameters
+    ----------
+    model, model_config : str or Path
+        Weights (safetensors / state dict / TorchScript / ONNX) and the model config JSON.
+    ecgs : str or Path
+        WFDB folder, ``.npy``/``.npz`` array file or CODE-15% HDF5 file.
+    config : AuditConfig, mapping or path
+        The audit configuration (task scores are the ``score:<CLASS>`` columns).
+    metadata : str or Path, optional
+        Labels and demographics joined on the id column.
+    batch_size, device, threads : optional
+        Inference settings.
+    progress : callable, optional
+        ``progress(done, total)`` after every batch.
+    header_demographics : bool
+        Take age and sex from the record headers (PhysioNet Challenge format).
+
+    Returns
+    -------
+    AuditResult
+    """
+    from ecgaudit.models import predict  # torch is imported only on this path
+
+    cfg = _as_config(config)
+    frame = predict(model, model_config, ecgs, batch_size=batch_size, device=device,
+                    threads=threads, progress=progress, metadata=metadata,
+                    header_demographics=header_demographics)
+    inference = frame.attrs.get("ecgaudit_inference", {})
+    frame = frame.copy()
+    frame.attrs = {}
+    table = _frame_table(frame, "<model predictions>")
+    inputs: list[tuple[str, InputTable]] = [("predictions", table)]
+    if metadata is not None:
+        inputs.append(("metadata", read_table(metadata)))
+    return _run(inputs, cfg, None, provenance={"inference": inference})

@@ -1,0 +1,91 @@
+"""Replace closed-form intervals by bootstrap intervals when ``bootstrap: B`` is set.
+
+With ``B > 0`` every metric and every disparity gets a bootstrap interval from the same
+replicates (stratified by the finest intersection cell, clustered by patient when a patient
+column is given); ``ci_method`` says which. Closed-form tests (DeLong, two-proportion z)
+keep their p-values; metrics without a closed-form test get the bootstrap p-value
+(``test="bootstrap"``). Rows whose share of degenerate replicates exceeds the configured
+maximum keep no interval and say why in ``reason``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ecgaudit.cohort import Cohort
+from ecgaudit.config import AuditConfig
+from ecgaudit.metrics import BootGrouping, TaskArrays, bootstrap_intervals
+
+_KEY = ["task", "attribute", "group", "metric"]
+_DKEY = ["task", "attribute", "group", "reference", "metric"]
+
+
+def _append(reason: pd.Series, extra: pd.Series) -> pd.Series:
+    extra = extra.fillna("")
+    both = (reason.fillna("") != "") & (extra != "")
+    out = reason.fillna("").where(extra == "", extra)
+    return out.where(~both, reason.fillna("") + "; " + extra)
+
+
+def apply_bootstrap(metrics: pd.DataFrame, disparities: pd.DataFrame, frame: pd.DataFrame,
+                    cohort: Cohort, config: AuditConfig, thresholds: dict[str, dict],
+                    patients: np.ndarray | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fill bootstrap intervals into the (unsuppressed) metric and disparity tables.
+
+    Parameters
+    ----------
+    metrics, disparities : pandas.DataFrame
+        Tables with closed-form intervals.
+    frame : pandas.DataFrame
+        The prepared audit table (``y:<task>``, ``p:<task>`` columns).
+    cohort : Cohort
+        Groupings.
+    config : AuditConfig
+        ``bootstrap`` (B), ``bootstrap_method``, ``bootstrap_max_degenerate``, ``seed``.
+    thresholds : dict
+        Frozen threshold per task.
+    patients : ndarray of int, optional
+        Patient index per row (cluster resampling).
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        Updated metrics and disparities.
+    """
+    tasks = [TaskArrays(t.name, frame[f"y:{t.name}"].to_numpy(np.int8),
+                        frame[f"p:{t.name}"].to_numpy(np.float64),
+                        float(thresholds[t.name]["value"])) for t in config.tasks]
+    groupings = [BootGrouping(g.attribute, g.codes, g.groups, g.reference)
+                 for g in cohort.groupings]
+    boot = bootstrap_intervals(
+        tasks, groupings, n_boot=config.bootstrap, seed=config.seed, level=config.ci_level,
+        method=config.bootstrap_method, patient=patients,
+        max_degenerate=config.bootstrap_max_degenerate, clip=config.calibration.clip,
+        ece_bins=config.calibration.ece_bins,
+    )
+    bm = boot.metrics.set_index(_KEY)
+    m = metrics.set_index(_KEY)
+    b = bm.reindex(m.index)
+    defined = m["status"].isin(["ok", "unstable"]).to_numpy()
+    m.loc[defined, "ci_low"] = b.loc[defined, "ci_low"].to_numpy()
+    m.loc[defined, "ci_high"] = b.loc[defined, "ci_high"].to_numpy()
+    m.loc[defined, "ci_method"] = b.loc[defined, "ci_method"].to_numpy()
+    m.loc[defined, "reason"] = _append(m.loc[defined, "reason"],
+                                       b.loc[defined, "reason"]).to_numpy()
+    metrics = m.reset_index().loc[:, metrics.columns]
+
+    bd = boot.disparities.set_index(_DKEY)
+    d = disparities.set_index(_DKEY)
+    b = bd.reindex(d.index)
+    defined = d["status"].isin(["ok", "unstable"]).to_numpy()
+    for col in ("difference_ci_low", "difference_ci_high", "ratio_ci_low", "ratio_ci_high",
+                "ci_method"):
+        d.loc[defined, col] = b.loc[defined, col].to_numpy()
+    no_test = defined & (d["test"] == "none").to_numpy() & b["p_value"].notna().to_numpy()
+    d.loc[no_test, "p_value"] = b.loc[no_test, "p_value"].to_numpy()
+    d.loc[no_test, "test"] = "bootstrap"
+    d.loc[defined, "reason"] = _append(d.loc[defined, "reason"],
+                                       b.loc[defined, "reason"]).to_numpy()
+    disparities = d.reset_index().loc[:, disparities.columns]
+    return metrics, disparities
