@@ -15,7 +15,7 @@ from scipy.stats import norm
 from ecgaudit.metrics._bootstrap import Grouping, TaskArrays, bootstrap_intervals
 from ecgaudit.metrics._delong import delong_auc_variance
 
-SIMS = 800
+SIMS = 500
 D = 1.2
 TRUE_AUC = float(norm.cdf(D / np.sqrt(2)))
 
@@ -50,8 +50,8 @@ def _auroc_coverage(task, grouping, patient=None, n_boot: int = 200) -> float:
 
 @pytest.mark.slow
 def test_bootstrap_and_delong_cover_true_auroc_independent_ecgs() -> None:
-    task, grouping, _ = _stacked(n=600, prevalence=0.3, seed=10)
-    assert 0.93 <= _auroc_coverage(task, grouping) <= 0.97
+    task, grouping, _ = _stacked(n=400, prevalence=0.3, seed=10)
+    assert 0.93 <= _auroc_coverage(task, grouping, n_boot=1000) <= 0.97
     z = norm.ppf(0.975)
     hits = []
     for s in range(SIMS):
@@ -63,9 +63,9 @@ def test_bootstrap_and_delong_cover_true_auroc_independent_ecgs() -> None:
 
 @pytest.mark.slow
 def test_clustered_bootstrap_covers_and_naive_undercovers_repeated_ecgs() -> None:
-    task, grouping, patient = _stacked(n=600, prevalence=0.3, seed=11, ecgs_per_patient=3,
+    task, grouping, patient = _stacked(n=450, prevalence=0.3, seed=11, ecgs_per_patient=3,
                                        rho=0.7)
-    clustered = _auroc_coverage(task, grouping, patient)
-    naive = _auroc_coverage(task, grouping, None)
+    clustered = _auroc_coverage(task, grouping, patient, n_boot=1000)
+    naive = _auroc_coverage(task, grouping, None, n_boot=100)
     assert 0.93 <= clustered <= 0.97
     assert naive < 0.90

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 from ecgaudit.io import atomic_write_text
 from ecgaudit.metrics import wilson_ci
 from ecgaudit.policy import Comparison, GateResult
-from ecgaudit.reports._figures import forest_plot, reliability_plot
+from ecgaudit.reports import forest_plot, reliability_plot
 
 __all__ = ["calibration_bins", "render_before_after", "write_before_after"]
 
@@ -136,7 +136,8 @@ def render_before_after(
                 for g in summary["groups"] if g["task"] == task]
         title = f"{task}: change in {metric} by group (after - before); dashed line: no change"
         forests.append({"title": title, "svg": forest_plot(
-            rows, reference=0.0, fig_id=f"delta-{i}", title=title, metric=metric)})
+            rows, reference=0.0, fig_id=f"delta-{i}", title=title, metric=metric,
+            reference_label="no change")})
     calib = None
     if calibration:
         panels = {t: {k: {"bins": list(v)} for k, v in c.items()} for t, c in calibration.items()}

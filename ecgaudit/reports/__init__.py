@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from ecgaudit.io import atomic_write_text
+from ecgaudit.reports._figures import forest_plot, reliability_plot
 from ecgaudit.reports._model import build_view
 from ecgaudit.reports._render import render_view
 from ecgaudit.result import AuditResult
 
-__all__ = ["build_view", "render_html", "write_report"]
+__all__ = ["build_view", "forest_plot", "reliability_plot", "render_html", "write_report"]
 
 
 def render_html(

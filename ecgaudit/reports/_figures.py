@@ -75,6 +75,7 @@ def forest_plot(
     fig_id: str,
     title: str,
     metric: str = "auroc",
+    reference_label: str = "overall",
 ) -> str:
     """Draw a forest plot of one metric by group.
 
@@ -91,6 +92,8 @@ def forest_plot(
         Figure title (also its text alternative).
     metric : str
         Metric identifier (axis label).
+    reference_label : str
+        What the dashed reference line is (axis label), e.g. ``"overall"`` or ``"no change"``.
 
     Returns
     -------
@@ -132,7 +135,7 @@ def forest_plot(
         ax.set_yticks(ys, [mpl_text(str(r["label"])) for r in rows])
         ax.set_ylim(-0.7, n - 0.3)
         ax.set_xlim(lo, hi)
-        ax.set_xlabel(f"{metric_label(metric)} (95% CI); dashed line: overall"
+        ax.set_xlabel(f"{metric_label(metric)} (95% CI); dashed line: {reference_label}"
                       "; hollow marker: few events")
         ax.grid(axis="x", color="#dddddd", lw=0.6)
         ax.set_axisbelow(True)
