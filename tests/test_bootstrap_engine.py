@@ -71,11 +71,11 @@ def test_replicates_do_not_depend_on_batching_and_seed_matters() -> None:
     other = replicate_weights(groupings, 600, n_boot=12, seed=6)
     assert np.array_equal(full, again)
     assert not np.array_equal(full, other)
-    from ecgaudit.metrics._bootstrap import _Sampler
+    from ecgaudit.metrics._bootsample import Sampler
     from ecgaudit.metrics._cells import finest_strata
 
     strata = finest_strata([g.codes for g in groupings], 600).codes
-    tail = _Sampler(strata, None, 5).draw(range(7, 12))
+    tail = Sampler(strata, None, 5).draw(range(7, 12))
     assert np.array_equal(tail, full[7:12])
 
 

@@ -45,7 +45,7 @@ def _auroc_coverage(task, grouping, patient=None, n_boot: int = 200) -> float:
                               metrics=("auroc",))
     m = res.metrics[res.metrics.metric == "auroc"]
     assert (m["reason"] == "").all()
-    return float(np.mean((m["ci_low"] <= TRUE_AUC) & (TRUE_AUC <= m["ci_high"])))
+    return float(np.mean((m["ci_low"] <= TRUE_AUC) & (m["ci_high"] >= TRUE_AUC)))
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ whose copies straddle a bin edge contributes the matching number of copies to ea
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logit
+from scipy.special import expit, logit
 
 from ecgaudit.metrics._cells import SortedCells
 from ecgaudit.schema import METRICS
@@ -31,6 +31,7 @@ METRIC_INDEX: dict[str, int] = {m: i for i, m in enumerate(METRICS)}
 _MAX_ITER = 100
 _TOL = 1e-10
 _FINAL = 1e-6
+_GUARD = 0.5
 _DIVERGED = 1e6
 
 
@@ -114,19 +115,25 @@ def _overlap(cells: SortedCells, cw: np.ndarray, cy: np.ndarray, x: np.ndarray) 
     return (x[last_neg] > x[first_pos]) & (x[last_pos] > x[first_neg])
 
 
-def _loglik_terms(wf: np.ndarray, wy: np.ndarray, x: np.ndarray, a: np.ndarray,
-                  b: np.ndarray, row_group: np.ndarray, gb: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Log-likelihood, gradient and Hessian entries of every (replicate, group)."""
-    eta = np.repeat(a, np.diff(gb), axis=1) + np.repeat(b, np.diff(gb), axis=1) * x
-    e = np.exp(-np.abs(eta))
-    inv = 1.0 / (1.0 + e)
-    mu = np.where(eta >= 0, inv, e * inv)
-    # log(1 + exp(eta)) = max(eta, 0) + log1p(exp(-|eta|)), stable for large |eta|.
-    ll = _segsum(wy * eta - wf * (np.maximum(eta, 0.0) + np.log1p(e)), gb)
+def _eta(a: np.ndarray, b: np.ndarray, x: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    return np.repeat(a, sizes, axis=1) + np.repeat(b, sizes, axis=1) * x
+
+
+def _loglik(wf: np.ndarray, wy: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray,
+            gb: np.ndarray) -> np.ndarray:
+    """Weighted Bernoulli log-likelihood of every (replicate, group)."""
+    eta = _eta(a, b, x, np.diff(gb))
+    return _segsum(wy * eta - wf * np.logaddexp(0.0, eta), gb)
+
+
+def _newton_terms(wf: np.ndarray, wy: np.ndarray, x: np.ndarray, a: np.ndarray,
+                  b: np.ndarray, gb: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Gradient and Hessian entries of every (replicate, group)."""
+    mu = expit(_eta(a, b, x, np.diff(gb)))
     resid = wy - wf * mu
     v = wf * (mu * (1.0 - mu))
     vx = v * x
-    return (ll, _segsum(resid, gb), _segsum(resid * x, gb), _segsum(v, gb), _segsum(vx, gb),
+    return (_segsum(resid, gb), _segsum(resid * x, gb), _segsum(v, gb), _segsum(vx, gb),
             _segsum(vx * x, gb))
 
 
@@ -135,12 +142,14 @@ def _calibration_fit(cells: SortedCells, ws: np.ndarray, active: np.ndarray,
                      prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted logistic recalibration of every (replicate, group) by damped Newton steps.
 
-    Plain Newton can overshoot when saturated scores give extreme logits; a step that
-    lowers the log-likelihood is halved (up to 40 times), which makes every fit converge
-    to the maximum-likelihood estimate whenever it exists (``active``).
+    Plain Newton can overshoot when saturated scores give extreme logits. Whenever some
+    proposed step is large (> ``_GUARD``), the log-likelihood is checked and steps that
+    lower it are halved (up to 40 times); this makes every fit converge to the
+    maximum-likelihood estimate whenever it exists (``active``). Small steps near the
+    optimum are taken without the check (Newton is then monotone in practice), which
+    saves a likelihood evaluation per iteration.
     """
     gb = cells.group_bounds
-    row_group = np.repeat(np.arange(gb.size - 1), np.diff(gb))
     with np.errstate(divide="ignore", invalid="ignore"):
         a = np.where(active, logit(np.clip(prev, 1e-12, 1 - 1e-12)), 0.0)
     b = np.zeros_like(a)
@@ -152,7 +161,7 @@ def _calibration_fit(cells: SortedCells, ws: np.ndarray, active: np.ndarray,
     wy = wf * cells.y
     done = ~active
     failed = np.zeros_like(active)
-    ll, ga, gx, haa, hab, hbb = _loglik_terms(wf, wy, x, a, b, row_group, gb)
+    ga, gx, haa, hab, hbb = _newton_terms(wf, wy, x, a, b, gb)
     for _ in range(_MAX_ITER):
         det = haa * hbb - hab * hab
         live = ~done & (det > 0)
@@ -168,20 +177,22 @@ def _calibration_fit(cells: SortedCells, ws: np.ndarray, active: np.ndarray,
             done |= live
             break
         t = np.ones_like(a)
-        for _halving in range(40):
-            terms = _loglik_terms(wf, wy, x, a + t * da, b + t * db, row_group, gb)
-            worse = live & ~(terms[0] >= ll - 1e-12 * np.abs(ll))
-            if not worse.any():
-                break
-            t = np.where(worse, t / 2.0, t)
+        if (live & (step > _GUARD)).any():
+            ll = _loglik(wf, wy, x, a, b, gb)
+            for _halving in range(40):
+                new = _loglik(wf, wy, x, a + t * da, b + t * db, gb)
+                worse = live & ~(new >= ll - 1e-12 * np.abs(ll))
+                if not worse.any():
+                    break
+                t = np.where(worse, t / 2.0, t)
         a, b = a + t * da, b + t * db
-        ll, ga, gx, haa, hab, hbb = terms
         big = np.maximum(np.abs(a), np.abs(b))
         failed |= live & ~(big < _DIVERGED)
-        step = t * np.maximum(np.abs(da), np.abs(db))
+        step = t * step
         done |= failed | (live & (step < _TOL * (1.0 + big)))
         if done.all():
             break
+        ga, gx, haa, hab, hbb = _newton_terms(wf, wy, x, a, b, gb)
     bad = ~active | failed | ~done
     return np.where(bad, np.nan, a), np.where(bad, np.nan, b)
 
@@ -251,16 +262,27 @@ def replicate_metrics(
     both = (pos > 0) & (neg > 0)
     # AUROC over tie runs, in exact integer arithmetic: 2U = sum pos_r (2 below_r + neg_r).
     rs, re = cells.run_starts, cells.run_ends
+    run_counts = np.diff(cells.run_bounds)
+
+    def at_start(c: np.ndarray) -> np.ndarray:  # value of a cumsum at each run's start
+        return c[:, rs] if cells.has_ties else c[:, :-1]
+
+    def at_end(c: np.ndarray) -> np.ndarray:
+        return c[:, re] if cells.has_ties else c[:, 1:]
+
+    def per_run(vals: np.ndarray) -> np.ndarray:  # (R, G) group value repeated per run
+        return np.repeat(vals, run_counts, axis=1)
+
     cn = cw - cy
-    pos_r = cy[:, re] - cy[:, rs]
-    neg_r = cn[:, re] - cn[:, rs]
-    below_r = cn[:, rs] - cn[:, cells.run_group_start]
+    cy_s, cw_s, cn_s = at_start(cy), at_start(cw), at_start(cn)
+    pos_r = at_end(cy) - cy_s
+    neg_r = at_end(cn) - cn_s
+    below_r = cn_s - per_run(cn[:, g_lo])
     u2 = _segsum(pos_r * (2 * below_r + neg_r), cells.run_bounds)
     out[:, idx["auroc"]] = np.where(both, _ratio(u2, 2 * pos * neg), np.nan)
     # AUPRC (step-wise average precision): precision at each distinct score, from the top.
-    run_end_group = gb[1:][np.repeat(np.arange(gb.size - 1), np.diff(cells.run_bounds))]
-    tp_top = cy[:, run_end_group] - cy[:, rs]
-    all_top = cw[:, run_end_group] - cw[:, rs]
+    tp_top = per_run(cy[:, g_hi]) - cy_s
+    all_top = per_run(cw[:, g_hi]) - cw_s
     prec = np.nan_to_num(_ratio(tp_top, all_top))
     ap = _segsum(pos_r * prec, cells.run_bounds)
     out[:, idx["auprc"]] = np.where(both, _ratio(ap, pos), np.nan)

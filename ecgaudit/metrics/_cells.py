@@ -40,9 +40,8 @@ class SortedCells:
     group_bounds : ndarray of int64, shape (G + 1,)
         Group ``g`` occupies sorted positions ``group_bounds[g]:group_bounds[g + 1]``.
     run_starts, run_ends : ndarray of int64
-        Start (inclusive) and end (exclusive) positions of the tie runs.
-    run_group_start : ndarray of int64
-        Sorted position where the group of each run begins.
+        Start (inclusive) and end (exclusive) positions of the tie runs; empty when no run
+        holds more than one row (then run ``i`` is row ``i``, saving memory).
     run_bounds : ndarray of int64, shape (G + 1,)
         Runs of group ``g`` are ``run_bounds[g]:run_bounds[g + 1]``.
     flag_start : ndarray of int64, shape (G,)
@@ -57,7 +56,6 @@ class SortedCells:
     group_bounds: np.ndarray
     run_starts: np.ndarray
     run_ends: np.ndarray
-    run_group_start: np.ndarray
     run_bounds: np.ndarray
     flag_start: np.ndarray
     has_ties: bool
@@ -159,6 +157,9 @@ def build_cells(
     # First flagged row of each group: count unflagged rows per group (sorted by p inside).
     unflagged = np.bincount(cs[ps < threshold], minlength=n_groups)
     flag_start = group_bounds[:-1] + unflagged
+    has_ties = bool(run_starts.size < n)
+    if not has_ties:
+        run_starts = run_ends = np.zeros(0, dtype=np.int64)
     return SortedCells(
         order=order.astype(np.int32 if n < 2**31 else np.int64),
         y=ys,
@@ -166,8 +167,7 @@ def build_cells(
         group_bounds=group_bounds,
         run_starts=run_starts,
         run_ends=run_ends,
-        run_group_start=group_bounds[run_group],
         run_bounds=run_bounds,
         flag_start=flag_start.astype(np.int64),
-        has_ties=bool(run_starts.size < n),
+        has_ties=has_ties,
     )

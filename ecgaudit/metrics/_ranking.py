@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ecgaudit.metrics._bootci import degenerate_share, percentile_limits
-from ecgaudit.metrics._bootstrap import DEGENERATE_REASON, Grouping, _Sampler
+from ecgaudit.metrics._bootsample import Sampler
+from ecgaudit.metrics._bootstrap import DEGENERATE_REASON, Grouping
 from ecgaudit.metrics._cells import finest_strata
 
 __all__ = ["RANKING_METRICS", "bnsp_auc", "bpsn_auc", "cross_auc", "ranking_intervals", "xauc"]
@@ -170,7 +171,7 @@ def ranking_intervals(
     reps = np.empty((n_boot, len(specs)))
     if n_boot:
         strata = finest_strata([g.codes for g in (strata_groupings or groupings)], y.size)
-        sampler = _Sampler(strata.codes, patient, seed)
+        sampler = Sampler(strata.codes, patient, seed)
         chunk = max(1, min(n_boot, (1 << 22) // max(y.size, 1)))
         for start in range(0, n_boot, chunk):
             block = range(start, min(n_boot, start + chunk))
