@@ -191,3 +191,20 @@ def test_prevalence_derivable_and_types(synthetic):
     overall = m[(m.attribute == "overall") & (m.metric == "auroc") & (m.task == "hf")].iloc[0]
     assert overall.n_pos == synthetic.y_hf.sum()
     assert isinstance(result.metrics, pd.DataFrame)
+
+
+def test_calibration_fits_converge_on_every_real_group_and_match_statsmodels(
+        ptbxl_result, ptbxl_frame):
+    m = ptbxl_result.metrics
+    slope = m[m.metric == "cal_slope"]
+    assert not slope.reason.str.contains("did not converge").any()
+    clip = 1e-6
+    for task in TASKS:
+        for sex, sub in ptbxl_frame.groupby("sex"):
+            y = sub[f"label:{task}"].to_numpy()
+            x = logit(np.clip(sub[f"score:{task}"].to_numpy(), clip, 1 - clip))
+            ref = sm.Logit(y, sm.add_constant(x)).fit(disp=0, tol=1e-12, maxiter=500)
+            assert _est(ptbxl_result, task, "sex", sex, "cal_slope") == pytest.approx(
+                ref.params[1], rel=1e-6, abs=1e-6)
+            assert _est(ptbxl_result, task, "sex", sex, "cal_intercept") == pytest.approx(
+                ref.params[0], rel=1e-6, abs=1e-6)

@@ -210,3 +210,33 @@ def test_every_metric_handles_degenerate_inputs(metric):
             assert np.isnan(v.estimate) and v.reason
         else:
             assert np.isfinite(v.estimate)
+
+
+def test_extras_curves_suite_ranking_power(synthetic):
+    from sklearn.metrics import roc_auc_score
+
+    from ecgaudit.metrics import calibration_suite
+
+    r = ecgaudit.audit(synthetic, synthetic_config())
+    ex = r.extras
+    black = synthetic[synthetic.race == "Black"]
+    curve = ex["curves"]["hf"]["race"]["Black"]
+    assert sum(b["n"] for b in curve["bins"]) == len(black)
+    assert len(curve["smooth"]["p"]) == len(curve["smooth"]["y"]) > 5
+    suite = [s for s in ex["calibration_suite"]
+             if (s["task"], s["attribute"], s["group"]) == ("hf", "race", "Black")][0]
+    ref = calibration_suite(black.y_hf.to_numpy(), black.p_hf.to_numpy())
+    assert suite["ici"] == pytest.approx(ref["ici"])
+    # ranking: BPSN for Black = AUROC on Black negatives + everyone else's positives
+    bg = synthetic.race == "Black"
+    sub = synthetic[(bg & (synthetic.y_hf == 0)) | (~bg & (synthetic.y_hf == 1))]
+    bpsn = [x for x in ex["ranking"] if (x["task"], x["attribute"], x["group"], x["metric"])
+            == ("hf", "race", "Black", "bpsn_auc")][0]
+    assert bpsn["estimate"] == pytest.approx(roc_auc_score(sub.y_hf, sub.p_hf))
+    power = [x for x in ex["power"] if (x["task"], x["attribute"], x["group"])
+             == ("hf", "race", "Black")][0]
+    assert 0 < power["min_detectable_auroc_difference"] < 0.2
+    # nothing about small cells leaks into the extras
+    small = set(r.metrics[r.metrics.status == "suppressed"].group)
+    for key in ("calibration_suite", "ranking", "power"):
+        assert not any(x["group"] in small for x in ex[key])

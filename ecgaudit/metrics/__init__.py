@@ -4,6 +4,7 @@ from ecgaudit.metrics._binary import ConfusionCounts, auprc, auroc, brier, confu
 from ecgaudit.metrics._bootstrap import BootstrapResult, TaskArrays, bootstrap_intervals
 from ecgaudit.metrics._bootstrap import Grouping as BootGrouping
 from ecgaudit.metrics._calibration import LogisticFit, ece, logistic_recalibration, oe_ratio
+from ecgaudit.metrics._calsuite import calibration_suite, reliability_curve
 from ecgaudit.metrics._delong import (
     delong_auc_variance,
     delong_ci,
@@ -16,10 +17,23 @@ from ecgaudit.metrics._intervals import (
     two_proportion_test,
     wilson_ci,
 )
+from ecgaudit.metrics._power import (
+    hanley_mcneil_variance,
+    min_detectable_auroc_difference,
+    min_detectable_rate_difference,
+)
+from ecgaudit.metrics._ranking import (
+    RANKING_METRICS,
+    bnsp_auc,
+    bpsn_auc,
+    ranking_intervals,
+    xauc,
+)
 from ecgaudit.metrics._table import GroupStats, MetricValue, group_stats
 from ecgaudit.metrics._threshold import derive_threshold
 
 __all__ = [
+    "RANKING_METRICS",
     "BootGrouping",
     "BootstrapResult",
     "ConfusionCounts",
@@ -29,8 +43,11 @@ __all__ = [
     "TaskArrays",
     "auprc",
     "auroc",
+    "bnsp_auc",
     "bootstrap_intervals",
+    "bpsn_auc",
     "brier",
+    "calibration_suite",
     "confusion_counts",
     "delong_auc_variance",
     "delong_ci",
@@ -39,10 +56,16 @@ __all__ = [
     "derive_threshold",
     "ece",
     "group_stats",
+    "hanley_mcneil_variance",
     "katz_ratio_ci",
     "logistic_recalibration",
+    "min_detectable_auroc_difference",
+    "min_detectable_rate_difference",
     "newcombe_diff_ci",
     "oe_ratio",
+    "ranking_intervals",
+    "reliability_curve",
     "two_proportion_test",
     "wilson_ci",
+    "xauc",
 ]

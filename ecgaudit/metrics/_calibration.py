@@ -85,9 +85,19 @@ def logistic_recalibration(
     x = logit(np.clip(np.asarray(p, dtype=float), clip, 1.0 - clip))
     if np.ptp(x) == 0.0:
         return LogisticFit(float("nan"), float("nan"), False, "all scores are equal")
+    pos, neg = x[(y == 1) & (w > 0)], x[(y == 0) & (w > 0)]
+    if pos.min() > neg.max() or neg.min() > pos.max():
+        return LogisticFit(float("nan"), float("nan"), False,
+                           "scores separate the classes perfectly: no finite recalibration fit")
     prev = npos / (npos + nneg)
     beta = np.array([np.log(prev / (1 - prev)), 0.0])
     X = np.column_stack([np.ones_like(x), x])
+
+    def loglik(b: np.ndarray) -> float:
+        eta = X @ b
+        return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
+
+    current = loglik(beta)
     for _ in range(_MAX_ITER):
         mu = expit(X @ beta)
         grad = X.T @ (w * (y - mu))
@@ -96,14 +106,20 @@ def logistic_recalibration(
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
             break
-        beta = beta + step
-        if not np.all(np.isfinite(beta)) or np.max(np.abs(beta)) > 1e6:
+        scale = 1.0  # step-halving keeps Newton stable with saturated (clipped) scores
+        for _ in range(40):
+            candidate = beta + scale * step
+            value = loglik(candidate)
+            if np.isfinite(value) and value >= current - 1e-12 * abs(current):
+                break
+            scale /= 2.0
+        else:
             break
-        if np.max(np.abs(step)) < _TOL * (1.0 + np.max(np.abs(beta))):
+        beta, current = candidate, value
+        if np.max(np.abs(scale * step)) < _TOL * (1.0 + np.max(np.abs(beta))):
             return LogisticFit(float(beta[0]), float(beta[1]), True)
     return LogisticFit(
-        float("nan"), float("nan"), False,
-        "logistic recalibration did not converge (scores separate the classes perfectly?)",
+        float("nan"), float("nan"), False, "logistic recalibration did not converge",
     )
 
 

@@ -16,6 +16,7 @@ from ecgaudit.disparity import adjust_pvalues, compare_groups
 from ecgaudit.io import InputTable, read_table
 from ecgaudit.metrics import GroupStats, derive_threshold, group_stats
 from ecgaudit.pipeline._bootstrap import apply_bootstrap
+from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
 from ecgaudit.privacy import suppress_cohort, suppress_disparities, suppress_metrics
 from ecgaudit.result import AuditResult
@@ -179,6 +180,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         "reference_groups": cohort.references(),
         "tasks": [t.name for t in config.tasks],
         "attributes": [g.attribute for g in cohort.groupings],
+        **build_extras(frame, cohort, config, thresholds, units, patients),
     }
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
                        extras=extras)
