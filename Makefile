@@ -39,7 +39,7 @@ demo: $(VENV)/.installed
 	$(BIN)/ecgaudit audit examples/ptbxl/predictions.csv \
 	  --metadata examples/ptbxl/metadata.csv \
 	  --config examples/ptbxl/audit.yaml \
-	  --policy examples/ptbxl/policy.yaml --no-fail-on-policy \
+	  --policy examples/ptbxl/policy.yaml --no-fail-on-policy --bootstrap 1000 \
 	  --out $(DEMO_OUT)
 
 lint: $(VENV)/.installed-dev
