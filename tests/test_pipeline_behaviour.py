@@ -223,18 +223,18 @@ def test_extras_curves_suite_ranking_power(synthetic):
     curve = ex["curves"]["hf"]["race"]["Black"]
     assert sum(b["n"] for b in curve["bins"]) == len(black)
     assert len(curve["smooth"]["p"]) == len(curve["smooth"]["y"]) > 5
-    suite = [s for s in ex["calibration_suite"]
-             if (s["task"], s["attribute"], s["group"]) == ("hf", "race", "Black")][0]
+    suite = next(s for s in ex["calibration_suite"]
+             if (s["task"], s["attribute"], s["group"]) == ("hf", "race", "Black"))
     ref = calibration_suite(black.y_hf.to_numpy(), black.p_hf.to_numpy())
     assert suite["ici"] == pytest.approx(ref["ici"])
     # ranking: BPSN for Black = AUROC on Black negatives + everyone else's positives
     bg = synthetic.race == "Black"
     sub = synthetic[(bg & (synthetic.y_hf == 0)) | (~bg & (synthetic.y_hf == 1))]
-    bpsn = [x for x in ex["ranking"] if (x["task"], x["attribute"], x["group"], x["metric"])
-            == ("hf", "race", "Black", "bpsn_auc")][0]
+    bpsn = next(x for x in ex["ranking"] if (x["task"], x["attribute"], x["group"], x["metric"])
+            == ("hf", "race", "Black", "bpsn_auc"))
     assert bpsn["estimate"] == pytest.approx(roc_auc_score(sub.y_hf, sub.p_hf))
-    power = [x for x in ex["power"] if (x["task"], x["attribute"], x["group"])
-             == ("hf", "race", "Black")][0]
+    power = next(x for x in ex["power"] if (x["task"], x["attribute"], x["group"])
+             == ("hf", "race", "Black"))
     assert 0 < power["min_detectable_auroc_difference"] < 0.2
     # nothing about small cells leaks into the extras
     small = set(r.metrics[r.metrics.status == "suppressed"].group)
