@@ -90,7 +90,7 @@ def test_report_renders_offline_without_errors(browser: Any, ptbxl_report: Path,
         sizes = p.page.evaluate(
             "() => Array.from(document.querySelectorAll('figure svg')).map(s => {"
             "const r = s.getBoundingClientRect(); return [s.id, r.width, r.height]; })")
-        assert len(sizes) == 12
+        assert len(sizes) == 18  # forest plot, heat map, reliability curves x 6 tasks
         assert all(w > 100 and h > 100 for _, w, h in sizes), sizes
         # every figure has a text alternative the accessibility tree exposes
         labelled = p.page.evaluate(

@@ -4,6 +4,11 @@ The manifest is the change log of what was done to the parent model: its SHA-256
 hashes of the site data, the split seed and sizes, the strategy and hyper-parameters, the
 training history and the library versions. It holds no timestamps, so the same inputs and
 seed give byte-identical files.
+
+Post-processing (recalibration maps, group thresholds) is written twice: into the
+``postprocess`` section of ``model.json``, where :mod:`ecgaudit.models` inference applies
+the recalibration maps (so ``ecgaudit predict`` on the exported model gives the adapted
+scores), and into ``postprocess.json`` for readers of the older layout.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import torch
 
 from ecgaudit.finetune._checkpoint import state_bytes
 from ecgaudit.io import atomic_write_bytes, atomic_write_text
+from ecgaudit.models import parse_model_config
 from ecgaudit.result import to_jsonable
 
 __all__ = ["EXPORT_FILES", "export_site_model", "library_versions", "split_digest"]
@@ -76,17 +82,30 @@ def export_site_model(
     manifest : dict
         Provenance; ``weights_sha256`` is added.
     postprocess : dict, optional
-        Score post-processing (recalibration maps, group thresholds).
+        Score post-processing (``recalibration`` maps, ``group_thresholds``). It becomes the
+        ``postprocess`` section of ``model.json`` (replacing any there) and is also written
+        to ``postprocess.json``.
 
     Returns
     -------
     dict of str to Path
         Files written, by role.
+
+    Raises
+    ------
+    ConfigError
+        If the model config with the post-processing section is not a valid model config
+        (checked before anything is written).
     """
     out = Path(out_dir)
+    config = dict(model_config)
+    if postprocess:
+        config["postprocess"] = dict(postprocess)
+    config_text = _dumps(config)
+    parse_model_config(json.loads(config_text), source="exported model config")
     blob = state_bytes(state_dict)
     paths = {"weights": atomic_write_bytes(out / EXPORT_FILES["weights"], blob),
-             "config": atomic_write_text(out / EXPORT_FILES["config"], _dumps(model_config))}
+             "config": atomic_write_text(out / EXPORT_FILES["config"], config_text)}
     if postprocess:
         paths["postprocess"] = atomic_write_text(out / EXPORT_FILES["postprocess"],
                                                  _dumps(postprocess))

@@ -4,6 +4,10 @@ Works on scores alone, so a predictions table with no model can be recalibrated.
 temperature scaling are strictly increasing maps of the score, so they leave every group's
 AUROC unchanged and only move calibration and thresholded rates; isotonic regression is
 non-decreasing (it can create ties).
+
+The maps themselves are applied by :func:`ecgaudit.models.recalibration_map`, the same code
+``ecgaudit predict`` runs on a model whose config carries the fitted maps in its
+``postprocess`` section (what ``ecgaudit finetune --strategy recalibrate`` exports).
 """
 
 from __future__ import annotations
@@ -16,18 +20,16 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize, minimize_scalar
-from scipy.special import expit, logit
+from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 
 from ecgaudit.errors import InputError
+from ecgaudit.models import EPS, RECALIBRATION_METHODS, clipped_logit, recalibration_map
 
 __all__ = ["METHODS", "Recalibrator", "apply_recalibration", "recalibrate"]
 
 Method = Literal["platt", "temperature", "isotonic"]
-METHODS: tuple[str, ...] = ("platt", "temperature", "isotonic")
-
-#: Scores are clipped to [EPS, 1 - EPS] before taking logits (saturated model outputs).
-EPS = 1e-6
+METHODS: tuple[str, ...] = RECALIBRATION_METHODS
 
 ERR_TOO_FEW = (
     "recalibration ({method}) needs at least {need} positive and {need} negative site "
@@ -48,7 +50,7 @@ def _as_scores(scores: ArrayLike, name: str = "scores") -> NDArray[np.float64]:
 
 
 def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.asarray(logit(np.clip(p, EPS, 1.0 - EPS)), dtype=np.float64)
+    return clipped_logit(p)
 
 
 @dataclass(frozen=True)
@@ -87,14 +89,7 @@ class Recalibrator:
         numpy.ndarray
             Recalibrated probabilities, same shape as the flattened input.
         """
-        p = _as_scores(scores)
-        if self.method == "platt":
-            return np.asarray(expit(self.params["a"] * _logit(p) + self.params["b"]))
-        if self.method == "temperature":
-            return np.asarray(expit(_logit(p) / self.params["temperature"]))
-        x = np.asarray(self.params["x"], dtype=np.float64)
-        y = np.asarray(self.params["y"], dtype=np.float64)
-        return np.interp(p, x, y)
+        return recalibration_map(self.method, self.params, _as_scores(scores))
 
     def to_dict(self) -> dict[str, Any]:
         """Return plain JSON data (see :meth:`from_dict`)."""

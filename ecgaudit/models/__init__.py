@@ -12,6 +12,11 @@ Building blocks (also used by fine-tuning)::
     model = load_model("model.safetensors", config)   # LoadedModel; model.module is the net
     windows = preprocess(record, config)              # (n_windows, leads, samples) float32
 
+Post-processing: a config's optional ``postprocess`` section (written by ``ecgaudit
+finetune``) declares per-class recalibration maps (Platt, temperature, isotonic) that
+inference applies to the record scores; :func:`recalibration_map` is the one implementation
+of those maps. Group thresholds there are recorded in the manifest but never applied.
+
 Torch-dependent names are imported on first use, so ``import ecgaudit.models`` works (and
 config files can be validated) without PyTorch; using them without it raises
 :class:`~ecgaudit.errors.InputError` saying how to install it.
@@ -25,8 +30,13 @@ from typing import TYPE_CHECKING, Any
 from ecgaudit.errors import InputError
 from ecgaudit.models._config import (
     BandpassConfig,
+    IsotonicMap,
     ModelConfig,
+    PlattMap,
+    PostprocessConfig,
     PreprocessingConfig,
+    RecalibrationMap,
+    TemperatureMap,
     WindowConfig,
     load_model_config,
     parse_model_config,
@@ -47,30 +57,51 @@ if TYPE_CHECKING:
         run_inference,
     )
     from ecgaudit.models._loading import PICKLE_REFUSED, LoadedModel, detect_format, load_model
+    from ecgaudit.models._postprocess import (
+        EPS,
+        GROUP_THRESHOLDS_NOTE,
+        RECALIBRATION_METHODS,
+        apply_postprocess,
+        clipped_logit,
+        postprocess_manifest,
+        recalibration_map,
+    )
     from ecgaudit.models._preprocess import Preprocessor, preprocess
 
 __all__ = [
     "ARCHITECTURES",
+    "EPS",
+    "GROUP_THRESHOLDS_NOTE",
     "MANIFEST_ATTR",
     "PICKLE_REFUSED",
+    "RECALIBRATION_METHODS",
     "BandpassConfig",
     "ECGResNet",
+    "IsotonicMap",
     "LoadedModel",
     "ModelConfig",
+    "PlattMap",
+    "PostprocessConfig",
     "Predictions",
     "PreprocessingConfig",
     "Preprocessor",
+    "RecalibrationMap",
     "ResNet1D",
+    "TemperatureMap",
     "WindowConfig",
+    "apply_postprocess",
     "build_architecture",
     "build_model",
+    "clipped_logit",
     "detect_format",
     "load_model",
     "load_model_config",
     "parse_model_config",
+    "postprocess_manifest",
     "predict",
     "predict_detailed",
     "preprocess",
+    "recalibration_map",
     "run_inference",
 ]
 
@@ -90,6 +121,13 @@ _LAZY = {
     "load_model": "_loading",
     "Preprocessor": "_preprocess",
     "preprocess": "_preprocess",
+    "EPS": "_postprocess",
+    "GROUP_THRESHOLDS_NOTE": "_postprocess",
+    "RECALIBRATION_METHODS": "_postprocess",
+    "apply_postprocess": "_postprocess",
+    "clipped_logit": "_postprocess",
+    "postprocess_manifest": "_postprocess",
+    "recalibration_map": "_postprocess",
 }
 
 TORCH_HINT = "model inference needs PyTorch: pip install 'ecgaudit[torch]'"

@@ -11,18 +11,23 @@ A model file (weights) is always accompanied by a JSON config, e.g.::
       "classes": ["NORM", "MI", "STTC", "CD", "HYP"],
       "output_activation": "sigmoid",
       "preprocessing": {"zscore": true},
-      "window": {"length": 300, "stride": 150, "aggregate": "max"}
+      "window": {"length": 300, "stride": 150, "aggregate": "max"},
+      "postprocess": {"recalibration": {"NORM": {"method": "platt",
+                                                 "params": {"a": 0.8, "b": -0.1}}}}
     }
 
 Every preprocessing step is explicit: a sampling-rate or unit mismatch is an error unless
-``preprocessing.resample`` / ``preprocessing.convert_units`` allow the conversion.
+``preprocessing.resample`` / ``preprocessing.convert_units`` allow the conversion. The optional
+``postprocess`` section (written by ``ecgaudit finetune``) declares per-class recalibration
+maps that inference applies to the record scores; group thresholds stored there are recorded
+but never applied (they need the protected attribute at decision time).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -30,8 +35,13 @@ from ecgaudit.errors import ConfigError
 
 __all__ = [
     "BandpassConfig",
+    "IsotonicMap",
     "ModelConfig",
+    "PlattMap",
+    "PostprocessConfig",
     "PreprocessingConfig",
+    "RecalibrationMap",
+    "TemperatureMap",
     "WindowConfig",
     "load_model_config",
     "parse_model_config",
@@ -88,6 +98,89 @@ class WindowConfig(_Strict):
     aggregate: Literal["max", "mean"] = "max"
 
 
+class _Finite(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class PlattParams(_Finite):
+    """``p' = sigmoid(a * logit(p) + b)``."""
+
+    a: float
+    b: float
+
+
+class TemperatureParams(_Finite):
+    """``p' = sigmoid(logit(p) / temperature)``."""
+
+    temperature: float = Field(gt=0.0)
+
+
+class IsotonicParams(_Finite):
+    """Knots of a non-decreasing map, linearly interpolated and clipped at the ends.
+
+    This is how scikit-learn's ``IsotonicRegression(out_of_bounds="clip")`` predicts from its
+    ``X_thresholds_`` / ``y_thresholds_``.
+    """
+
+    x: tuple[float, ...] = Field(min_length=1)
+    y: tuple[float, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _knots(self) -> IsotonicParams:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x ({len(self.x)}) and y ({len(self.y)}) need the same length")
+        if any(b < a for a, b in zip(self.x, self.x[1:], strict=False)):
+            raise ValueError("x must be sorted in increasing order")
+        if any(b < a for a, b in zip(self.y, self.y[1:], strict=False)):
+            raise ValueError("y must be non-decreasing (an isotonic map)")
+        if min(self.y) < 0.0 or max(self.y) > 1.0:
+            raise ValueError("y must be probabilities in [0, 1]")
+        return self
+
+
+class _MapBase(_Finite):
+    n: int = Field(default=0, ge=0)
+    n_pos: int = Field(default=0, ge=0)
+
+
+class PlattMap(_MapBase):
+    """Platt scaling of one class's score (``n``/``n_pos``: site rows it was fitted on)."""
+
+    method: Literal["platt"]
+    params: PlattParams
+
+
+class TemperatureMap(_MapBase):
+    """Temperature scaling of one class's score."""
+
+    method: Literal["temperature"]
+    params: TemperatureParams
+
+
+class IsotonicMap(_MapBase):
+    """Isotonic recalibration of one class's score."""
+
+    method: Literal["isotonic"]
+    params: IsotonicParams
+
+
+RecalibrationMap = Annotated[PlattMap | TemperatureMap | IsotonicMap,
+                             Field(discriminator="method")]
+
+
+class PostprocessConfig(_Strict):
+    """Score post-processing shipped with a model (``ecgaudit finetune`` writes it).
+
+    ``recalibration`` maps a class name to its recalibration map; inference applies it to the
+    record score (after the output activation and window aggregation). ``group_thresholds``
+    (class name -> a fitted group-threshold rule) is kept for provenance and is **never
+    applied** by inference: the rule needs the protected attribute at decision time.
+    """
+
+    recalibration: dict[str, RecalibrationMap] = Field(default_factory=dict)
+    group_thresholds: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
 class ModelConfig(_Strict):
     """Declared input contract and output meaning of one model."""
 
@@ -103,6 +196,7 @@ class ModelConfig(_Strict):
     window: WindowConfig | None = None
     input_samples: int | None = Field(default=None, gt=0)
     id_column: str = "ecg_id"
+    postprocess: PostprocessConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -110,6 +204,13 @@ class ModelConfig(_Strict):
             dup = sorted({x for x in items if items.count(x) > 1})
             if dup:
                 raise ValueError(f"{what} must be unique; repeated: {dup}")
+        if self.postprocess is not None:
+            for what, maps in (("recalibration", self.postprocess.recalibration),
+                               ("group_thresholds", self.postprocess.group_thresholds)):
+                unknown = sorted(set(maps) - set(self.classes))
+                if unknown:
+                    raise ValueError(f"postprocess.{what} names {unknown}, which are not "
+                                     f"classes of the model {list(self.classes)}")
         if self.window is not None and self.input_samples not in (None, self.window.length):
             raise ValueError("input_samples must equal window.length when a window is set")
         return self
@@ -120,8 +221,14 @@ class ModelConfig(_Strict):
         return [f"score:{c}" for c in self.classes]
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the config as JSON-serialisable data (for the manifest)."""
-        return self.model_dump(mode="json")
+        """Return the config as JSON-serialisable data (for the manifest).
+
+        A config without post-processing has no ``postprocess`` key, as its file has none.
+        """
+        data = self.model_dump(mode="json")
+        if self.postprocess is None:
+            data.pop("postprocess")
+        return data
 
 
 def parse_model_config(data: Any, source: str = "model config") -> ModelConfig:

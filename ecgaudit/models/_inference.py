@@ -17,6 +17,7 @@ from ecgaudit.io import read_table
 from ecgaudit.io.waveforms import EcgRecord, EcgSource, open_ecgs
 from ecgaudit.models._config import ModelConfig, load_model_config
 from ecgaudit.models._loading import LoadedModel, load_model
+from ecgaudit.models._postprocess import apply_postprocess, postprocess_manifest
 from ecgaudit.models._preprocess import Preprocessor
 
 __all__ = ["MANIFEST_ATTR", "Predictions", "predict", "predict_detailed", "run_inference"]
@@ -61,6 +62,7 @@ def run_inference(
     batch_size: int = 64,
     progress: Progress | None = None,
     preprocessor: Preprocessor | None = None,
+    postprocess: bool = True,
 ) -> tuple[list[Any], np.ndarray]:
     """Score records in batches of windows under ``torch.inference_mode()``.
 
@@ -78,14 +80,17 @@ def run_inference(
         ``progress(n_done, n_total)`` called after each batch.
     preprocessor : Preprocessor, optional
         Reused to collect the manifest steps; a new one is made from the config if omitted.
+    postprocess : bool
+        Apply the recalibration maps of the config's ``postprocess`` section (default).
+        Group thresholds are never applied.
 
     Returns
     -------
     ids : list
         Record identifiers, in input order.
     scores : numpy.ndarray
-        ``(n_records, n_classes)`` float64 scores after the output activation and window
-        aggregation.
+        ``(n_records, n_classes)`` float64 scores after the output activation, window
+        aggregation and (if declared and ``postprocess``) recalibration.
     """
     if batch_size < 1:
         raise InputError(f"batch size must be a positive integer, not {batch_size}")
@@ -134,6 +139,8 @@ def run_inference(
                 flush()
         flush()
     scores = np.vstack(out) if out else np.empty((0, len(cfg.classes)))
+    if postprocess:
+        scores = apply_postprocess(scores, cfg, source=model.file_name)
     return ids, scores
 
 
@@ -191,19 +198,21 @@ def predict_detailed(
     metadata: str | Path | None = None,
     header_demographics: bool = False,
     ecg_options: dict[str, Any] | None = None,
+    postprocess: bool = True,
 ) -> Predictions:
     """Like :func:`predict`, returning the table and the manifest separately."""
     config: ModelConfig = load_model_config(model_config_path)
     with open_ecgs(ecgs_path, **(ecg_options or {})) as source:
         return _predict_source(source, model_path, config, batch_size=batch_size,
                                device=device, threads=threads, progress=progress,
-                               metadata=metadata, header_demographics=header_demographics)
+                               metadata=metadata, header_demographics=header_demographics,
+                               postprocess=postprocess)
 
 
 def _predict_source(
     source: EcgSource, model_path: str | Path, config: ModelConfig, *, batch_size: int,
     device: str, threads: int | None, progress: Progress | None,
-    metadata: str | Path | None, header_demographics: bool,
+    metadata: str | Path | None, header_demographics: bool, postprocess: bool = True,
 ) -> Predictions:
     meta = (None if metadata is None
             else _read_metadata(metadata, config.id_column, list(source.ids)))
@@ -219,7 +228,8 @@ def _predict_source(
                 yield rec
 
         ids, scores = run_inference(model, records(), n_total=len(source),
-                                    batch_size=batch_size, progress=progress, preprocessor=prep)
+                                    batch_size=batch_size, progress=progress, preprocessor=prep,
+                                    postprocess=postprocess)
     frame = pd.DataFrame(scores, columns=config.score_columns)
     frame.insert(0, config.id_column, ids)
     if header_demographics:
@@ -234,6 +244,7 @@ def _predict_source(
         "ecgs": source.describe(),
         "n_scored": n_ecgs,
         "preprocessing": prep.manifest(),
+        "postprocess": postprocess_manifest(config, applied=postprocess),
         "batch_size": batch_size,
         "threads": threads,
         "torch_version": torch.__version__,
@@ -253,6 +264,7 @@ def predict(
     metadata: str | Path | None = None,
     header_demographics: bool = False,
     ecg_options: dict[str, Any] | None = None,
+    postprocess: bool = True,
 ) -> pd.DataFrame:
     """Run a model over a collection of ECGs and return the predictions table.
 
@@ -279,18 +291,25 @@ def predict(
         Add ``age`` and ``sex`` columns parsed from the records (Challenge headers).
     ecg_options : dict, optional
         ``fs``, ``leads``, ``units``, ``index``, ``id_column``, ``layout`` for array files.
+    postprocess : bool
+        Apply the recalibration maps declared in the config's ``postprocess`` section
+        (default; e.g. a model exported by ``ecgaudit finetune --strategy recalibrate``).
+        ``False`` gives the raw scores. Group thresholds in that section are never applied
+        (they need the protected attribute); the manifest notes them.
 
     Returns
     -------
     pandas.DataFrame
         The id column (``config.id_column``) and one ``score:<CLASS>`` column per class, in
         input order; ``attrs["ecgaudit_inference"]`` holds the manifest (model file name and
-        SHA-256, model config, preprocessing steps applied, reader, batch size, threads).
+        SHA-256, model config, preprocessing steps applied, post-processing applied and not
+        applied, reader, batch size, threads).
     """
     result = predict_detailed(
         model_path, model_config_path, ecgs_path, batch_size=batch_size, device=device,
         threads=threads, progress=progress, metadata=metadata,
         header_demographics=header_demographics, ecg_options=ecg_options,
+        postprocess=postprocess,
     )
     result.frame.attrs[MANIFEST_ATTR] = result.manifest
     return result.frame

@@ -115,7 +115,8 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                     panel[name] = _curve(yi, pi, config.calibration.ece_bins, level)
                 suite.append({"task": task.name, "attribute": g.attribute, "group": name,
                               **calibration_suite(yi, pi)})
-            curves[task.name][g.attribute] = panel
+            if panel:
+                curves[task.name][g.attribute] = panel
         ranked = [bg for bg in groupings if bg.reference is not None]
         if config.bootstrap > 0:
             table = ranking_intervals(task.name, y.astype(np.int8), p, ranked,

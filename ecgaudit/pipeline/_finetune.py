@@ -55,6 +55,12 @@ ERR_NOT_TRAINABLE = (
     "with a sigmoid output (found format '{fmt}', activation '{act}'); use 'recalibrate' or "
     "'thresholds' for this model"
 )
+ERR_HAS_POSTPROCESS = (
+    "model config '{name}' already has a 'postprocess' section (e.g. a model exported by "
+    "ecgaudit finetune), so its deployed scores are not its raw scores; fine-tune the parent "
+    "model named in that export's manifest.json (parent_model) instead, or remove the "
+    "'postprocess' section to adapt from the raw scores"
+)
 
 
 @dataclass
@@ -154,6 +160,8 @@ def finetune_and_audit(
     note = progress or (lambda _e: None)
     out = Path(out)
     mcfg = load_model_config(model_config)
+    if mcfg.postprocess is not None:
+        raise ConfigError(ERR_HAS_POSTPROCESS.format(name=Path(model_config).name))
     missing = [t for t in cfg.tasks if t not in mcfg.classes]
     if missing:
         raise ConfigError(ERR_TASK.format(task=missing[0], classes=list(mcfg.classes)))

@@ -210,7 +210,8 @@ def reliability_plot(
             ax.set_xlabel("Predicted probability")
             if k % cols == 0:
                 ax.set_ylabel("Observed frequency")
-            ax.legend(fontsize=7, frameon=False, loc="upper left")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, frameon=False, loc="upper left")
         desc = ("Reliability curves: observed event frequency against predicted probability "
                 "per group; the dotted diagonal is perfect calibration. " + "; ".join(described))
         return _to_svg(fig, fig_id, title, desc)
