@@ -259,12 +259,35 @@ def load_config(path: str | Path) -> AuditConfig:
         If the file is missing, not YAML, or not a valid config.
     """
     p = Path(path)
+    return parse_config(read_yaml(p, "config file"), source=p.name)
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """Read a YAML file safely (``yaml.safe_load``), naming it in every error.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What the file is, for messages (e.g. ``"policy file"``).
+
+    Returns
+    -------
+    object
+        The parsed content.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or is not YAML.
+    """
+    p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigError(f"cannot read config file '{p.name}': {err.strerror}") from None
+        raise ConfigError(f"cannot read {what} '{p.name}': {err.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{p.name}: not valid YAML: {err}") from None
-    return parse_config(data, source=p.name)

@@ -22,10 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ecgaudit.config import AttributeConfig, _format_pydantic
+from ecgaudit.config import AttributeConfig, _format_pydantic, read_yaml
 from ecgaudit.errors import ConfigError
 
 __all__ = [
@@ -274,12 +273,5 @@ def load_finetune_config(path: str | Path) -> FinetuneConfig:
         If the file is missing, not YAML, or not valid.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"cannot read finetune config '{p.name}': {err.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{p.name}: not valid YAML: {err}") from None
+    data = read_yaml(p, "finetune config")
     return parse_finetune_config(data, source=p.name)

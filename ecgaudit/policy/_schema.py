@@ -21,10 +21,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from ecgaudit.config import read_yaml
 from ecgaudit.errors import ConfigError
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import INTERSECTION_SEP, METRICS, OVERALL_ATTRIBUTE
@@ -334,14 +334,7 @@ def load_policy(path: str | Path, result: AuditResult | None = None) -> Policy:
         If the file is missing, not YAML, or not a valid policy.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"cannot read policy file '{p.name}': {err.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{p.name}: not valid YAML: {err}") from None
+    data = read_yaml(p, "policy file")
     return parse_policy(data, result=result, source=p.name)
 
 
