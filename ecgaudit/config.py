@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import itertools
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -35,6 +35,8 @@ __all__ = [
     "ThresholdConfig",
     "load_config",
 ]
+
+M = TypeVar("M", bound=BaseModel)
 
 #: Default clinical age bands: lower edges of ``<40, 40-59, 60-79, 80+``.
 DEFAULT_AGE_BANDS: tuple[float, ...] = (40.0, 60.0, 80.0)
@@ -203,7 +205,7 @@ def _unknown(kind: str, value: str, valid: list[str]) -> str:
     return f"unknown {kind} '{value}'; valid: {valid}.{hint}"
 
 
-def _format_pydantic(err: ValidationError, source: str) -> str:
+def _format_pydantic(err: ValidationError, source: str, kind: str = "audit config") -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
@@ -211,7 +213,7 @@ def _format_pydantic(err: ValidationError, source: str) -> str:
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling against the documented config keys)"
         lines.append(f"  - {loc}: {msg}")
-    return f"{source}: invalid audit config:\n" + "\n".join(lines)
+    return f"{source}: invalid {kind}:\n" + "\n".join(lines)
 
 
 def parse_config(data: Any, source: str = "config") -> AuditConfig:
@@ -233,12 +235,38 @@ def parse_config(data: Any, source: str = "config") -> AuditConfig:
     ConfigError
         If the content is not a valid config; every problem is listed.
     """
+    return validate_mapping(AuditConfig, data, source, "audit config")
+
+
+def validate_mapping(model: type[M], data: Any, source: str, kind: str) -> M:
+    """Validate plain data (e.g. parsed YAML) as a pydantic model, listing every problem.
+
+    Parameters
+    ----------
+    model : type
+        The pydantic model class.
+    data : object
+        The content; must be a mapping.
+    source : str
+        Name used in error messages.
+    kind : str
+        What the content is, for messages (e.g. ``"finetune config"``).
+
+    Returns
+    -------
+    The validated model instance.
+
+    Raises
+    ------
+    ConfigError
+        If the content is not a mapping or not valid.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the config must be a mapping of keys to values")
     try:
-        return AuditConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_pydantic(err, source)) from None
+        raise ConfigError(_format_pydantic(err, source, kind)) from None
 
 
 def load_config(path: str | Path) -> AuditConfig:

@@ -22,10 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ecgaudit.config import AttributeConfig, _format_pydantic, read_yaml
-from ecgaudit.errors import ConfigError
+from ecgaudit.config import AttributeConfig, read_yaml, validate_mapping
 
 __all__ = [
     "FinetuneConfig",
@@ -245,14 +244,7 @@ def parse_finetune_config(data: Any, source: str = "finetune config") -> Finetun
     ConfigError
         If the content is not a valid config; every problem is listed.
     """
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the config must be a mapping of keys to values")
-    try:
-        return FinetuneConfig.model_validate(data)
-    except ValidationError as err:
-        msg = _format_pydantic(err, source)
-        msg = msg.replace("invalid audit config", "invalid finetune config")
-        raise ConfigError(msg) from None
+    return validate_mapping(FinetuneConfig, data, source, "finetune config")
 
 
 def load_finetune_config(path: str | Path) -> FinetuneConfig:
