@@ -161,6 +161,8 @@ class AuditConfig(_Strict):
     bootstrap: int = Field(default=0, ge=0)
     bootstrap_method: Literal["percentile", "bca"] = "percentile"
     bootstrap_max_degenerate: float = Field(default=0.05, ge=0.0, le=1.0)
+    bootstrap_bins: int | None = Field(default=None, ge=2**12, le=2**16)
+    engine: Literal["auto", "compiled", "numpy"] = "auto"
 
     @model_validator(mode="after")
     def _resolve(self) -> AuditConfig:

@@ -17,6 +17,7 @@ __all__ = [
     "METRIC_COLUMNS",
     "OVERALL_ATTRIBUTE",
     "OVERALL_GROUP",
+    "RANKING_METRICS",
     "RATE_METRICS",
     "SCHEMA_VERSION",
     "STATUSES",
@@ -45,6 +46,9 @@ METRICS: Final = (
     "auroc", "auprc", "brier", "oe_ratio", "cal_intercept", "cal_slope", "ece",
     *RATE_METRICS,
 )
+
+#: Ranking-fairness metrics per group (BPSN/BNSP subgroup AUCs, cross-group AUCs).
+RANKING_METRICS: Final = ("bpsn_auc", "bnsp_auc", "xauc_group_vs_ref", "xauc_ref_vs_group")
 
 #: Metrics whose value lies in [0, 1].
 BOUNDED_METRICS: Final = frozenset({"auroc", "auprc", "brier", "ece", *RATE_METRICS})

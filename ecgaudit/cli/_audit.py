@@ -85,6 +85,7 @@ def audit(
     threshold: Annotated[float | None, typer.Option(help="Fixed operating threshold.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (overrides the config).")] = None,
     bootstrap: Annotated[int | None, typer.Option(help="Bootstrap replicates B (0 = closed-form CIs only).")] = None,
+    bootstrap_bins: Annotated[int | None, typer.Option(help="Binned bootstrap: 4096..65536 score bins per task for the replicates (point estimates stay exact); for very large inputs.")] = None,
     min_cell: Annotated[int | None, typer.Option(help="Suppress groups with fewer patients.")] = None,
     policy: Annotated[Path | None, typer.Option(help="Fairness policy (YAML) to gate on.")] = None,
     fail_on_policy: Annotated[bool, typer.Option(help="Exit 1/3 when the policy fails / is inconclusive.")] = True,
@@ -103,7 +104,8 @@ def audit(
         "logits": logits, "attrs": {"race": race, "sex": sex, "age": age},
         "extra": attribute, "id_column": id_column, "patient": patient, "threshold": threshold,
     }
-    overrides = {"seed": seed, "bootstrap": bootstrap, "min_cell_size": min_cell}
+    overrides = {"seed": seed, "bootstrap": bootstrap, "min_cell_size": min_cell,
+                 "bootstrap_bins": bootstrap_bins}
     cfg = _resolve_config(config, flags, overrides)
     if policy is not None:
         load_policy(policy)  # a broken policy fails before any computation

@@ -17,6 +17,7 @@ from ecgaudit.metrics._intervals import (
     two_proportion_test,
     wilson_ci,
 )
+from ecgaudit.metrics._points import PointEstimates, group_point_estimates
 from ecgaudit.metrics._power import (
     hanley_mcneil_variance,
     min_detectable_auroc_difference,
@@ -40,6 +41,7 @@ __all__ = [
     "GroupStats",
     "LogisticFit",
     "MetricValue",
+    "PointEstimates",
     "TaskArrays",
     "auprc",
     "auroc",
@@ -55,6 +57,7 @@ __all__ = [
     "delong_unpaired",
     "derive_threshold",
     "ece",
+    "group_point_estimates",
     "group_stats",
     "hanley_mcneil_variance",
     "katz_ratio_ci",

@@ -9,7 +9,7 @@ confusion counts at the frozen threshold, n and events; floating cumulative sums
 Brier, O/E, AUPRC and ECE; calibration intercept/slope come from vectorised weighted Newton
 steps (all replicates and groups at once).
 
-ECE on a weighted replicate: the expanded multiset sorted by score (stable; the copies of
+ECE on a weighted replicate: the expanded multiset sorted by score and label (the copies of
 one row are adjacent) is cut into ``ece_bins`` equal-mass bins exactly as
 ``numpy.array_split`` cuts ``n`` items (the first ``n % bins`` bins hold one more). A row
 whose copies straddle a bin edge contributes the matching number of copies to each side.
@@ -290,7 +290,7 @@ def replicate_metrics(
         out[:, idx["ece"]] = _ece(cells, cw, cy, cp, n_g, ece_bins)
     if {"cal_intercept", "cal_slope"} <= skip:
         return out
-    x = logit(np.clip(cells.p, clip, 1.0 - clip))
+    x = logit(np.clip(cells.p, clip, 1.0 - clip)) if cells.x is None else cells.x
     active = both & _overlap(cells, cw, cy, x)
     a, b = _calibration_fit(cells, ws, active, x, cal_start, _ratio(pos, n_g))
     out[:, idx["cal_intercept"]] = a

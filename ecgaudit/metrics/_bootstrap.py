@@ -6,8 +6,8 @@ Rows are partitioned into *strata*: the finest cells, i.e. the intersection of t
 every grouping (``race & sex & age`` when those are the attributes). A resampling *unit* is
 a row, or with ``patient`` given, a patient (all its ECGs; a patient belongs to the stratum
 of its first row). Replicate ``b`` draws, inside every stratum of ``m`` units, ``m`` units
-uniformly with replacement (``floor(u * m)`` with ``u`` from
-``numpy.random.default_rng(SeedSequence(seed, spawn_key=(0, b)))``), so every group keeps
+uniformly with replacement (``floor(u * m)`` with the counter-based uniforms ``u(seed, b, j)``
+of :mod:`ecgaudit.metrics._hashrng`), so every group keeps
 its size (exactly without ``patient``; its number of patients with it) and no replicate ever
 loses a group. A row's weight is how often its unit was drawn.
 
@@ -40,13 +40,15 @@ from ecgaudit.metrics._bootci import (
     percentile_limits,
 )
 from ecgaudit.metrics._bootsample import Sampler, replicate_weights
-from ecgaudit.metrics._bootstats import METRIC_INDEX, replicate_metrics
-from ecgaudit.metrics._cells import SortedCells, build_cells, finest_strata
-from ecgaudit.schema import METRICS
+from ecgaudit.metrics._cells import finest_strata
+from ecgaudit.metrics._evaluate import Evaluator
+from ecgaudit.metrics._fastboot import EXTENDED, EXTENDED_INDEX
+from ecgaudit.schema import METRICS, RANKING_METRICS
 
 __all__ = [
     "BOOT_DISPARITY_COLUMNS",
     "BOOT_METRIC_COLUMNS",
+    "BOOT_RANKING_COLUMNS",
     "BootstrapResult",
     "Grouping",
     "TaskArrays",
@@ -57,6 +59,10 @@ __all__ = [
 
 BOOT_METRIC_COLUMNS = (
     "task", "attribute", "group", "metric", "ci_low", "ci_high", "ci_method",
+    "degenerate_share", "reason",
+)
+BOOT_RANKING_COLUMNS = (
+    "task", "attribute", "group", "metric", "estimate", "ci_low", "ci_high", "ci_method",
     "degenerate_share", "reason",
 )
 BOOT_DISPARITY_COLUMNS = (
@@ -109,10 +115,16 @@ class Grouping:
 
 @dataclass(frozen=True)
 class BootstrapResult:
-    """Bootstrap limits: one row per task x attribute x group x metric (and disparity)."""
+    """Bootstrap limits: one row per task x attribute x group x metric (and disparity).
+
+    ``ranking`` holds the ranking-fairness metrics (BPSN, BNSP, xAUC vs the reference) of
+    every group of every grouping with a reference, with estimates, from the same
+    replicates.
+    """
 
     metrics: pd.DataFrame
     disparities: pd.DataFrame
+    ranking: pd.DataFrame
 
 
 def _check(tasks: Sequence[TaskArrays], groupings: Sequence[Grouping],
@@ -140,21 +152,9 @@ def _check(tasks: Sequence[TaskArrays], groupings: Sequence[Grouping],
     return n
 
 
-def _all_cells(
-    tasks: Sequence[TaskArrays], groupings: Sequence[Grouping]
-) -> list[list[SortedCells]]:
-    out = []
-    for t in tasks:
-        p = np.asarray(t.p, dtype=np.float64)
-        order = np.argsort(p, kind="stable")
-        out.append([build_cells(t.y, p, g.codes, len(g.groups), t.threshold, order)
-                    for g in groupings])
-    return out
-
-
 def point_estimates(
     tasks: Sequence[TaskArrays], groupings: Sequence[Grouping], *,
-    clip: float = 1e-6, ece_bins: int = 10,
+    clip: float = 1e-6, ece_bins: int = 10, engine: str = "auto",
 ) -> pd.DataFrame:
     """Every metric of every group from exact cells (the engine at weight 1).
 
@@ -166,6 +166,8 @@ def point_estimates(
         Score clip for the recalibration fit.
     ece_bins : int
         Equal-mass ECE bins.
+    engine : {"auto", "compiled", "numpy"}
+        Engine (see :mod:`ecgaudit.metrics._evaluate`).
 
     Returns
     -------
@@ -173,11 +175,12 @@ def point_estimates(
         Columns ``task, attribute, group, metric, estimate``.
     """
     n = _check(tasks, groupings, None, "percentile", 1)
-    ones = np.ones((1, n), dtype=np.int32)
+    strata = finest_strata([g.codes for g in groupings], n)
+    ev = Evaluator(tasks, groupings, strata.codes, Sampler(strata.codes, None, 0),
+                   engine=engine, bins=None, clip=clip, ece_bins=ece_bins, skip=frozenset())
     rows: dict[str, list] = {k: [] for k in ("task", "attribute", "group", "metric", "estimate")}
-    for t, per_task in zip(tasks, _all_cells(tasks, groupings)):
-        for g, cells in zip(groupings, per_task):
-            est = replicate_metrics(cells, ones, ece_bins=ece_bins, clip=clip)[0]
+    for t, per_task in zip(tasks, ev.estimates()[0]):
+        for g, est in zip(groupings, per_task):
             for gi, name in enumerate(g.groups):
                 for m, metric in enumerate(METRICS):
                     for k, v in zip(rows, (t.name, g.attribute, name, metric, est[m, gi])):
@@ -214,6 +217,8 @@ def bootstrap_intervals(
     ece_bins: int = 10,
     jackknife_blocks: int = 100,
     metrics: Sequence[str] | None = None,
+    engine: str = "auto",
+    bins: int | None = None,
 ) -> BootstrapResult:
     """Bootstrap CIs for every metric of every group and every disparity vs the reference.
 
@@ -246,6 +251,12 @@ def bootstrap_intervals(
     metrics : sequence of str, optional
         Metric ids to report (default: all of :data:`ecgaudit.schema.METRICS`); leaving out
         ``cal_intercept`` and ``cal_slope`` skips the recalibration fits, most of the cost.
+    engine : {"auto", "compiled", "numpy"}
+        ``"auto"`` uses the compiled kernels when numba is installed (see
+        :mod:`ecgaudit.metrics._evaluate`); all engines give the same intervals.
+    bins : int, optional
+        Binned mode for the replicates (``2**12..2**16`` equal-mass score bins per task, see
+        :mod:`ecgaudit.metrics._binned`); point estimates stay exact. ``None``: exact.
 
     Returns
     -------
@@ -265,33 +276,25 @@ def bootstrap_intervals(
     if unknown:
         raise InputError(f"unknown metric ids {unknown}; valid: {list(METRICS)}")
     skip = frozenset(METRICS) - frozenset(wanted)
-    kw = {"ece_bins": ece_bins, "clip": clip, "skip": skip}
     strata = finest_strata([g.codes for g in groupings], n)
     sampler = Sampler(strata.codes, patient, seed)
-    cells = _all_cells(tasks, groupings)
-    ones = np.ones((1, n), dtype=np.int32)
-    est = [[replicate_metrics(c, ones, **kw)[0] for c in row]
-           for row in cells]
-    ia, ib = METRIC_INDEX["cal_intercept"], METRIC_INDEX["cal_slope"]
-    reps = [[np.empty((n_boot, len(METRICS), len(g.groups))) for g in groupings] for _ in tasks]
-    chunk = max(1, min(n_boot, (1 << 22) // max(n, 1)))
+    ev = Evaluator(tasks, groupings, strata.codes, sampler, engine=engine, bins=bins,
+                   clip=clip, ece_bins=ece_bins, skip=skip)
+    est, _ = ev.estimates()
+    reps = [[np.empty((n_boot, len(EXTENDED), len(g.groups))) for g in groupings] for _ in tasks]
+    chunk = max(1, min(n_boot, (1 << 23) // max(n, 1)))
     for start in range(0, n_boot, chunk):
         block = range(start, min(n_boot, start + chunk))
-        w = sampler.draw(block)
-        for t in range(len(tasks)):
-            for gi in range(len(groupings)):
-                e = est[t][gi]
-                reps[t][gi][block.start:block.stop] = replicate_metrics(
-                    cells[t][gi], w, cal_start=(e[ia], e[ib]), **kw)
+        for t, row in enumerate(ev.replicates(block)):
+            for gi, r in enumerate(row):
+                reps[t][gi][block.start:block.stop] = r
     jack = None
     if method == "bca":
-        wj = sampler.jackknife(jackknife_blocks)
-        jack = [[replicate_metrics(c, wj, cal_start=(e[ia], e[ib]), **kw)
-                 for c, e in zip(crow, erow)]
-                for crow, erow in zip(cells, est)]
+        jack = ev.weighted(sampler.jackknife(jackknife_blocks))
     ci_method = f"bootstrap-{method}"
     m_rows: list[tuple] = []
     d_rows: list[tuple] = []
+    r_rows: list[tuple] = []
     for t, task in enumerate(tasks):
         for gi, g in enumerate(groupings):
             r, e = reps[t][gi], est[t][gi]
@@ -315,9 +318,33 @@ def bootstrap_intervals(
             if g.reference is not None:
                 d_rows.extend(_disparity_rows(task.name, g, r, e, jk, level, method,
                                               n_boot, max_degenerate, ci_method, skip))
+                if len(g.groups) > 1:
+                    r_rows.extend(_ranking_rows(task.name, g, e, lo, hi, share, n_boot,
+                                                max_degenerate, ci_method))
     metrics = pd.DataFrame.from_records(m_rows, columns=list(BOOT_METRIC_COLUMNS))
     disparities = pd.DataFrame.from_records(d_rows, columns=list(BOOT_DISPARITY_COLUMNS))
-    return BootstrapResult(metrics=metrics, disparities=disparities)
+    ranking = pd.DataFrame.from_records(r_rows, columns=list(BOOT_RANKING_COLUMNS))
+    return BootstrapResult(metrics=metrics, disparities=disparities, ranking=ranking)
+
+
+def _ranking_rows(task: str, g: Grouping, e: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                  share: np.ndarray, n_boot: int, limit: float, ci_method: str) -> list[tuple]:
+    rows = []
+    for gidx, gname in enumerate(g.groups):
+        for metric in RANKING_METRICS:
+            if metric.startswith("xauc") and gidx == g.reference:
+                continue
+            m = EXTENDED_INDEX[metric]
+            s = float(share[m, gidx])
+            low, high, reason = float(lo[m, gidx]), float(hi[m, gidx]), ""
+            if s > limit:
+                reason = DEGENERATE_REASON.format(
+                    share=s, n_boot=n_boot, where="", limit=limit,
+                    needs="positives on one side and negatives on the other")
+                low = high = float("nan")
+            rows.append((task, g.attribute, gname, metric, float(e[m, gidx]), low, high,
+                         ci_method, s, reason))
+    return rows
 
 
 def _disparity_rows(task: str, g: Grouping, r: np.ndarray, e: np.ndarray,

@@ -126,7 +126,8 @@ def logistic_recalibration(
 def ece(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
     """Compute the expected calibration error over equal-mass bins.
 
-    Rows are sorted by score (stable sort, so ties keep input order) and split into
+    Rows are sorted by score, tied scores negatives first (so the result does not depend on
+    row order), and split into
     ``n_bins`` consecutive bins whose sizes differ by at most one (``numpy.array_split``);
     ``ECE = sum_b (n_b / n) |mean(y_b) - mean(p_b)|``. With fewer rows than bins, each row
     is its own bin.
@@ -150,7 +151,7 @@ def ece(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
     n = y.size
     if n == 0:
         return float("nan")
-    order = np.argsort(p, kind="stable")
+    order = np.lexsort((y, p))
     total = 0.0
     for idx in np.array_split(order, min(n_bins, n)):
         total += idx.size * abs(float(np.mean(y[idx])) - float(np.mean(p[idx])))

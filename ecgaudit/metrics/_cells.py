@@ -1,7 +1,7 @@
 """Sorted cell representation used by the bootstrap engine.
 
-For one task and one grouping, rows are sorted once by ``(group, score)`` (stable, so rows
-with tied scores keep their input order). In that order
+For one task and one grouping, rows are sorted once by ``(group, score, label)`` (tied
+scores negatives first; otherwise input order). In that order
 
 * every group is a contiguous segment (``group_bounds``),
 * rows with the same group and score form a *tie run* (a (group, score) cell; labels are
@@ -48,6 +48,9 @@ class SortedCells:
         First sorted position of each group with ``p >= threshold``.
     has_ties : bool
         Whether any run holds more than one row.
+    x : ndarray of float64, optional
+        Covariate of the recalibration fit in sorted order, when it is not
+        ``logit(clip(p))`` (the binned mode fits on coarser bins).
     """
 
     order: np.ndarray
@@ -59,6 +62,7 @@ class SortedCells:
     run_bounds: np.ndarray
     flag_start: np.ndarray
     has_ties: bool
+    x: np.ndarray | None = None
 
     @property
     def n_groups(self) -> int:
@@ -99,8 +103,16 @@ def finest_strata(codes: Sequence[np.ndarray], n_rows: int) -> Strata:
     """
     if not codes:
         return Strata(np.zeros(n_rows, dtype=np.int64), 1 if n_rows else 0)
-    stacked = np.stack([np.asarray(c, dtype=np.int64) for c in codes], axis=1)
-    _, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    arrays = [np.asarray(c, dtype=np.int64) for c in codes]
+    radices = [int(a.max()) + 1 if a.size else 1 for a in arrays]
+    if n_rows and float(np.prod([float(r) for r in radices])) < 2.0**62:
+        # Mixed-radix key, first grouping most significant: same order as the tuples.
+        key = np.zeros(n_rows, dtype=np.int64)
+        for a, radix in zip(arrays, radices):
+            key = key * radix + a
+        _, inverse = np.unique(key, return_inverse=True)
+    else:
+        _, inverse = np.unique(np.stack(arrays, axis=1), axis=0, return_inverse=True)
     inverse = np.asarray(inverse, dtype=np.int64).reshape(-1)
     return Strata(inverse, int(inverse.max()) + 1 if inverse.size else 0)
 
@@ -112,6 +124,7 @@ def build_cells(
     n_groups: int,
     threshold: float,
     score_order: np.ndarray | None = None,
+    x: np.ndarray | None = None,
 ) -> SortedCells:
     """Sort one task within the groups of one grouping.
 
@@ -128,7 +141,11 @@ def build_cells(
     threshold : float
         Frozen operating threshold; rows with ``p >= threshold`` are flagged.
     score_order : ndarray, optional
-        ``np.argsort(p, kind="stable")`` if already computed (shared between groupings).
+        ``np.lexsort((y, p))`` (by score, tied scores negatives first) if already computed
+        (shared between groupings).
+    x : ndarray of float, optional
+        Recalibration covariate per row (row order), default ``logit(clip(p))``; it must
+        not decrease with the score.
 
     Returns
     -------
@@ -137,7 +154,7 @@ def build_cells(
     p = np.asarray(p, dtype=np.float64)
     codes = np.asarray(codes, dtype=np.int64)
     if score_order is None:
-        score_order = np.argsort(p, kind="stable")
+        score_order = np.lexsort((np.asarray(y), p))
     order = score_order[np.argsort(codes[score_order], kind="stable")]
     ys = np.asarray(y, dtype=np.int8)[order]
     ps = p[order]
@@ -170,4 +187,5 @@ def build_cells(
         run_bounds=run_bounds,
         flag_start=flag_start.astype(np.int64),
         has_ties=has_ties,
+        x=None if x is None else np.asarray(x, dtype=np.float64)[order],
     )

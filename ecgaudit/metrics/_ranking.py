@@ -29,45 +29,11 @@ from ecgaudit.metrics._bootci import degenerate_share, percentile_limits
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._bootstrap import DEGENERATE_REASON, Grouping
 from ecgaudit.metrics._cells import finest_strata
+from ecgaudit.metrics._crossauc import _pairs, cross_auc
+from ecgaudit.schema import RANKING_METRICS
 
 __all__ = ["RANKING_METRICS", "bnsp_auc", "bpsn_auc", "cross_auc", "ranking_intervals", "xauc"]
 
-RANKING_METRICS = ("bpsn_auc", "bnsp_auc", "xauc_group_vs_ref", "xauc_ref_vs_group")
-
-
-def cross_auc(pos: np.ndarray, neg: np.ndarray, w_pos: np.ndarray | None = None,
-              w_neg: np.ndarray | None = None) -> np.ndarray | float:
-    """``P(S+ > S-) + 1/2 P(S+ = S-)`` between scores ``pos`` and ``neg``.
-
-    Parameters
-    ----------
-    pos, neg : ndarray
-        Scores of the positives and of the negatives.
-    w_pos, w_neg : ndarray, optional
-        Integer weights, shape ``(R, len(pos))`` and ``(R, len(neg))``: one value per row
-        ``R`` (bootstrap replicates) instead of a single float.
-
-    Returns
-    -------
-    float or ndarray
-        The cross-AUC (``nan`` when a side is empty or has zero total weight).
-    """
-    pos = np.asarray(pos, dtype=np.float64)
-    neg = np.asarray(neg, dtype=np.float64)
-    single = w_pos is None
-    wp = np.ones((1, pos.size)) if w_pos is None else np.asarray(w_pos, dtype=np.float64)
-    wn = np.ones((1, neg.size)) if w_neg is None else np.asarray(w_neg, dtype=np.float64)
-    order = np.argsort(neg, kind="stable")
-    ns = neg[order]
-    cum = np.zeros((wn.shape[0], ns.size + 1))
-    np.cumsum(wn[:, order], axis=1, out=cum[:, 1:])
-    lo = np.searchsorted(ns, pos, side="left")
-    hi = np.searchsorted(ns, pos, side="right")
-    num = np.sum(wp * (cum[:, lo] + 0.5 * (cum[:, hi] - cum[:, lo])), axis=1)
-    den = wp.sum(axis=1) * cum[:, -1]
-    out = np.full(den.shape, np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return float(out[0]) if single else out
 
 
 def bpsn_auc(y: np.ndarray, p: np.ndarray, in_group: np.ndarray) -> float:
@@ -117,18 +83,6 @@ def xauc(y: np.ndarray, p: np.ndarray, group_a: np.ndarray, group_b: np.ndarray)
     y, p = np.asarray(y), np.asarray(p, dtype=np.float64)
     a, b = np.asarray(group_a, dtype=bool), np.asarray(group_b, dtype=bool)
     return float(cross_auc(p[a & (y == 1)], p[b & (y == 0)]))
-
-
-def _pairs(y: np.ndarray, codes: np.ndarray, g: int, ref: int | None):
-    """(metric, positive mask, negative mask) of the four ranking metrics of group g."""
-    in_g = codes == g
-    out = [("bpsn_auc", ~in_g & (y == 1), in_g & (y == 0)),
-           ("bnsp_auc", in_g & (y == 1), ~in_g & (y == 0))]
-    if ref is not None:
-        in_r = codes == ref
-        out += [("xauc_group_vs_ref", in_g & (y == 1), in_r & (y == 0)),
-                ("xauc_ref_vs_group", in_r & (y == 1), in_g & (y == 0))]
-    return out
 
 
 def ranking_intervals(

@@ -13,7 +13,7 @@ from ecgaudit.metrics._delong import delong_auc_variance, delong_ci
 from ecgaudit.metrics._intervals import wilson_ci
 from ecgaudit.schema import METRICS, RATE_METRICS
 
-__all__ = ["GroupStats", "MetricValue", "group_stats"]
+__all__ = ["GroupStats", "MetricValue", "group_stats", "stats_from_estimates"]
 
 NAN = float("nan")
 
@@ -24,6 +24,9 @@ REASON_NO_FLAGGED = "no ECG is flagged at the threshold"
 REASON_NO_UNFLAGGED = "every ECG is flagged at the threshold"
 REASON_EMPTY = "empty group"
 REASON_UNSTABLE = "fewer than {k} {what}; interpret with caution"
+REASON_NO_FIT = (
+    "no finite recalibration fit: the scores separate the classes (or are all equal)"
+)
 
 _NEEDS_BOTH = ("auroc", "auprc", "cal_intercept", "cal_slope")
 
@@ -114,8 +117,53 @@ def group_stats(
     p = np.asarray(p, dtype=float)
     n = int(y.size)
     n_pos = int(np.count_nonzero(y))
-    n_neg = n - n_pos
     counts = confusion_counts(y, p, threshold)
+    estimates: dict[str, float] = {}
+    auc_var = NAN
+    cal_reason = ""
+    if n_pos and n - n_pos:
+        estimates["auroc"], auc_var = delong_auc_variance(y, p)
+        estimates["auprc"] = auprc(y, p)
+        fit = logistic_recalibration(y, p, clip=clip)
+        estimates["cal_intercept"], estimates["cal_slope"] = fit.intercept, fit.slope
+        cal_reason = fit.reason
+    if n > 0:
+        estimates["brier"] = brier(y, p)
+        estimates["oe_ratio"] = oe_ratio(y, p)
+        estimates["ece"] = ece(y, p, ece_bins)
+    return stats_from_estimates(n, n_pos, counts, estimates, auc_var, level=level,
+                                min_events=min_events, cal_reason=cal_reason)
+
+
+def stats_from_estimates(
+    n: int, n_pos: int, counts: ConfusionCounts, estimates: dict[str, float], auc_var: float,
+    *, level: float = 0.95, min_events: int = 10, cal_reason: str = "",
+) -> GroupStats:
+    """Build a group's :class:`GroupStats` from its point estimates (any engine).
+
+    Parameters
+    ----------
+    n, n_pos : int
+        Rows and positives of the group.
+    counts : ConfusionCounts
+        Confusion counts at the frozen threshold.
+    estimates : dict
+        Point estimates of ``auroc, auprc, cal_intercept, cal_slope, brier, oe_ratio,
+        ece`` (missing or ``nan`` where undefined); rates come from ``counts``.
+    auc_var : float
+        DeLong variance of the AUROC.
+    level : float
+        Confidence level of the DeLong and Wilson intervals.
+    min_events : int
+        Minimum positives and negatives for a stable estimate.
+    cal_reason : str
+        Why the recalibration fit is undefined, if it is.
+
+    Returns
+    -------
+    GroupStats
+    """
+    n_neg = n - n_pos
     stats = GroupStats(n=n, n_pos=n_pos, counts=counts)
     unstable = ""
     if n_pos < min_events:
@@ -123,28 +171,31 @@ def group_stats(
     elif n_neg < min_events:
         unstable = REASON_UNSTABLE.format(k=min_events, what="negative cases")
 
+    def est(metric: str) -> float:
+        return float(estimates.get(metric, NAN))
+
     raw: dict[str, MetricValue] = {}
     if not _missing_class("auroc", n_pos, n_neg, counts):
-        auc, var = delong_auc_variance(y, p)
+        auc, var = est("auroc"), float(auc_var)
         stats.auc_var = var
         lo, hi = delong_ci(auc, var, level)
         raw["auroc"] = MetricValue(auc, lo, hi, "delong" if math.isfinite(lo) else "none")
-        raw["auprc"] = MetricValue(auprc(y, p))
-        fit = logistic_recalibration(y, p, clip=clip)
-        if fit.converged:
-            raw["cal_intercept"] = MetricValue(fit.intercept)
-            raw["cal_slope"] = MetricValue(fit.slope)
+        raw["auprc"] = MetricValue(est("auprc"))
+        if math.isfinite(est("cal_intercept")) and math.isfinite(est("cal_slope")):
+            raw["cal_intercept"] = MetricValue(est("cal_intercept"))
+            raw["cal_slope"] = MetricValue(est("cal_slope"))
         else:
-            raw["cal_intercept"] = _undefined(fit.reason)
-            raw["cal_slope"] = _undefined(fit.reason)
+            reason = cal_reason or REASON_NO_FIT
+            raw["cal_intercept"] = _undefined(reason)
+            raw["cal_slope"] = _undefined(reason)
     if n > 0:
-        raw["brier"] = MetricValue(brier(y, p))
-        oe = oe_ratio(y, p)
+        raw["brier"] = MetricValue(est("brier"))
+        oe = est("oe_ratio")
         raw["oe_ratio"] = (
             MetricValue(oe) if math.isfinite(oe)
             else _undefined("no events expected (all scores 0)")
         )
-        raw["ece"] = MetricValue(ece(y, p, ece_bins))
+        raw["ece"] = MetricValue(est("ece"))
     for metric in RATE_METRICS:
         if _missing_class(metric, n_pos, n_neg, counts):
             continue

@@ -14,7 +14,13 @@ from ecgaudit.cohort import Cohort, Grouping, build_cohort
 from ecgaudit.config import AuditConfig, load_config, parse_config
 from ecgaudit.disparity import adjust_pvalues, compare_groups
 from ecgaudit.io import InputTable, read_table
-from ecgaudit.metrics import GroupStats, derive_threshold, group_stats
+from ecgaudit.metrics import (
+    BootGrouping,
+    PointEstimates,
+    TaskArrays,
+    derive_threshold,
+    group_point_estimates,
+)
 from ecgaudit.pipeline._bootstrap import apply_bootstrap
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
@@ -71,26 +77,30 @@ def _units(grouping: Grouping, patients: np.ndarray | None) -> np.ndarray:
     return np.bincount(pairs[:, 0], minlength=len(grouping.groups))
 
 
+def _task_arrays(frame: pd.DataFrame, config: AuditConfig,
+                 thresholds: dict[str, dict[str, Any]]) -> list[TaskArrays]:
+    return [TaskArrays(t.name, frame[f"y:{t.name}"].to_numpy(np.int8),
+                       frame[f"p:{t.name}"].to_numpy(np.float64),
+                       float(thresholds[t.name]["value"])) for t in config.tasks]
+
+
+def _groupings(cohort: Cohort) -> list[BootGrouping]:
+    return [BootGrouping(g.attribute, g.codes, g.groups, g.reference) for g in cohort.groupings]
+
+
 def _compute(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
              thresholds: dict[str, dict[str, Any]]
-             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], PointEstimates]:
     metric_rows: list[dict[str, Any]] = []
     disp_rows: list[dict[str, Any]] = []
     level = config.ci_level
-    for task in config.tasks:
-        y = frame[f"y:{task.name}"].to_numpy()
-        p = frame[f"p:{task.name}"].to_numpy()
-        t = thresholds[task.name]["value"]
-        for g in cohort.groupings:
-            order = np.argsort(g.codes, kind="stable")
-            bounds = np.r_[0, np.cumsum(g.sizes())]
-            stats: list[GroupStats] = []
-            for i, name in enumerate(g.groups):
-                idx = order[bounds[i]:bounds[i + 1]]
-                s = group_stats(y[idx], p[idx], t, level=level, clip=config.calibration.clip,
-                                ece_bins=config.calibration.ece_bins,
-                                min_events=config.min_events)
-                stats.append(s)
+    points = group_point_estimates(
+        _task_arrays(frame, config, thresholds), _groupings(cohort), engine=config.engine,
+        level=level, clip=config.calibration.clip, ece_bins=config.calibration.ece_bins,
+        min_events=config.min_events)
+    for task, per_task in zip(config.tasks, points.stats):
+        for g, stats in zip(cohort.groupings, per_task):
+            for name, s in zip(g.groups, stats):
                 for metric, v in s.values.items():
                     metric_rows.append({
                         "task": task.name, "attribute": g.attribute, "group": name,
@@ -108,7 +118,7 @@ def _compute(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                     disp_rows.append({"task": task.name, "attribute": g.attribute,
                                       "group": name, "reference": g.groups[g.reference],
                                       **row})
-    return metric_rows, disp_rows
+    return metric_rows, disp_rows, points
 
 
 def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
@@ -141,14 +151,16 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     if patients is not None:
         _, patients = np.unique(patients, return_inverse=True)
     units = {g.attribute: _units(g, patients) for g in cohort.groupings}
-    metric_rows, disp_rows = _compute(frame, cohort, config, thresholds)
+    metric_rows, disp_rows, points = _compute(frame, cohort, config, thresholds)
+    ranking = points.ranking
 
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
     disparities = pd.DataFrame(disp_rows, columns=[c for c in DISPARITY_COLUMNS
                                                    if c not in ("p_holm", "p_bh")])
     if config.bootstrap > 0:
-        metrics, disparities = apply_bootstrap(metrics, disparities, frame, cohort, config,
-                                               thresholds, patients)
+        metrics, disparities, ranking = apply_bootstrap(
+            metrics, disparities, _task_arrays(frame, config, thresholds), _groupings(cohort),
+            config, patients)
     unit_of = {(g.attribute, name): int(units[g.attribute][i])
                for g in cohort.groupings for i, name in enumerate(g.groups)}
     metric_units = pd.Series([unit_of[(a, b)] for a, b in zip(metrics.attribute, metrics.group)])
@@ -180,7 +192,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         "reference_groups": cohort.references(),
         "tasks": [t.name for t in config.tasks],
         "attributes": [g.attribute for g in cohort.groupings],
-        **build_extras(frame, cohort, config, thresholds, units, patients),
+        **build_extras(frame, cohort, config, units, points, ranking),
     }
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
                        extras=extras)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ecgaudit.cohort import Cohort
 from ecgaudit.config import AuditConfig
 from ecgaudit.metrics import BootGrouping, TaskArrays, bootstrap_intervals
 
@@ -28,41 +27,37 @@ def _append(reason: pd.Series, extra: pd.Series) -> pd.Series:
     return out.where(~both, reason.fillna("") + "; " + extra)
 
 
-def apply_bootstrap(metrics: pd.DataFrame, disparities: pd.DataFrame, frame: pd.DataFrame,
-                    cohort: Cohort, config: AuditConfig, thresholds: dict[str, dict],
-                    patients: np.ndarray | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def apply_bootstrap(metrics: pd.DataFrame, disparities: pd.DataFrame,
+                    tasks: list[TaskArrays], groupings: list[BootGrouping],
+                    config: AuditConfig, patients: np.ndarray | None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Fill bootstrap intervals into the (unsuppressed) metric and disparity tables.
 
     Parameters
     ----------
     metrics, disparities : pandas.DataFrame
         Tables with closed-form intervals.
-    frame : pandas.DataFrame
-        The prepared audit table (``y:<task>``, ``p:<task>`` columns).
-    cohort : Cohort
-        Groupings.
+    tasks : list of TaskArrays
+        Labels, scores and frozen threshold of every task.
+    groupings : list of BootGrouping
+        Groupings with their references.
     config : AuditConfig
-        ``bootstrap`` (B), ``bootstrap_method``, ``bootstrap_max_degenerate``, ``seed``.
-    thresholds : dict
-        Frozen threshold per task.
+        ``bootstrap`` (B), ``bootstrap_method``, ``bootstrap_max_degenerate``,
+        ``bootstrap_bins``, ``engine``, ``seed``.
     patients : ndarray of int, optional
         Patient index per row (cluster resampling).
 
     Returns
     -------
     tuple of pandas.DataFrame
-        Updated metrics and disparities.
+        Updated metrics and disparities, and the ranking metrics with their intervals.
     """
-    tasks = [TaskArrays(t.name, frame[f"y:{t.name}"].to_numpy(np.int8),
-                        frame[f"p:{t.name}"].to_numpy(np.float64),
-                        float(thresholds[t.name]["value"])) for t in config.tasks]
-    groupings = [BootGrouping(g.attribute, g.codes, g.groups, g.reference)
-                 for g in cohort.groupings]
     boot = bootstrap_intervals(
         tasks, groupings, n_boot=config.bootstrap, seed=config.seed, level=config.ci_level,
         method=config.bootstrap_method, patient=patients,
         max_degenerate=config.bootstrap_max_degenerate, clip=config.calibration.clip,
-        ece_bins=config.calibration.ece_bins,
+        ece_bins=config.calibration.ece_bins, engine=config.engine,
+        bins=config.bootstrap_bins,
     )
     bm = boot.metrics.set_index(_KEY)
     m = metrics.set_index(_KEY)
@@ -88,4 +83,5 @@ def apply_bootstrap(metrics: pd.DataFrame, disparities: pd.DataFrame, frame: pd.
     d.loc[defined, "reason"] = _append(d.loc[defined, "reason"],
                                        b.loc[defined, "reason"]).to_numpy()
     disparities = d.reset_index().loc[:, disparities.columns]
-    return metrics, disparities
+    ranking = boot.ranking.drop(columns=["degenerate_share"])
+    return metrics, disparities, ranking

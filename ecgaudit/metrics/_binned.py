@@ -1,0 +1,288 @@
+"""Binned bootstrap mode: replicates on (stratum, score bin, label) cells.
+
+For very large inputs the replicates (never the point estimates) can be computed on a
+quantised copy of each task. :func:`quantize` cuts the task's scores into ``bins``
+equal-mass bins (tied scores stay in one bin; the frozen threshold is always a bin edge, so
+the confusion counts are exact) and replaces every score by the mean score of its bin.
+A replicate in binned mode is then *exactly* the replicate of the exact engine on the
+quantised scores (tested), so the only approximation is the quantisation itself: scores
+within one bin count as tied (AUROC and AUPRC count such pairs 1/2), and Brier, ECE and O/E
+use the bin's mean score. The recalibration fit, whose Newton steps need one exponential
+per cell and group, uses ``CAL_FACTOR`` times coarser bins (``bins / 16``, i.e. 256 to
+4096), each represented by the mean ``logit(clip(p))`` of its rows. ``benchmarks/README.md``
+reports the measured size of the effect on the interval limits.
+
+:class:`BinnedEngine` never materialises row weights: every drawn unit adds its rows to the
+cell counts of every task (one pass over the draws per replicate, all tasks at once), the
+groups' cells are sums of the strata's cells, and the compiled group kernel of
+:mod:`ecgaudit.metrics._kernels` runs over ``groups x bins x 2`` cells instead of rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.special import logit
+
+from ecgaudit.metrics import _binkernels, _kernels
+from ecgaudit.metrics._bootsample import Sampler
+from ecgaudit.metrics._fastboot import FastEngine, assemble
+from ecgaudit.metrics._hashrng import replicate_keys
+
+__all__ = ["CAL_FACTOR", "BinnedEngine", "QuantisedTask", "quantize"]
+
+#: Score bins merged into one bin of the recalibration fit.
+CAL_FACTOR = 16
+
+
+def quantize(p: np.ndarray, threshold: float, bins: int,
+             order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cut scores into equal-mass bins; return each row's bin and each bin's mean score.
+
+    Parameters
+    ----------
+    p : ndarray of float
+        Scores.
+    threshold : float
+        Frozen operating threshold (always a bin edge).
+    bins : int
+        Number of equal-mass bins (at most ``bins + 1`` after the threshold split).
+    order : ndarray of int, optional
+        A permutation sorting ``p`` ascending, if already known.
+
+    Returns
+    -------
+    tuple of ndarray
+        Bin index per row (``0..n_bins-1``, increasing with the score) and the mean score of
+        every bin (clipped into the bin's range, so a bin above the threshold keeps a mean
+        above it).
+    """
+    p = np.asarray(p, dtype=np.float64)
+    n = p.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    if order is None:
+        order = np.argsort(p, kind="stable")
+    ps = p[order]
+    below = np.searchsorted(ps, ps, side="left")
+    raw = (below * int(bins)) // n + int(bins) * (ps >= threshold)
+    _, inv = np.unique(raw, return_inverse=True)
+    inv = inv.reshape(-1)
+    count = np.bincount(inv)
+    starts = np.concatenate([[0], np.cumsum(count)[:-1]])
+    mean = np.bincount(inv, weights=ps) / count
+    lo = ps[starts]
+    hi = ps[starts + count - 1]
+    rep = np.clip(mean, lo, hi)
+    bin_of = np.empty(n, dtype=np.int64)
+    bin_of[order] = inv
+    return bin_of, rep
+
+
+class QuantisedTask:
+    """One task in binned mode: bins, bin scores and the coarse recalibration covariate.
+
+    Attributes
+    ----------
+    bin_of : ndarray of int64
+        Score bin of every row.
+    rep : ndarray of float64
+        Mean score of every bin (the score of its rows in binned mode).
+    x_cal : ndarray of float64
+        Recalibration covariate of every coarse bin (``bin // CAL_FACTOR``): the mean
+        ``logit(clip(p))`` of its rows.
+    """
+
+    def __init__(self, p: np.ndarray, threshold: float, bins: int, clip: float,
+                 order: np.ndarray | None = None) -> None:
+        p = np.asarray(p, dtype=np.float64)
+        self.bin_of, self.rep = quantize(p, threshold, bins, order)
+        coarse = self.bin_of // CAL_FACTOR
+        n_coarse = (self.rep.size + CAL_FACTOR - 1) // CAL_FACTOR
+        x = logit(np.clip(p, clip, 1.0 - clip))
+        count = np.bincount(coarse, minlength=n_coarse)
+        self.x_cal = np.bincount(coarse, weights=x, minlength=n_coarse) / np.maximum(count, 1)
+
+    def scores(self) -> np.ndarray:
+        """Binned score of every row."""
+        return self.rep[self.bin_of]
+
+    def covariate(self) -> np.ndarray:
+        """Recalibration covariate of every row."""
+        return self.x_cal[self.bin_of // CAL_FACTOR]
+
+
+class BinnedEngine:
+    """Binned replicates of every metric of every group of every grouping.
+
+    Parameters
+    ----------
+    tasks : sequence of (y, p, threshold)
+        Labels, scores and threshold of each task.
+    grouping_codes, n_groups, strata
+        As for :class:`ecgaudit.metrics._fastboot.FastEngine`.
+    sampler : Sampler
+        The sampler whose units and draws are used.
+    references : sequence of int or None, optional
+        Reference group of each grouping.
+    bins : int
+        Equal-mass score bins per task.
+    clip, ece_bins
+        As for :class:`~ecgaudit.metrics._fastboot.FastEngine`.
+    orders : ndarray, optional
+        Per task, a permutation sorting its scores (reused instead of sorting again).
+    """
+
+    def __init__(self, tasks: Sequence[tuple[np.ndarray, np.ndarray, float]],
+                 grouping_codes: Sequence[np.ndarray], n_groups: Sequence[int],
+                 strata: np.ndarray, sampler: Sampler,
+                 references: Sequence[int | None] | None = None, *, bins: int,
+                 clip: float = 1e-6, ece_bins: int = 10,
+                 orders: np.ndarray | None = None) -> None:
+        self.sampler = sampler
+        base = FastEngine([], grouping_codes, n_groups, strata, references, clip=clip,
+                          ece_bins=ece_bins)
+        self.offsets, self.n_slots = base.offsets, base.n_slots
+        self.refslot, self.cohort_slots = base.refslot, base.cohort_slots
+        # One more slot, the whole cohort (background of BPSN/BNSP), after the groups.
+        self.gmap = np.vstack([base.gmap, np.full((1, base.n_fine), base.n_slots)])
+        plan_offsets = np.concatenate([base.offsets, [base.n_slots + 1]])
+        self.plan = _binkernels.marginal_plan(self.gmap, plan_offsets)
+        self.ece_bins = int(ece_bins)
+        strata = np.asarray(strata, dtype=np.int64)
+        quantised = [QuantisedTask(p, t, bins, clip, None if orders is None else orders[i])
+                     for i, (_, p, t) in enumerate(tasks)]
+        n_bins = max(q.rep.size for q in quantised)
+        self.n_coarse = (n_bins + CAL_FACTOR - 1) // CAL_FACTOR
+        self.width = 2 * self.n_coarse * CAL_FACTOR
+        self.cells = np.stack([
+            (strata * self.width + 2 * q.bin_of + np.asarray(y, dtype=np.int64))
+            for (y, _, _), q in zip(tasks, quantised)
+        ]).astype(np.int32)
+        self.thresholds = [float(t) for _, _, t in tasks]
+        self.fine_rep = [np.concatenate([q.rep, np.full(self.width // 2 - q.rep.size, np.inf)])
+                         for q in quantised]
+        self.coarse = _Items(self.n_slots, self.n_coarse, [q.x_cal for q in quantised])
+        self.n_fine = base.n_fine
+        # Rows of the unit in each sampler slot, in slot order (CSR), for draw_cells.
+        unit_of_slot = sampler.unit_sorted
+        if sampler.row_unit is None:
+            rows = unit_of_slot
+            self.ptr = np.zeros(0, dtype=np.int64)
+        else:
+            by_unit = np.argsort(sampler.row_unit, kind="stable")
+            per_unit = np.bincount(sampler.row_unit, minlength=sampler.n_units)
+            unit_ptr = np.concatenate([[0], np.cumsum(per_unit)])
+            rows = np.concatenate([by_unit[unit_ptr[u]:unit_ptr[u + 1]] for u in unit_of_slot])
+            self.ptr = np.concatenate([[0], np.cumsum(per_unit[unit_of_slot])]).astype(np.int64)
+        self.slot_cells = np.ascontiguousarray(self.cells[:, rows])
+        #: Replicates per batch, so that the cell counts stay under about 64 MB.
+        self.batch = max(1, (1 << 24) // (self.cells.shape[0] * self.n_fine * self.width))
+
+    def _finish(self, counts: np.ndarray, calibration: bool,
+                starts: Sequence[tuple[np.ndarray, np.ndarray]] | None) -> list[list[np.ndarray]]:
+        r, n_t = counts.shape[0], counts.shape[1]
+        n_s = self.n_slots
+        ist = np.zeros((n_t, r, len(_kernels.I_STATS), n_s), dtype=np.int64)
+        fst = np.zeros((n_t, r, len(_kernels.F_STATS), n_s))
+        group_cells = np.empty((r, (n_s + 1) * self.width), dtype=np.int32)
+        coarse = np.empty((r, n_t * n_s * self.n_coarse * 2), dtype=np.int32)
+        span = n_s * self.n_coarse * 2
+        for t in range(n_t):
+            _binkernels.marginalize(np.ascontiguousarray(counts[:, t]), *self.plan,
+                                    self.width, group_cells)
+            _binkernels.binned_scan(group_cells, self.fine_rep[t], self.thresholds[t],
+                                    self.ece_bins, self.refslot, n_s, ist[t], fst[t])
+            if calibration:
+                part = np.empty((r, span), dtype=np.int32)
+                _binkernels.coarsen(group_cells, n_s, self.n_coarse, CAL_FACTOR, part)
+                coarse[:, t * span:(t + 1) * span] = part
+        if calibration:
+            fst[:, :, 4:6] = self.coarse.fit(coarse, starts)
+        else:
+            fst[:, :, 4:6] = np.nan
+        out = []
+        for t in range(n_t):
+            full = assemble(ist[t], fst[t], self.refslot, self.cohort_slots)
+            out.append([full[:, :, lo:hi] for lo, hi in itertools.pairwise(self.offsets)])
+        return out
+
+    def replicates(self, replicates: range, *, calibration: bool = True,
+                   starts: Sequence[tuple[np.ndarray, np.ndarray]] | None = None
+                   ) -> list[list[np.ndarray]]:
+        """Metrics of the given replicates: ``[task][grouping] -> (R, len(EXTENDED), G)``."""
+        keys = replicate_keys(self.sampler.seed, replicates)
+        parts: list[list[list[np.ndarray]]] = []
+        for lo in range(0, len(replicates), self.batch):
+            sub = keys[lo:lo + self.batch]
+            counts = np.zeros((sub.size, self.cells.shape[0], self.n_fine * self.width),
+                              dtype=np.int32)
+            _binkernels.draw_cells(sub, self.sampler.slot_start, self.sampler.slot_size,
+                                   self.ptr, self.slot_cells, counts)
+            parts.append(self._finish(counts, calibration, starts))
+        return _stack(parts)
+
+    def weighted(self, weights: np.ndarray, *, calibration: bool = True,
+                 starts: Sequence[tuple[np.ndarray, np.ndarray]] | None = None
+                 ) -> list[list[np.ndarray]]:
+        """Metrics for explicit row weights (e.g. jackknife), same layout."""
+        w = np.ascontiguousarray(weights, dtype=np.int32)
+        parts = []
+        for lo in range(0, w.shape[0], self.batch):
+            sub = w[lo:lo + self.batch]
+            counts = np.zeros((sub.shape[0], self.cells.shape[0], self.n_fine * self.width),
+                              dtype=np.int32)
+            _binkernels.aggregate_cells(sub, self.cells, counts)
+            parts.append(self._finish(counts, calibration, starts))
+        return _stack(parts)
+
+
+class _Items:
+    """Coarse group cells ``(group, bin, label)`` of every task as kernel items.
+
+    Task ``t``'s items sit at columns ``t * span + arange(span)`` of the cell counts, so one
+    call of :func:`ecgaudit.metrics._kernels.task_stats` fits every task and replicate.
+    """
+
+    def __init__(self, n_slots: int, n_bins: int, x_cal: Sequence[np.ndarray]) -> None:
+        span = n_slots * n_bins * 2
+        n_t = len(x_cal)
+        ys = np.tile(np.array([0, 1], dtype=np.int64), span // 2)
+        fs = np.repeat(np.arange(n_slots, dtype=np.int64), n_bins * 2)
+        self.arrays = {
+            "orders": np.stack([t * span + np.arange(span, dtype=np.int64) for t in range(n_t)]),
+            "ys": np.stack([ys] * n_t),
+            "fs": np.stack([fs] * n_t),
+            "newblk": np.stack([ys == 0] * n_t),
+            "xs": np.stack([np.tile(np.repeat(np.concatenate(
+                [v, np.full(n_bins - v.size, v[-1])]), 2), n_slots) for v in x_cal]),
+        }
+        self.arrays["ps"] = self.arrays["xs"]  # unused by the fit
+        self.ident = np.arange(n_slots, dtype=np.int64)[None, :]
+        self.n_slots = n_slots
+
+    def fit(self, cells: np.ndarray,
+            starts: Sequence[tuple[np.ndarray, np.ndarray]] | None) -> np.ndarray:
+        """Recalibration intercept and slope, shape ``(T, R, 2, S)``."""
+        a = self.arrays
+        n_t, r = a["orders"].shape[0], cells.shape[0]
+        ist = np.zeros((n_t, r, len(_kernels.I_STATS), self.n_slots), dtype=np.int64)
+        fst = np.zeros((n_t, r, len(_kernels.F_STATS), self.n_slots))
+        if starts is None:
+            a0 = b0 = np.full((n_t, self.n_slots), np.nan)
+        else:
+            a0 = np.stack([np.asarray(s[0], dtype=np.float64) for s in starts])
+            b0 = np.stack([np.asarray(s[1], dtype=np.float64) for s in starts])
+        _kernels.task_stats(cells, a["orders"], a["ys"], a["ps"], a["xs"], a["fs"],
+                            a["newblk"], self.ident, np.full(self.n_slots, -1, np.int64),
+                            self.n_slots, np.zeros(n_t), 10, True, a0, b0, ist, fst)
+        return fst[:, :, 4:6]
+
+
+def _stack(parts: list[list[list[np.ndarray]]]) -> list[list[np.ndarray]]:
+    if len(parts) == 1:
+        return parts[0]
+    return [[np.concatenate([p[t][k] for p in parts]) for k in range(len(parts[0][t]))]
+            for t in range(len(parts[0]))]

@@ -1,0 +1,220 @@
+"""Metrics of every group from the compiled kernels' sufficient statistics.
+
+:class:`FastEngine` prepares each task once (rows sorted by score, tie blocks, the finest
+stratum of every row and the map from strata to the groups of every grouping) and turns a
+batch of row weights into the same ``(R, len(METRICS), G)`` arrays per grouping as
+:func:`ecgaudit.metrics._bootstats.replicate_metrics`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.special import logit
+
+from ecgaudit.metrics import _kernels
+from ecgaudit.schema import METRICS, RANKING_METRICS
+
+__all__ = ["EXTENDED", "EXTENDED_INDEX", "FastEngine", "assemble", "delong_variance",
+           "run_stats"]
+
+#: Metric axis of the compiled engine: every metric, then the ranking metrics.
+EXTENDED = (*METRICS, *RANKING_METRICS)
+EXTENDED_INDEX = {m: i for i, m in enumerate(EXTENDED)}
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _prepare(tasks: Sequence[tuple[np.ndarray, np.ndarray, float]], strata: np.ndarray,
+             clip: float) -> dict[str, np.ndarray]:
+    """Sort every task by (score, label); stack the sorted columns as (T, n) arrays."""
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("orders", "ys", "ps", "xs", "fs",
+                                                          "newblk")}
+    for y, p, _ in tasks:
+        p = np.asarray(p, dtype=np.float64)
+        order = np.lexsort((np.asarray(y), p)).astype(np.int64)
+        ps = p[order]
+        newblk = np.ones(ps.size, dtype=np.bool_)
+        newblk[1:] = ps[1:] != ps[:-1]
+        cols["orders"].append(order)
+        cols["ys"].append(np.asarray(y, dtype=np.int64)[order])
+        cols["ps"].append(ps)
+        cols["xs"].append(logit(np.clip(ps, clip, 1.0 - clip)))
+        cols["fs"].append(strata[order])
+        cols["newblk"].append(newblk)
+    n = strata.size
+    return {k: (np.stack(v) if v else np.zeros((0, n), dtype=np.int64))
+            for k, v in cols.items()}
+
+
+class FastEngine:
+    """Compiled evaluation of every metric for every group of every grouping.
+
+    Parameters
+    ----------
+    tasks : sequence of (y, p, threshold)
+        Labels, scores and frozen threshold of each task.
+    grouping_codes : sequence of ndarray
+        Group code per row, one array per grouping.
+    n_groups : sequence of int
+        Number of groups of each grouping.
+    strata : ndarray of int
+        Finest stratum per row (intersection of all groupings' codes).
+    references : sequence of int or None, optional
+        Reference group of each grouping (for the cross-group AUCs).
+    clip : float
+        Score clip before the logit of the recalibration fit.
+    ece_bins : int
+        Equal-mass ECE bins.
+    """
+
+    def __init__(self, tasks: Sequence[tuple[np.ndarray, np.ndarray, float]],
+                 grouping_codes: Sequence[np.ndarray], n_groups: Sequence[int],
+                 strata: np.ndarray, references: Sequence[int | None] | None = None, *,
+                 clip: float = 1e-6, ece_bins: int = 10) -> None:
+        strata = np.asarray(strata, dtype=np.int64)
+        n_fine = int(strata.max()) + 1 if strata.size else 1
+        first = np.zeros(n_fine, dtype=np.int64)
+        if strata.size:
+            first[strata[::-1]] = np.arange(strata.size)[::-1]
+        self.offsets = np.concatenate([[0], np.cumsum(n_groups)]).astype(np.int64)
+        gmap = np.zeros((len(grouping_codes), n_fine), dtype=np.int64)
+        for k, codes in enumerate(grouping_codes):
+            gmap[k] = self.offsets[k] + np.asarray(codes, dtype=np.int64)[first]
+        self.gmap = gmap
+        self.n_fine = n_fine
+        self.n_slots = int(self.offsets[-1])
+        self.refslot = np.full(self.n_slots, -1, dtype=np.int64)
+        for k, ref in enumerate(references or [None] * len(grouping_codes)):
+            if ref is not None:
+                lo, hi = int(self.offsets[k]), int(self.offsets[k + 1])
+                self.refslot[lo:hi] = lo + int(ref)
+                self.refslot[lo + int(ref)] = -1
+        self.cohort_slots = np.arange(int(self.offsets[1]) if len(n_groups) else 0)
+        self.ece_bins = int(ece_bins)
+        self.sorted = _prepare(tasks, strata, clip)
+        self.thresholds = np.array([float(t) for _, _, t in tasks], dtype=np.float64)
+
+    def metrics(self, weights: np.ndarray, *, calibration: bool = True,
+                starts: Sequence[tuple[np.ndarray, np.ndarray]] | None = None
+                ) -> list[list[np.ndarray]]:
+        """Every metric of every group of every grouping of every task for row weights.
+
+        Parameters
+        ----------
+        weights : ndarray of int, shape (R, n)
+            Row weights (row order), one replicate per row.
+        calibration : bool
+            Fit calibration intercept/slope (most of the cost); ``nan`` otherwise.
+        starts : sequence of tuple of ndarray, optional
+            Newton starting values per task and slot (e.g. the point estimates).
+
+        Returns
+        -------
+        metrics : list of list of ndarray
+            ``[task][grouping]`` arrays of shape ``(R, len(EXTENDED), G_k)``.
+        delong : list of list of ndarray
+            ``[task][grouping]`` DeLong variances of the AUROC, shape ``(R, G_k)`` (for
+            unit weights, the variance of the point estimate).
+        """
+        w = np.ascontiguousarray(weights, dtype=np.int32)
+        return run_stats(self.sorted, w, self.gmap, self.refslot, self.cohort_slots,
+                         self.n_fine, self.thresholds, self.ece_bins, calibration, starts,
+                         self.offsets)
+
+
+def run_stats(arrays: dict[str, np.ndarray], w: np.ndarray, gmap: np.ndarray,
+              refslot: np.ndarray, cohort_slots: np.ndarray, n_fine: int,
+              thresholds: np.ndarray, ece_bins: int, calibration: bool,
+              starts: Sequence[tuple[np.ndarray, np.ndarray]] | None,
+              offsets: np.ndarray) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
+    """Call :func:`ecgaudit.metrics._kernels.task_stats`; split metrics and DeLong variances."""
+    n_t = arrays["orders"].shape[0]
+    n_s = int(offsets[-1])
+    r = w.shape[0]
+    ist = np.zeros((n_t, r, len(_kernels.I_STATS), n_s), dtype=np.int64)
+    fst = np.zeros((n_t, r, len(_kernels.F_STATS), n_s))
+    if starts is None:
+        a0 = b0 = np.full((n_t, n_s), np.nan)
+    else:
+        a0 = np.stack([np.asarray(s[0], dtype=np.float64) for s in starts])
+        b0 = np.stack([np.asarray(s[1], dtype=np.float64) for s in starts])
+    _kernels.task_stats(w, arrays["orders"], arrays["ys"], arrays["ps"], arrays["xs"],
+                        arrays["fs"], arrays["newblk"], gmap, refslot, n_fine, thresholds,
+                        ece_bins, calibration, a0, b0, ist, fst)
+    out, var = [], []
+    for t in range(n_t):
+        full = assemble(ist[t], fst[t], refslot, cohort_slots)
+        dv = delong_variance(ist[t], fst[t])
+        out.append([full[:, :, lo:hi] for lo, hi in itertools.pairwise(offsets)])
+        var.append([dv[:, lo:hi] for lo, hi in itertools.pairwise(offsets)])
+    return out, var
+
+
+def assemble(ist: np.ndarray, fst: np.ndarray, refslot: np.ndarray,
+             cohort_slots: np.ndarray) -> np.ndarray:
+    """Metrics ``(R, len(EXTENDED), S)`` from the kernels' statistics ``(R, k, S)``.
+
+    ``refslot[g]`` is the slot of group ``g``'s reference (-1: none, or ``g`` is the
+    reference); ``cohort_slots`` are the slots of one grouping, whose sums are the cohort
+    totals (the background of BPSN/BNSP is the cohort minus the group).
+    """
+    n, pos, tp, flagged, u2, bg_c, bg_e, ref_x, ref_y = (
+        ist[:, i].astype(np.float64) for i in range(len(_kernels.I_STATS)))
+    sum_p, sq, ap, ece, cal_a, cal_b = (fst[:, i] for i in range(6))
+    neg = n - pos
+    fp = flagged - tp
+    tn = neg - fp
+    both = (pos > 0) & (neg > 0)
+    out = np.full((ist.shape[0], len(EXTENDED), ist.shape[2]), np.nan)
+    idx = EXTENDED_INDEX
+    out[:, idx["auroc"]] = np.where(both, _ratio(u2, 2 * pos * neg), np.nan)
+    out[:, idx["auprc"]] = np.where(both, _ratio(ap, pos), np.nan)
+    out[:, idx["brier"]] = _ratio(sq, n)
+    out[:, idx["oe_ratio"]] = _ratio(pos, sum_p)
+    out[:, idx["cal_intercept"]] = cal_a
+    out[:, idx["cal_slope"]] = cal_b
+    out[:, idx["ece"]] = _ratio(ece, n)
+    out[:, idx["sensitivity"]] = _ratio(tp, pos)
+    out[:, idx["specificity"]] = _ratio(tn, neg)
+    out[:, idx["ppv"]] = _ratio(tp, flagged)
+    out[:, idx["npv"]] = _ratio(tn, n - flagged)
+    out[:, idx["fnr"]] = _ratio(pos - tp, pos)
+    out[:, idx["fpr"]] = _ratio(fp, neg)
+    out[:, idx["flag_rate"]] = _ratio(flagged, n)
+    p_all = pos[:, cohort_slots].sum(axis=1, keepdims=True)
+    n_all = neg[:, cohort_slots].sum(axis=1, keepdims=True)
+    u = u2 / 2.0
+    out[:, idx["bpsn_auc"]] = _ratio(neg * p_all - bg_c / 2.0 - u, (p_all - pos) * neg)
+    out[:, idx["bnsp_auc"]] = _ratio(bg_e / 2.0 - u, pos * (n_all - neg))
+    has_ref = refslot >= 0
+    r = np.where(has_ref, refslot, 0)
+    p_ref, n_ref = pos[:, r], neg[:, r]
+    out[:, idx["xauc_group_vs_ref"]] = np.where(has_ref, _ratio(ref_x / 2.0, pos * n_ref),
+                                                np.nan)
+    out[:, idx["xauc_ref_vs_group"]] = np.where(
+        has_ref, _ratio(neg * p_ref - ref_y / 2.0, p_ref * neg), np.nan)
+    return out
+
+
+def delong_variance(ist: np.ndarray, fst: np.ndarray) -> np.ndarray:
+    """DeLong variance of every group's AUROC from one unit-weight pass, shape ``(R, S)``.
+
+    ``var = s10 / m + s01 / n`` with the sample variances (ddof 1) of the structural
+    components ``V10`` (one per positive) and ``V01`` (one per negative); ``nan`` with fewer
+    than two positives or negatives.
+    """
+    m = ist[:, 1].astype(np.float64)
+    n = ist[:, 0].astype(np.float64) - m
+    auc = _ratio(ist[:, 4], 2.0 * m * n)
+    s10 = _ratio(_ratio(fst[:, 6], 4.0 * n * n) - m * auc * auc, m - 1.0)
+    s01 = _ratio(_ratio(fst[:, 7], 4.0 * m * m) - n * auc * auc, n - 1.0)
+    return np.where((m >= 2) & (n >= 2), s10 / m + s01 / n, np.nan)

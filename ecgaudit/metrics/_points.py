@@ -1,0 +1,123 @@
+"""Point estimates of every group of every grouping in one engine pass.
+
+:func:`group_point_estimates` gives the same :class:`~ecgaudit.metrics.GroupStats` as
+calling :func:`~ecgaudit.metrics.group_stats` group by group (tested), plus the ranking
+metrics, from one sorted pass per task of the bootstrap engine at unit weights: at a
+million rows this takes about a second instead of minutes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ecgaudit.metrics._binary import ConfusionCounts
+from ecgaudit.metrics._bootsample import Sampler
+from ecgaudit.metrics._bootstrap import Grouping, TaskArrays
+from ecgaudit.metrics._cells import finest_strata
+from ecgaudit.metrics._evaluate import Evaluator
+from ecgaudit.metrics._fastboot import EXTENDED_INDEX
+from ecgaudit.metrics._table import GroupStats, stats_from_estimates
+from ecgaudit.schema import RANKING_METRICS
+
+__all__ = ["PointEstimates", "group_point_estimates"]
+
+_POINT_METRICS = ("auroc", "auprc", "cal_intercept", "cal_slope", "brier", "oe_ratio", "ece")
+RANKING_COLUMNS = ("task", "attribute", "group", "metric", "estimate", "ci_low", "ci_high",
+                   "ci_method")
+
+
+@dataclass(frozen=True)
+class PointEstimates:
+    """Per-group statistics and ranking metrics.
+
+    Attributes
+    ----------
+    stats : list
+        ``stats[task][grouping][group]`` -> :class:`GroupStats`.
+    ranking : pandas.DataFrame
+        BPSN, BNSP and both xAUCs of every group of every grouping with a reference
+        (columns ``task, attribute, group, metric, estimate, ci_low, ci_high, ci_method``;
+        no interval).
+    """
+
+    stats: list[list[list[GroupStats]]]
+    ranking: pd.DataFrame
+
+
+def _counts(y: np.ndarray, flag: np.ndarray, codes: np.ndarray, n_groups: int
+            ) -> list[ConfusionCounts]:
+    n = np.bincount(codes, minlength=n_groups)
+    pos = np.bincount(codes, weights=y, minlength=n_groups).astype(np.int64)
+    flagged = np.bincount(codes, weights=flag, minlength=n_groups).astype(np.int64)
+    tp = np.bincount(codes, weights=flag & (y == 1), minlength=n_groups).astype(np.int64)
+    fp = flagged - tp
+    fn = pos - tp
+    tn = n - pos - fp
+    return [ConfusionCounts(int(a), int(b), int(c), int(d)) for a, b, c, d in zip(tp, fp, tn, fn)]
+
+
+def group_point_estimates(
+    tasks: Sequence[TaskArrays], groupings: Sequence[Grouping], *, engine: str = "auto",
+    level: float = 0.95, clip: float = 1e-6, ece_bins: int = 10, min_events: int = 10,
+) -> PointEstimates:
+    """Every group's metrics, closed-form intervals, statuses and ranking metrics.
+
+    Parameters
+    ----------
+    tasks : sequence of TaskArrays
+        Tasks (labels, scores, frozen threshold).
+    groupings : sequence of Grouping
+        Groupings with their references.
+    engine : {"auto", "compiled", "numpy"}
+        Engine (see :mod:`ecgaudit.metrics._evaluate`).
+    level : float
+        Confidence level of the DeLong and Wilson intervals.
+    clip : float
+        Score clip of the recalibration fit.
+    ece_bins : int
+        Equal-mass ECE bins.
+    min_events : int
+        Minimum positives and negatives for a stable estimate.
+
+    Returns
+    -------
+    PointEstimates
+    """
+    n = int(np.asarray(tasks[0].y).size) if tasks else 0
+    strata = finest_strata([g.codes for g in groupings], n)
+    ev = Evaluator(tasks, groupings, strata.codes, Sampler(strata.codes, None, 0),
+                   engine=engine, bins=None, clip=clip, ece_bins=ece_bins, skip=frozenset())
+    est, dvar = ev.estimates()
+    stats: list[list[list[GroupStats]]] = []
+    rows: list[tuple] = []
+    for t, task in enumerate(tasks):
+        y = np.asarray(task.y).astype(np.int64)
+        flag = np.asarray(task.p, dtype=np.float64) >= task.threshold
+        per_task = []
+        for gi, g in enumerate(groupings):
+            codes = np.asarray(g.codes, dtype=np.int64)
+            counts = _counts(y, flag, codes, len(g.groups))
+            e, v = est[t][gi], dvar[t][gi]
+            per_group = []
+            for k, c in enumerate(counts):
+                values = {m: float(e[EXTENDED_INDEX[m], k]) for m in _POINT_METRICS}
+                per_group.append(stats_from_estimates(
+                    c.n, c.tp + c.fn, c, values, float(v[k]), level=level,
+                    min_events=min_events))
+            per_task.append(per_group)
+            if g.reference is None:
+                continue
+            for k, name in enumerate(g.groups):
+                for metric in RANKING_METRICS:
+                    if metric.startswith("xauc") and k == g.reference:
+                        continue
+                    rows.append((task.name, g.attribute, name, metric,
+                                 float(e[EXTENDED_INDEX[metric], k]), math.nan, math.nan,
+                                 "none"))
+        stats.append(per_task)
+    return PointEstimates(stats, pd.DataFrame.from_records(rows, columns=list(RANKING_COLUMNS)))
