@@ -52,14 +52,14 @@ def make_table(n: int) -> pd.DataFrame:
     ).frame
 
 
-def make_config(boot: int, metrics_seed: int = 1):
+def make_config(boot: int, metrics_seed: int = 1, bins: int | None = None):
     from ecgaudit.config import AttributeConfig, AuditConfig, TaskConfig
 
     return AuditConfig(
         tasks=[TaskConfig(name=t, label=f"y_{t}", score=f"p_{t}") for t in TASKS],
         attributes={"race": AttributeConfig(), "sex": AttributeConfig(),
                     "age": AttributeConfig(kind="age")},
-        bootstrap=boot, seed=metrics_seed,
+        bootstrap=boot, seed=metrics_seed, bootstrap_bins=bins,
     )
 
 
@@ -69,27 +69,70 @@ def groupings(df: pd.DataFrame):
     return build_cohort(df, make_config(0)).groupings
 
 
-def case_audit(df: pd.DataFrame, boot: int) -> dict[str, Any]:
+def _warm() -> None:
+    """Compile (or load from numba's cache) the kernels outside the timed region."""
+    import ecgaudit
+
+    small = make_table(2000)
+    ecgaudit.audit(small, make_config(2))
+    ecgaudit.audit(small, make_config(2, bins=4096))
+
+
+def case_audit(df: pd.DataFrame, boot: int, bins: int | None = None) -> dict[str, Any]:
     import ecgaudit
 
     t = time.perf_counter()
-    res = ecgaudit.audit(df, make_config(boot))
+    res = ecgaudit.audit(df, make_config(boot, bins=bins))
     return {"seconds": time.perf_counter() - t, "rows": len(res.metrics),
             "groups": int(res.metrics.groupby(["attribute", "group"]).ngroups)}
 
 
-def case_engine(df: pd.DataFrame, boot: int) -> dict[str, Any]:
-    from ecgaudit.metrics._bootstrap import Grouping, TaskArrays, bootstrap_intervals
+def _engine_inputs(df: pd.DataFrame):
+    from ecgaudit.metrics._bootstrap import Grouping, TaskArrays
 
     gs = [Grouping(g.attribute, g.codes, g.groups, g.reference) for g in groupings(df)]
     tasks = [TaskArrays(t, df[f"y_{t}"].to_numpy(np.int8), df[f"p_{t}"].to_numpy(float), 0.5)
              for t in TASKS]
+    return tasks, gs
+
+
+def case_engine(df: pd.DataFrame, boot: int, bins: int | None = None) -> dict[str, Any]:
+    from ecgaudit.metrics._bootstrap import bootstrap_intervals
+
+    tasks, gs = _engine_inputs(df)
     t = time.perf_counter()
-    bootstrap_intervals(tasks, gs, n_boot=boot, seed=1)
+    bootstrap_intervals(tasks, gs, n_boot=boot, seed=1, bins=bins)
+    return {"seconds": time.perf_counter() - t}
+
+
+def case_points(df: pd.DataFrame) -> dict[str, Any]:
+    """Point estimates, DeLong/Wilson intervals and statuses of every group and task."""
+    from ecgaudit.metrics import group_point_estimates
+
+    tasks, gs = _engine_inputs(df)
+    t = time.perf_counter()
+    group_point_estimates(tasks, gs)
     return {"seconds": time.perf_counter() - t}
 
 
 def case_delong(df: pd.DataFrame) -> dict[str, Any]:
+    """DeLong AUROC variance of every group of one task (one engine pass, no calibration)."""
+    from ecgaudit.metrics._bootsample import Sampler
+    from ecgaudit.metrics._cells import finest_strata
+    from ecgaudit.metrics._evaluate import Evaluator
+
+    tasks, gs = _engine_inputs(df)
+    t = time.perf_counter()
+    strata = finest_strata([g.codes for g in gs], len(df))
+    ev = Evaluator(tasks[:1], gs, strata.codes, Sampler(strata.codes, None, 0),
+                   engine="auto", bins=None, clip=1e-6, ece_bins=10,
+                   skip=frozenset({"cal_intercept", "cal_slope"}))
+    ev.estimates()
+    return {"seconds": time.perf_counter() - t}
+
+
+def case_delong_rows(df: pd.DataFrame) -> dict[str, Any]:
+    """The same with ``delong_auc_variance`` (midranks) group by group."""
     from ecgaudit.metrics import delong_auc_variance
 
     gs = groupings(df)
@@ -195,14 +238,20 @@ def case_naive(df: pd.DataFrame) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - t}
 
 
-def run_case(name: str, n: int, boot: int) -> dict[str, Any]:
+def run_case(name: str, n: int, boot: int, bins: int | None) -> dict[str, Any]:
+    if name in ("audit", "engine", "points", "delong"):
+        _warm()
     df = make_table(n)
     if name == "audit":
-        out = case_audit(df, boot)
+        out = case_audit(df, boot, bins)
     elif name == "engine":
-        out = case_engine(df, boot)
+        out = case_engine(df, boot, bins)
+    elif name == "points":
+        out = case_points(df)
     elif name == "delong":
         out = case_delong(df)
+    elif name == "delong_rows":
+        out = case_delong_rows(df)
     elif name == "fairlearn":
         out = case_fairlearn(df, boot)
     else:
@@ -211,12 +260,13 @@ def run_case(name: str, n: int, boot: int) -> dict[str, Any]:
     return out
 
 
-def measure(name: str, n: int, boot: int, repeats: int) -> dict[str, Any]:
+def measure(name: str, n: int, boot: int, repeats: int, bins: int | None) -> dict[str, Any]:
     runs = []
     for _ in range(repeats):
-        proc = subprocess.run(
-            [sys.executable, __file__, "--case", name, "--n", str(n), "--boot", str(boot)],
-            check=True, capture_output=True, text=True)
+        cmd = [sys.executable, __file__, "--case", name, "--n", str(n), "--boot", str(boot)]
+        if bins:
+            cmd += ["--bins", str(bins)]
+        proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     return {"seconds": statistics.median(r["seconds"] for r in runs),
             "runs": [round(r["seconds"], 3) for r in runs],
@@ -231,44 +281,53 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--fairlearn-repeats", type=int, default=1,
                     help="repeats of the (slow) fairlearn cases")
+    ap.add_argument("--bins", type=int, default=4096,
+                    help="score bins of the binned cases (audit_binned, engine_binned)")
     ap.add_argument("--case", default=None)
     ap.add_argument("--skip", default="", help="comma-separated cases to skip")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case, args.n, args.boot)))
+        print(json.dumps(run_case(args.case, args.n, args.boot, args.bins if "--bins" in
+                                  sys.argv else None)))
         return
     skip = set(filter(None, args.skip.split(",")))
     n, b, fb, r = args.n, args.boot, args.fairlearn_boot, args.repeats
     fr = args.fairlearn_repeats
     res: dict[str, Any] = {"n": n, "boot": b, "fairlearn_replicates": fb, "repeats": r,
                            "fairlearn_repeats": fr}
-    plan = [("audit_point", "audit", 0), ("audit_boot", "audit", b), ("engine", "engine", b),
-            ("delong", "delong", 0), ("naive", "naive", 0), ("fairlearn_point", "fairlearn", 0),
-            ("fairlearn_boot", "fairlearn", fb)]
-    for key, case, boot in plan:
+    plan = [("audit_point", "audit", 0, None), ("audit_boot", "audit", b, None),
+            ("audit_binned", "audit", b, args.bins), ("engine", "engine", b, None),
+            ("engine_binned", "engine", b, args.bins), ("points", "points", 0, None),
+            ("delong", "delong", 0, None), ("delong_rows", "delong_rows", 0, None),
+            ("naive", "naive", 0, None), ("fairlearn_point", "fairlearn", 0, None),
+            ("fairlearn_boot", "fairlearn", fb, None)]
+    for key, case, boot, bins in plan:
         if key in skip:
             continue
-        res[key] = measure(case, n, boot, fr if case == "fairlearn" else r)
+        res[key] = measure(case, n, boot, fr if case == "fairlearn" else r, bins)
         print(key, res[key], file=sys.stderr, flush=True)
     ext: dict[str, float] = {}
-    if "audit_boot" in res:
-        per = (res["audit_boot"]["seconds"] - res["audit_point"]["seconds"]) / b
-        ext["ecgaudit_per_replicate_s"] = per
-        ext["ecgaudit_B1000_s"] = res["audit_point"]["seconds"] + B_TARGET * per
-    if "engine" in res:
-        ext["engine_B1000_s"] = res["engine"]["seconds"] / b * B_TARGET
+    for key in ("audit_boot", "audit_binned"):
+        if key in res and "audit_point" in res:
+            per = (res[key]["seconds"] - res["audit_point"]["seconds"]) / b
+            ext[f"{key}_per_replicate_s"] = per
+            ext[f"{key}_B1000_s"] = res["audit_point"]["seconds"] + B_TARGET * per
+    if "audit_boot_B1000_s" in ext:
+        ext["ecgaudit_B1000_s"] = ext["audit_boot_B1000_s"]
     if "fairlearn_boot" in res:
         per = (res["fairlearn_boot"]["seconds"] - res["fairlearn_point"]["seconds"]) / fb
         ext["fairlearn_per_replicate_s"] = per
         ext["fairlearn_B1000_s"] = res["fairlearn_point"]["seconds"] + B_TARGET * per
     if "naive" in res:
         ext["naive_B1000_s"] = res["naive"]["seconds"] * (B_TARGET + 1)
-    if "ecgaudit_B1000_s" in ext:
+    for mine in ("audit_boot", "audit_binned"):
+        if f"{mine}_B1000_s" not in ext:
+            continue
         for other in ("fairlearn_B1000_s", "naive_B1000_s"):
             if other in ext:
-                key = f"speedup_vs_{other.removesuffix('_B1000_s')}"
-                ext[key] = ext[other] / ext["ecgaudit_B1000_s"]
+                key = f"{mine}_speedup_vs_{other.removesuffix('_B1000_s')}"
+                ext[key] = ext[other] / ext[f"{mine}_B1000_s"]
     res["extrapolated"] = ext
     text = json.dumps(res, indent=2)
     print(text)

@@ -3,6 +3,7 @@ value and rows, no traceback, and no output written."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -224,3 +225,16 @@ def test_missing_ids_and_patient_ids(tmp_path):
     g.loc[0, "ecg_id"] = np.nan
     result, out = _run(tmp_path, g, "--id", "ecg_id")
     _assert_input_error(result, out, "missing id values", "row 1")
+
+
+def test_bootstrap_bins_option_runs_binned_replicates_and_is_validated(tmp_path):
+    result, out = _run(tmp_path, _good(200), "--bootstrap", "50", "--bootstrap-bins", "4096",
+                       "--no-report")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["manifest"]["config"]["bootstrap_bins"] == 4096
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert (metrics.loc[metrics.status == "ok", "ci_method"].str.startswith("bootstrap")).all()
+    result, out2 = _run(tmp_path, _good(200), "--bootstrap", "50", "--bootstrap-bins", "100",
+                        "--out", str(tmp_path / "bad"))
+    _assert_input_error(result, tmp_path / "bad", "bootstrap_bins")

@@ -120,22 +120,22 @@ def marginal_plan(gmap: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, ..
 
 
 @_pjit
-def coarsen(cells, n_groups, n_coarse, factor, out):
-    # cells (R, S * n_coarse * factor * 2) -> out (R, S * n_coarse * 2): sums of `factor`
-    # consecutive bins, labels kept apart.
+def coarsen(cells, n_groups, coarse_of, n_coarse, out):
+    """Sum score bins into recalibration bins: ``coarse_of[b]`` is bin ``b``'s coarse bin.
+
+    ``cells`` (R, (S [+ 1]) * nb * 2) -> ``out`` (R, S * n_coarse * 2), labels kept apart.
+    """
+    nb = coarse_of.size
     for r in prange(cells.shape[0]):
         src = cells[r]
         dst = out[r]
+        dst[:] = 0
         for g in range(n_groups):
-            for c in range(n_coarse):
-                n0 = 0
-                n1 = 0
-                base = ((g * n_coarse + c) * factor) * 2
-                for b in range(factor):
-                    n0 += src[base + 2 * b]
-                    n1 += src[base + 2 * b + 1]
-                dst[(g * n_coarse + c) * 2] = n0
-                dst[(g * n_coarse + c) * 2 + 1] = n1
+            for b in range(nb):
+                o = (g * n_coarse + coarse_of[b]) * 2
+                i = (g * nb + b) * 2
+                dst[o] += src[i]
+                dst[o + 1] += src[i + 1]
 
 
 @_pjit

@@ -8,8 +8,9 @@ A replicate in binned mode is then *exactly* the replicate of the exact engine o
 quantised scores (tested), so the only approximation is the quantisation itself: scores
 within one bin count as tied (AUROC and AUPRC count such pairs 1/2), and Brier, ECE and O/E
 use the bin's mean score. The recalibration fit, whose Newton steps need one exponential
-per cell and group, uses ``CAL_FACTOR`` times coarser bins (``bins / 16``, i.e. 256 to
-4096), each represented by the mean ``logit(clip(p))`` of its rows. ``benchmarks/README.md``
+per cell and group, uses coarser bins: runs of at most ``CAL_FACTOR`` consecutive score
+bins whose rows span at most ``CAL_WIDTH`` on the logit scale (a bin wider than that stays
+alone), each represented by the mean ``logit(clip(p))`` of its rows. ``benchmarks/README.md``
 reports the measured size of the effect on the interval limits.
 
 :class:`BinnedEngine` never materialises row weights: every drawn unit adds its rows to the
@@ -31,10 +32,12 @@ from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._fastboot import FastEngine, assemble
 from ecgaudit.metrics._hashrng import replicate_keys
 
-__all__ = ["CAL_FACTOR", "BinnedEngine", "QuantisedTask", "quantize"]
+__all__ = ["CAL_FACTOR", "CAL_WIDTH", "BinnedEngine", "QuantisedTask", "quantize"]
 
-#: Score bins merged into one bin of the recalibration fit.
+#: At most this many score bins are merged into one bin of the recalibration fit ...
 CAL_FACTOR = 16
+#: ... and only while their rows span at most this much on the logit scale.
+CAL_WIDTH = 0.1
 
 
 def quantize(p: np.ndarray, threshold: float, bins: int,
@@ -90,20 +93,33 @@ class QuantisedTask:
         Score bin of every row.
     rep : ndarray of float64
         Mean score of every bin (the score of its rows in binned mode).
+    coarse_of : ndarray of int64
+        Coarse recalibration bin of every score bin (non-decreasing).
     x_cal : ndarray of float64
-        Recalibration covariate of every coarse bin (``bin // CAL_FACTOR``): the mean
-        ``logit(clip(p))`` of its rows.
+        Recalibration covariate of every coarse bin: the mean ``logit(clip(p))`` of its
+        rows.
     """
 
     def __init__(self, p: np.ndarray, threshold: float, bins: int, clip: float,
                  order: np.ndarray | None = None) -> None:
         p = np.asarray(p, dtype=np.float64)
         self.bin_of, self.rep = quantize(p, threshold, bins, order)
-        coarse = self.bin_of // CAL_FACTOR
-        n_coarse = (self.rep.size + CAL_FACTOR - 1) // CAL_FACTOR
         x = logit(np.clip(p, clip, 1.0 - clip))
-        count = np.bincount(coarse, minlength=n_coarse)
-        self.x_cal = np.bincount(coarse, weights=x, minlength=n_coarse) / np.maximum(count, 1)
+        nb = self.rep.size
+        lo = np.full(nb, np.inf)
+        hi = np.full(nb, -np.inf)
+        np.minimum.at(lo, self.bin_of, x)
+        np.maximum.at(hi, self.bin_of, x)
+        coarse = np.zeros(nb, dtype=np.int64)
+        start, c = 0, 0
+        for b in range(1, nb):  # greedy runs of bins: at most CAL_FACTOR, CAL_WIDTH wide
+            if b - start >= CAL_FACTOR or hi[b] - lo[start] > CAL_WIDTH:
+                start, c = b, c + 1
+            coarse[b] = c
+        self.coarse_of = coarse
+        rows = coarse[self.bin_of]
+        count = np.bincount(rows, minlength=c + 1)
+        self.x_cal = np.bincount(rows, weights=x, minlength=c + 1) / np.maximum(count, 1)
 
     def scores(self) -> np.ndarray:
         """Binned score of every row."""
@@ -111,7 +127,7 @@ class QuantisedTask:
 
     def covariate(self) -> np.ndarray:
         """Recalibration covariate of every row."""
-        return self.x_cal[self.bin_of // CAL_FACTOR]
+        return self.x_cal[self.coarse_of[self.bin_of]]
 
 
 class BinnedEngine:
@@ -154,9 +170,11 @@ class BinnedEngine:
         strata = np.asarray(strata, dtype=np.int64)
         quantised = [QuantisedTask(p, t, bins, clip, None if orders is None else orders[i])
                      for i, (_, p, t) in enumerate(tasks)]
-        n_bins = max(q.rep.size for q in quantised)
-        self.n_coarse = (n_bins + CAL_FACTOR - 1) // CAL_FACTOR
-        self.width = 2 * self.n_coarse * CAL_FACTOR
+        self.width = 2 * max(q.rep.size for q in quantised)
+        self.n_coarse = max(q.x_cal.size for q in quantised)
+        self.coarse_of = [np.concatenate([q.coarse_of, np.full(self.width // 2 - q.rep.size,
+                                                               q.x_cal.size - 1)])
+                          for q in quantised]
         self.cells = np.stack([
             (strata * self.width + 2 * q.bin_of + np.asarray(y, dtype=np.int64))
             for (y, _, _), q in zip(tasks, quantised)
@@ -197,7 +215,7 @@ class BinnedEngine:
                                     self.ece_bins, self.refslot, n_s, ist[t], fst[t])
             if calibration:
                 part = np.empty((r, span), dtype=np.int32)
-                _binkernels.coarsen(group_cells, n_s, self.n_coarse, CAL_FACTOR, part)
+                _binkernels.coarsen(group_cells, n_s, self.coarse_of[t], self.n_coarse, part)
                 coarse[:, t * span:(t + 1) * span] = part
         if calibration:
             fst[:, :, 4:6] = self.coarse.fit(coarse, starts)

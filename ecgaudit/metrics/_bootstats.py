@@ -30,7 +30,7 @@ METRIC_INDEX: dict[str, int] = {m: i for i, m in enumerate(METRICS)}
 
 _MAX_ITER = 100
 _TOL = 1e-10
-_FINAL = 1e-6
+_FINAL = 1e-5  # a Newton step this small leaves an error of order step**2 ~ 1e-10
 _GUARD = 0.5
 _DIVERGED = 1e6
 
