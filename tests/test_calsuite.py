@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from statsmodels.nonparametric.smoothers_lowess import lowess
 
-from ecgaudit.metrics._calsuite import calibration_suite, lowess_fit, reliability_curve
+from ecgaudit.metrics._calsuite import (
+    _stable_order,
+    binned_lowess_fit,
+    calibration_suite,
+    lowess_fit,
+    reliability_curve,
+)
 from ecgaudit.metrics._intervals import wilson_ci
 
 
@@ -72,3 +78,81 @@ def test_reliability_curve_bins_match_array_split_and_wilson() -> None:
         assert (curve["observed_ci_low"][i], curve["observed_ci_high"][i]) == (lo, hi)
     assert len(curve["smooth_p"]) == len(curve["smooth_observed"]) == 50
     assert np.all(np.diff(curve["smooth_p"]) > 0)
+
+
+def _miscalibrated(n: int, seed: int, scores: str) -> tuple[np.ndarray, np.ndarray]:
+    """Known miscalibration: true rate p**1.5 plus a wiggle; uniform or right-skewed scores."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.01, 0.99, n) if scores == "uniform" else rng.beta(0.5, 8.0, n)
+    rate = np.clip(p**1.5 + 0.05 * np.sin(6.0 * p), 0.0, 1.0)
+    return (rng.random(n) < rate).astype(np.int8), p
+
+
+@pytest.mark.parametrize("scores", ["uniform", "skewed"])
+def test_binned_grid_fit_matches_exact_grid_fit_on_200k_rows(scores: str) -> None:
+    # Measured differences are below 1e-5 (curve and all four summaries); 1e-4 is asserted.
+    y, p = _miscalibrated(200_000, 11, scores)
+    exact = calibration_suite(y, p, lowess_bins=None)
+    binned = calibration_suite(y, p)
+    assert exact["ici"] > 0.02
+    for key in ("ici", "e50", "e90", "emax"):
+        assert binned[key] == pytest.approx(exact[key], abs=1e-4)
+    ce = reliability_curve(y, p, points=100, lowess_bins=None)
+    cb = reliability_curve(y, p, points=100)
+    assert cb["smooth_p"] == ce["smooth_p"]
+    assert np.max(np.abs(np.subtract(cb["smooth_observed"], ce["smooth_observed"]))) < 1e-4
+    assert {k: v for k, v in cb.items() if not k.startswith("smooth")} == {
+        k: v for k, v in ce.items() if not k.startswith("smooth")}
+
+
+@pytest.mark.parametrize("frac", [0.002, 0.3, 2 / 3, 1.0])
+def test_binned_fit_with_a_bin_per_row_is_the_exact_fit(frac: float) -> None:
+    y, p = _data(3000, seed=12)
+    order = np.argsort(p, kind="stable")
+    ps, ys = p[order], y[order].astype(float)
+    xv = np.unique(np.quantile(ps, np.linspace(0.0, 1.0, 400)))
+    exact = lowess_fit(ps, ys, frac, xv)
+    binned = binned_lowess_fit(ps, ys, frac, xv, bins=4096)
+    assert np.array_equal(np.isfinite(exact), np.isfinite(binned))
+    both = np.isfinite(exact)
+    assert both.sum() > 300
+    # Rounding only (different summation order; 6-row windows at frac = 0.002 amplify it).
+    assert np.max(np.abs(exact[both] - binned[both])) < 1e-10
+
+
+def test_binned_fit_keeps_ties_in_window_order() -> None:
+    # Scores on 21 levels: windows start and end inside runs of ties, cutting bins.
+    rng = np.random.default_rng(13)
+    p = np.round(rng.beta(2.0, 5.0, 60_000), 2)
+    y = (rng.random(p.size) < p).astype(np.int8)
+    exact = calibration_suite(y, p, lowess_bins=None)
+    binned = calibration_suite(y, p, lowess_bins=256)
+    for key in exact:
+        assert binned[key] == pytest.approx(exact[key], abs=1e-9)
+
+
+def test_small_groups_are_fitted_exactly_at_every_point() -> None:
+    y, p = _data(5000, seed=14)
+    assert calibration_suite(y, p) == calibration_suite(y, p, lowess_bins=None)
+    curve = reliability_curve(y, p)
+    assert curve == reliability_curve(y, p, lowess_bins=None)
+    ref = lowess(y.astype(float), p, frac=2 / 3, it=0, xvals=np.array(curve["smooth_p"]))
+    assert np.max(np.abs(np.asarray(curve["smooth_observed"]) - ref)) < 1e-12
+
+
+@pytest.mark.parametrize("case", ["uniform", "ties", "signed_zeros", "nonfinite", "constant",
+                                  "tiny", "negative", "subnormal", "huge"])
+def test_stable_order_is_numpy_stable_argsort(case: str) -> None:
+    rng = np.random.default_rng(15)
+    p = {
+        "uniform": rng.uniform(0.0, 1.0, 50_000),
+        "ties": np.round(rng.beta(0.5, 8.0, 50_000), 3),
+        "signed_zeros": rng.choice([-0.0, 0.0, 1e-300, 0.5], 1000),
+        "nonfinite": rng.choice([np.nan, np.inf, -np.inf, 0.2, 0.1], 1000),
+        "constant": np.full(777, 0.3),
+        "tiny": np.array([0.4]),
+        "negative": rng.normal(0.0, 1e6, 10_000).round(),
+        "subnormal": rng.choice([0.0, 5e-324, 1e-310, 2e-310], 1000),
+        "huge": rng.choice([-1e308, 1e308, 0.0, 1.0], 1000),
+    }[case]
+    assert np.array_equal(_stable_order(p), np.argsort(p, kind="stable"))

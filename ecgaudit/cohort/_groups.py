@@ -10,12 +10,18 @@ Rules
 * Reference group: the configured one, else the largest group that is not ``Unknown``
   (ties broken by group order). An intersection's reference is the combination of its
   components' references when that combination occurs, else its largest group.
+
+Columns are factorised before rendering, so every distinct raw value is rendered, recoded
+and named once (floats told apart by bit pattern, text only when every value is a ``str``);
+other column types, and missing cells, are rendered row by row. The groups, their order and
+the codes are those of rendering every row.
 """
 
 from __future__ import annotations
 
 import difflib
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -122,6 +128,57 @@ def _as_text(values: pd.Series) -> pd.Series:
                       else str(v).strip()).astype(object)
 
 
+def _distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series, np.ndarray] | None:
+    """Factorise raw values exactly enough for :func:`_as_text`, or None if unsupported.
+
+    Returns row codes (``-1`` on missing rows), the distinct values as a Series of the
+    column's dtype, and the missing-row mask. Floats are told apart by bit pattern (``0.0``
+    and ``-0.0`` may render differently); text columns only when every present value is a
+    ``str``, where equal values are identical strings.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        arr = values.to_numpy()
+        if dtype.kind == "f":
+            codes, bits = pd.factorize(arr.view(f"u{arr.itemsize}"))
+            uniq = bits.view(dtype)
+        else:
+            codes, uniq = pd.factorize(arr)
+        return codes, pd.Series(uniq, dtype=dtype), np.zeros(len(values), dtype=bool)
+    is_object = pd.api.types.is_object_dtype(dtype)
+    if not (is_object or isinstance(dtype, pd.StringDtype)):
+        return None
+    na = values.isna().to_numpy()
+    present = values[~na]
+    if is_object and pd.api.types.infer_dtype(present, skipna=False) not in (
+            "string", "empty"):
+        return None
+    codes = np.full(len(values), -1, dtype=np.intp)
+    codes[~na], uniq = pd.factorize(present)
+    return codes, pd.Series(np.asarray(uniq, dtype=object), dtype=dtype), na
+
+
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Factorised :func:`_as_text`: ``_as_text(values)[i] == texts[codes[i]]`` for every row.
+
+    Every distinct raw value is rendered once. Distinct texts never share a code (a text may
+    own several) and every code occurs; missing rows are rendered row by row as before.
+    """
+    distinct = _distinct(values)
+    if distinct is None:
+        text = _as_text(values).to_numpy(dtype=object)
+        codes, texts = pd.factorize(text, use_na_sentinel=False)
+        return codes, np.asarray(texts, dtype=object)
+    codes, uniq, na = distinct
+    texts = _as_text(uniq).to_numpy(dtype=object)
+    if na.any():
+        na_codes, na_texts = pd.factorize(_as_text(values[na]).to_numpy(dtype=object),
+                                          use_na_sentinel=False)
+        codes[na] = na_codes + len(texts)
+        texts = np.concatenate([texts, np.asarray(na_texts, dtype=object)])
+    return codes, texts
+
+
 def _sort_key(name: str) -> tuple[int, float, str]:
     try:
         return (0, float(name), name)
@@ -130,21 +187,23 @@ def _sort_key(name: str) -> tuple[int, float, str]:
 
 
 def _categorical(values: pd.Series, spec: AttributeConfig) -> tuple[np.ndarray, tuple[str, ...]]:
-    text = _as_text(values)
+    codes, texts = _text_codes(values)
     missing = {"", *spec.missing_values}
-    names = text.map(lambda v: UNKNOWN_GROUP if v in missing else spec.recode.get(v, v))
-    names = names.map(lambda v: UNKNOWN_GROUP if v in missing else v)
+    names = [UNKNOWN_GROUP if v in missing else spec.recode.get(v, v) for v in texts]
+    names = [UNKNOWN_GROUP if v in missing else v for v in names]
     known = sorted({v for v in names if v != UNKNOWN_GROUP}, key=_sort_key)
-    groups = (*known, UNKNOWN_GROUP) if (names == UNKNOWN_GROUP).any() else tuple(known)
+    has_unknown = any(v == UNKNOWN_GROUP for v in names)
+    groups = (*known, UNKNOWN_GROUP) if has_unknown else tuple(known)
     index = {g: i for i, g in enumerate(groups)}
-    return names.map(index).to_numpy(dtype=np.int32), groups
+    lookup = np.array([index[v] for v in names], dtype=np.int32)
+    return lookup[codes], groups
 
 
 def _age(values: pd.Series, spec: AttributeConfig) -> tuple[np.ndarray, tuple[str, ...]]:
     edges = spec.bands or ()
     labels = age_band_labels(edges)
-    text = _as_text(values)
-    recoded = text.map(lambda v: spec.recode.get(v, v))
+    rows, texts = _text_codes(values)
+    recoded = pd.Series(texts, dtype=object).map(lambda v: spec.recode.get(v, v))
     missing = recoded.isin(["", *spec.missing_values])
     age = pd.to_numeric(recoded.where(~missing), errors="coerce").to_numpy(dtype=float)
     band = np.searchsorted(np.asarray(edges, dtype=float), age, side="right")
@@ -157,7 +216,7 @@ def _age(values: pd.Series, spec: AttributeConfig) -> tuple[np.ndarray, tuple[st
     if unknown.any():
         codes[unknown] = len(groups)
         groups.append(UNKNOWN_GROUP)
-    return codes.astype(np.int32), tuple(groups)
+    return codes.astype(np.int32)[rows], tuple(groups)
 
 
 def _reference(
@@ -181,7 +240,15 @@ def _combine(parts: Sequence[Grouping]) -> Grouping:
     key = np.zeros(parts[0].codes.size, dtype=np.int64)
     for p, r in zip(parts, radix):
         key = key * r + p.codes
-    present, codes = np.unique(key, return_inverse=True)
+    space = math.prod(radix)
+    if space <= max(4 * key.size, 1 << 16):
+        # np.unique(key, return_inverse=True) by counting: sorted present keys, their ranks.
+        present = np.flatnonzero(np.bincount(key, minlength=space))
+        rank = np.zeros(space, dtype=np.int64)
+        rank[present] = np.arange(present.size)
+        codes = rank[key]
+    else:
+        present, codes = np.unique(key, return_inverse=True)
     names = []
     for k in present:
         idx = []
