@@ -179,11 +179,13 @@ def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, texts
 
 
-def _sort_key(name: str) -> tuple[int, float, str]:
+def _sort_key(name: str) -> tuple[int, float, str, str]:
+    # The last element breaks ties between names equal up to case ("White", "white"), so
+    # the group order never depends on set iteration order.
     try:
-        return (0, float(name), name)
+        return (0, float(name), name, name)
     except ValueError:
-        return (1, 0.0, name.casefold())
+        return (1, 0.0, name.casefold(), name)
 
 
 def _categorical(values: pd.Series, spec: AttributeConfig) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -73,8 +73,9 @@ def _thresholds(frame: pd.DataFrame, config: AuditConfig) -> dict[str, dict[str,
 def _units(grouping: Grouping, patients: np.ndarray | None) -> np.ndarray:
     if patients is None:
         return grouping.sizes()
-    pairs = np.unique(np.column_stack([grouping.codes, patients]), axis=0)
-    return np.bincount(pairs[:, 0], minlength=len(grouping.groups))
+    n_patients = int(patients.max()) + 1 if patients.size else 1
+    pairs = np.unique(np.asarray(grouping.codes, dtype=np.int64) * n_patients + patients)
+    return np.bincount(pairs // n_patients, minlength=len(grouping.groups))
 
 
 def _task_arrays(frame: pd.DataFrame, config: AuditConfig,
