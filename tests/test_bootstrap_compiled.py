@@ -54,7 +54,7 @@ def _assert_engines_agree(a, b) -> None:
 
 @pytest.mark.parametrize("clustered", [False, True])
 def test_compiled_and_numpy_draws_are_identical(clustered: bool) -> None:
-    tasks, groupings, patient = _cohort(n=900, seed=2)
+    _tasks, groupings, patient = _cohort(n=900, seed=2)
     pat = patient if clustered else None
     compiled = replicate_weights(groupings, 900, n_boot=7, seed=9, patient=pat, compiled=True)
     numpy = replicate_weights(groupings, 900, n_boot=7, seed=9, patient=pat, compiled=False)
@@ -121,7 +121,7 @@ def test_ranking_metrics_and_delong_match_their_definitions() -> None:
                     np.testing.assert_allclose(
                         reps[t][k][:, EXTENDED_INDEX["xauc_group_vs_ref"], gi], weighted,
                         atol=1e-12, equal_nan=True)
-                auc, v = delong_auc_variance(y[in_g], p[in_g])
+                _auc, v = delong_auc_variance(y[in_g], p[in_g])
                 assert var[t][k][gi] == pytest.approx(v, rel=1e-9, nan_ok=True)
 
 

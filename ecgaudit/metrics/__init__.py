@@ -17,7 +17,7 @@ from ecgaudit.metrics._intervals import (
     two_proportion_test,
     wilson_ci,
 )
-from ecgaudit.metrics._points import PointEstimates, group_point_estimates
+from ecgaudit.metrics._points import MetricSession, PointEstimates, group_point_estimates
 from ecgaudit.metrics._power import (
     hanley_mcneil_variance,
     min_detectable_auroc_difference,
@@ -40,6 +40,7 @@ __all__ = [
     "ConfusionCounts",
     "GroupStats",
     "LogisticFit",
+    "MetricSession",
     "MetricValue",
     "PointEstimates",
     "TaskArrays",

@@ -53,6 +53,7 @@ __all__ = [
     "Grouping",
     "TaskArrays",
     "bootstrap_intervals",
+    "intervals_from",
     "point_estimates",
     "replicate_weights",
 ]
@@ -281,6 +282,16 @@ def bootstrap_intervals(
     ev = Evaluator(tasks, groupings, strata.codes, sampler, engine=engine, bins=bins,
                    clip=clip, ece_bins=ece_bins, skip=skip)
     est, _ = ev.estimates()
+    return intervals_from(ev, est, tasks, groupings, n_boot=n_boot, level=level, method=method,
+                          max_degenerate=max_degenerate, jackknife_blocks=jackknife_blocks)
+
+
+def intervals_from(ev: Evaluator, est: list[list[np.ndarray]], tasks: Sequence[TaskArrays],
+                   groupings: Sequence[Grouping], *, n_boot: int, level: float, method: str,
+                   max_degenerate: float, jackknife_blocks: int) -> BootstrapResult:
+    """Bootstrap limits from a prepared :class:`Evaluator` and its point estimates ``est``."""
+    _check(tasks, groupings, None, method, n_boot)
+    n, skip, sampler = ev.sampler.n_rows, ev.skip, ev.sampler
     reps = [[np.empty((n_boot, len(EXTENDED), len(g.groups))) for g in groupings] for _ in tasks]
     chunk = max(1, min(n_boot, (1 << 23) // max(n, 1)))
     for start in range(0, n_boot, chunk):

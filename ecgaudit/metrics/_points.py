@@ -17,14 +17,14 @@ import pandas as pd
 
 from ecgaudit.metrics._binary import ConfusionCounts
 from ecgaudit.metrics._bootsample import Sampler
-from ecgaudit.metrics._bootstrap import Grouping, TaskArrays
+from ecgaudit.metrics._bootstrap import BootstrapResult, Grouping, TaskArrays, intervals_from
 from ecgaudit.metrics._cells import finest_strata
 from ecgaudit.metrics._evaluate import Evaluator
 from ecgaudit.metrics._fastboot import EXTENDED_INDEX
 from ecgaudit.metrics._table import GroupStats, stats_from_estimates
 from ecgaudit.schema import RANKING_METRICS
 
-__all__ = ["PointEstimates", "group_point_estimates"]
+__all__ = ["MetricSession", "PointEstimates", "group_point_estimates"]
 
 _POINT_METRICS = ("auroc", "auprc", "cal_intercept", "cal_slope", "brier", "oe_ratio", "ece")
 RANKING_COLUMNS = ("task", "attribute", "group", "metric", "estimate", "ci_low", "ci_high",
@@ -88,36 +88,78 @@ def group_point_estimates(
     -------
     PointEstimates
     """
-    n = int(np.asarray(tasks[0].y).size) if tasks else 0
-    strata = finest_strata([g.codes for g in groupings], n)
-    ev = Evaluator(tasks, groupings, strata.codes, Sampler(strata.codes, None, 0),
-                   engine=engine, bins=None, clip=clip, ece_bins=ece_bins, skip=frozenset())
-    est, dvar = ev.estimates()
-    stats: list[list[list[GroupStats]]] = []
-    rows: list[tuple] = []
-    for t, task in enumerate(tasks):
-        y = np.asarray(task.y).astype(np.int64)
-        flag = np.asarray(task.p, dtype=np.float64) >= task.threshold
-        per_task = []
-        for gi, g in enumerate(groupings):
-            codes = np.asarray(g.codes, dtype=np.int64)
-            counts = _counts(y, flag, codes, len(g.groups))
-            e, v = est[t][gi], dvar[t][gi]
-            per_group = []
-            for k, c in enumerate(counts):
-                values = {m: float(e[EXTENDED_INDEX[m], k]) for m in _POINT_METRICS}
-                per_group.append(stats_from_estimates(
-                    c.n, c.tp + c.fn, c, values, float(v[k]), level=level,
-                    min_events=min_events))
-            per_task.append(per_group)
-            if g.reference is None:
-                continue
-            for k, name in enumerate(g.groups):
-                for metric in RANKING_METRICS:
-                    if metric.startswith("xauc") and k == g.reference:
-                        continue
-                    rows.append((task.name, g.attribute, name, metric,
-                                 float(e[EXTENDED_INDEX[metric], k]), math.nan, math.nan,
-                                 "none"))
-        stats.append(per_task)
-    return PointEstimates(stats, pd.DataFrame.from_records(rows, columns=list(RANKING_COLUMNS)))
+    return MetricSession(tasks, groupings, engine=engine, clip=clip,
+                         ece_bins=ece_bins).point_estimates(level=level, min_events=min_events)
+
+
+class MetricSession:
+    """One engine set-up shared by the point estimates and the bootstrap of an audit.
+
+    Sorting the tasks and the exact point-estimate pass (with its recalibration fits) are
+    done once; :meth:`point_estimates` and :meth:`bootstrap` reuse them.
+
+    Parameters
+    ----------
+    tasks, groupings
+        As for :func:`group_point_estimates`.
+    patient : ndarray, optional
+        Patient per row (clustered resampling).
+    seed : int
+        Bootstrap seed.
+    engine, clip, ece_bins
+        As for :func:`group_point_estimates`.
+    bins : int, optional
+        Binned bootstrap mode (see :func:`ecgaudit.metrics.bootstrap_intervals`).
+    """
+
+    def __init__(self, tasks: Sequence[TaskArrays], groupings: Sequence[Grouping], *,
+                 patient: np.ndarray | None = None, seed: int = 0, engine: str = "auto",
+                 bins: int | None = None, clip: float = 1e-6, ece_bins: int = 10) -> None:
+        self.tasks, self.groupings = list(tasks), list(groupings)
+        n = int(np.asarray(tasks[0].y).size) if tasks else 0
+        strata = finest_strata([g.codes for g in groupings], n)
+        sampler = Sampler(strata.codes, patient, seed)
+        self.evaluator = Evaluator(tasks, groupings, strata.codes, sampler, engine=engine,
+                                   bins=bins, clip=clip, ece_bins=ece_bins, skip=frozenset())
+        self.estimates, self.delong = self.evaluator.estimates()
+
+    def bootstrap(self, n_boot: int, *, level: float = 0.95, method: str = "percentile",
+                  max_degenerate: float = 0.05, jackknife_blocks: int = 100
+                  ) -> BootstrapResult:
+        """Bootstrap intervals (see :func:`ecgaudit.metrics.bootstrap_intervals`)."""
+        return intervals_from(self.evaluator, self.estimates, self.tasks, self.groupings,
+                              n_boot=n_boot, level=level, method=method,
+                              max_degenerate=max_degenerate, jackknife_blocks=jackknife_blocks)
+
+    def point_estimates(self, *, level: float = 0.95, min_events: int = 10) -> PointEstimates:
+        """Per-group statistics and ranking metrics (see :func:`group_point_estimates`)."""
+        tasks, groupings = self.tasks, self.groupings
+        est, dvar = self.estimates, self.delong
+        stats: list[list[list[GroupStats]]] = []
+        rows: list[tuple] = []
+        for t, task in enumerate(tasks):
+            y = np.asarray(task.y).astype(np.int64)
+            flag = np.asarray(task.p, dtype=np.float64) >= task.threshold
+            per_task = []
+            for gi, g in enumerate(groupings):
+                codes = np.asarray(g.codes, dtype=np.int64)
+                counts = _counts(y, flag, codes, len(g.groups))
+                e, v = est[t][gi], dvar[t][gi]
+                per_group = []
+                for k, c in enumerate(counts):
+                    values = {m: float(e[EXTENDED_INDEX[m], k]) for m in _POINT_METRICS}
+                    per_group.append(stats_from_estimates(
+                        c.n, c.tp + c.fn, c, values, float(v[k]), level=level,
+                        min_events=min_events))
+                per_task.append(per_group)
+                if g.reference is None:
+                    continue
+                for k, name in enumerate(g.groups):
+                    for metric in RANKING_METRICS:
+                        if metric.startswith("xauc") and k == g.reference:
+                            continue
+                        rows.append((task.name, g.attribute, name, metric,
+                                     float(e[EXTENDED_INDEX[metric], k]), math.nan, math.nan,
+                                     "none"))
+            stats.append(per_task)
+        return PointEstimates(stats, pd.DataFrame.from_records(rows, columns=list(RANKING_COLUMNS)))

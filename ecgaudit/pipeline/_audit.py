@@ -16,10 +16,10 @@ from ecgaudit.disparity import adjust_pvalues, compare_groups
 from ecgaudit.io import InputTable, read_table
 from ecgaudit.metrics import (
     BootGrouping,
+    MetricSession,
     PointEstimates,
     TaskArrays,
     derive_threshold,
-    group_point_estimates,
 )
 from ecgaudit.pipeline._bootstrap import apply_bootstrap
 from ecgaudit.pipeline._extras import build_extras
@@ -90,15 +90,18 @@ def _groupings(cohort: Cohort) -> list[BootGrouping]:
 
 
 def _compute(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
-             thresholds: dict[str, dict[str, Any]]
-             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], PointEstimates]:
+             thresholds: dict[str, dict[str, Any]], patients: np.ndarray | None
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], MetricSession,
+                        PointEstimates]:
     metric_rows: list[dict[str, Any]] = []
     disp_rows: list[dict[str, Any]] = []
     level = config.ci_level
-    points = group_point_estimates(
-        _task_arrays(frame, config, thresholds), _groupings(cohort), engine=config.engine,
-        level=level, clip=config.calibration.clip, ece_bins=config.calibration.ece_bins,
-        min_events=config.min_events)
+    session = MetricSession(
+        _task_arrays(frame, config, thresholds), _groupings(cohort), patient=patients,
+        seed=config.seed, engine=config.engine,
+        bins=config.bootstrap_bins if config.bootstrap > 0 else None,
+        clip=config.calibration.clip, ece_bins=config.calibration.ece_bins)
+    points = session.point_estimates(level=level, min_events=config.min_events)
     for task, per_task in zip(config.tasks, points.stats):
         for g, stats in zip(cohort.groupings, per_task):
             for name, s in zip(g.groups, stats):
@@ -119,7 +122,7 @@ def _compute(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                     disp_rows.append({"task": task.name, "attribute": g.attribute,
                                       "group": name, "reference": g.groups[g.reference],
                                       **row})
-    return metric_rows, disp_rows, points
+    return metric_rows, disp_rows, session, points
 
 
 def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
@@ -152,16 +155,15 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     if patients is not None:
         _, patients = np.unique(patients, return_inverse=True)
     units = {g.attribute: _units(g, patients) for g in cohort.groupings}
-    metric_rows, disp_rows, points = _compute(frame, cohort, config, thresholds)
+    metric_rows, disp_rows, session, points = _compute(frame, cohort, config, thresholds,
+                                                       patients)
     ranking = points.ranking
 
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
     disparities = pd.DataFrame(disp_rows, columns=[c for c in DISPARITY_COLUMNS
                                                    if c not in ("p_holm", "p_bh")])
     if config.bootstrap > 0:
-        metrics, disparities, ranking = apply_bootstrap(
-            metrics, disparities, _task_arrays(frame, config, thresholds), _groupings(cohort),
-            config, patients)
+        metrics, disparities, ranking = apply_bootstrap(metrics, disparities, session, config)
     unit_of = {(g.attribute, name): int(units[g.attribute][i])
                for g in cohort.groupings for i, name in enumerate(g.groups)}
     metric_units = pd.Series([unit_of[(a, b)] for a, b in zip(metrics.attribute, metrics.group)])

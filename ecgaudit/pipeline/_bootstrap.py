@@ -10,11 +10,10 @@ maximum keep no interval and say why in ``reason``.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ecgaudit.config import AuditConfig
-from ecgaudit.metrics import BootGrouping, TaskArrays, bootstrap_intervals
+from ecgaudit.metrics import MetricSession
 
 _KEY = ["task", "attribute", "group", "metric"]
 _DKEY = ["task", "attribute", "group", "reference", "metric"]
@@ -27,38 +26,27 @@ def _append(reason: pd.Series, extra: pd.Series) -> pd.Series:
     return out.where(~both, reason.fillna("") + "; " + extra)
 
 
-def apply_bootstrap(metrics: pd.DataFrame, disparities: pd.DataFrame,
-                    tasks: list[TaskArrays], groupings: list[BootGrouping],
-                    config: AuditConfig, patients: np.ndarray | None
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def apply_bootstrap(metrics: pd.DataFrame, disparities: pd.DataFrame, session: MetricSession,
+                    config: AuditConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Fill bootstrap intervals into the (unsuppressed) metric and disparity tables.
 
     Parameters
     ----------
     metrics, disparities : pandas.DataFrame
         Tables with closed-form intervals.
-    tasks : list of TaskArrays
-        Labels, scores and frozen threshold of every task.
-    groupings : list of BootGrouping
-        Groupings with their references.
+    session : MetricSession
+        The audit's engine set-up (tasks, groupings, patients, seed, bins, point estimates).
     config : AuditConfig
-        ``bootstrap`` (B), ``bootstrap_method``, ``bootstrap_max_degenerate``,
-        ``bootstrap_bins``, ``engine``, ``seed``.
-    patients : ndarray of int, optional
-        Patient index per row (cluster resampling).
+        ``bootstrap`` (B), ``bootstrap_method``, ``bootstrap_max_degenerate``, ``ci_level``.
 
     Returns
     -------
     tuple of pandas.DataFrame
         Updated metrics and disparities, and the ranking metrics with their intervals.
     """
-    boot = bootstrap_intervals(
-        tasks, groupings, n_boot=config.bootstrap, seed=config.seed, level=config.ci_level,
-        method=config.bootstrap_method, patient=patients,
-        max_degenerate=config.bootstrap_max_degenerate, clip=config.calibration.clip,
-        ece_bins=config.calibration.ece_bins, engine=config.engine,
-        bins=config.bootstrap_bins,
-    )
+    boot = session.bootstrap(config.bootstrap, level=config.ci_level,
+                             method=config.bootstrap_method,
+                             max_degenerate=config.bootstrap_max_degenerate)
     bm = boot.metrics.set_index(_KEY)
     m = metrics.set_index(_KEY)
     b = bm.reindex(m.index)

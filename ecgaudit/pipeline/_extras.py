@@ -78,15 +78,19 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
     for t_index, task in enumerate(config.tasks):
         y = frame[f"y:{task.name}"].to_numpy()
         p = frame[f"p:{task.name}"].to_numpy(dtype=float)
+        # Sorted once per task: a group's rows in this order are its stable sort by score,
+        # which the calibration suite and curves would otherwise redo group by group.
+        order = np.argsort(p, kind="stable")
         curves[task.name] = {}
         for g in single:
             panel = {}
+            codes = np.asarray(g.codes)[order]
             for i, name in enumerate(g.groups):
-                mask = g.codes == i
                 if units[g.attribute][i] < k:
                     continue
-                yi, pi = y[mask], p[mask]
-                if mask.sum() >= MIN_CURVE_ROWS:
+                idx = order[codes == i]
+                yi, pi = y[idx], p[idx]
+                if idx.size >= MIN_CURVE_ROWS:
                     panel[name] = _curve(yi, pi, config.calibration.ece_bins, level)
                 suite.append({"task": task.name, "attribute": g.attribute, "group": name,
                               **calibration_suite(yi, pi)})

@@ -236,6 +236,23 @@ def _scores(frame: pd.DataFrame, task: TaskConfig, source: str,
     return (None if problems else num), problems
 
 
+def _stripped_text(values: pd.Series) -> pd.Series:
+    """``str(v).strip()`` of every value ("" for missing), rendered once per distinct value."""
+    raw = values.to_numpy()
+    if not isinstance(values.dtype, np.dtype) or (
+            raw.dtype == object and pd.api.types.infer_dtype(raw, skipna=True) != "string"):
+        # Extension dtypes and mixed objects (7 == 7.0 == True share a code but render
+        # differently): row by row.
+        return values.map(lambda v: "" if pd.isna(v) else str(v).strip()).astype(object)
+    # Floats are told apart by bit pattern: 0.0 and -0.0 are equal but render differently.
+    keys = raw.view(np.int64) if raw.dtype == np.float64 else raw
+    codes = pd.factorize(keys, use_na_sentinel=False)[0]
+    _, index = np.unique(codes, return_index=True)  # codes are 0..k-1: first row of each
+    rendered = np.array(["" if pd.isna(v) else str(v).strip() for v in raw[index]],
+                        dtype=object)
+    return pd.Series(rendered[codes], index=values.index, dtype=object)
+
+
 def _ages(frame: pd.DataFrame, config: AuditConfig, source_of: dict[str, tuple[str, str]]
           ) -> list[Problem]:
     problems = []
@@ -244,7 +261,7 @@ def _ages(frame: pd.DataFrame, config: AuditConfig, source_of: dict[str, tuple[s
             continue
         col = spec.column or name
         source, row_col = source_of[col]
-        text = frame[col].map(lambda v: "" if pd.isna(v) else str(v).strip())
+        text = _stripped_text(frame[col])
         text = text.replace(spec.recode) if spec.recode else text
         missing = text.isin(["", *spec.missing_values]).to_numpy()
         num = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=float)
