@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecgaudit.metrics._kernels import _GOLDEN, _M1, _M2, _S11, _S27, _S30, _S31, _pjit, prange
+from ecgaudit.metrics._kernels import _pjit, pick, prange
 
 __all__ = [
     "aggregate_cells", "binned_scan", "coarsen", "draw_cells", "marginal_plan", "marginalize",
@@ -28,16 +28,7 @@ def draw_cells(keys, slot_start, slot_size, ptr, cells, out):
         key = keys[r]
         picks = np.empty(n_units, dtype=np.int64)
         for j in range(n_units):
-            z = np.uint64(j + 1) * _GOLDEN + key
-            z = (z ^ (z >> _S30)) * _M1
-            z = (z ^ (z >> _S27)) * _M2
-            z = z ^ (z >> _S31)
-            u = float(z >> _S11) * 2.0**-53
-            m = slot_size[j]
-            pick = int(u * m)
-            if pick > m - 1:
-                pick = m - 1
-            picks[j] = slot_start[j] + pick
+            picks[j] = slot_start[j] + pick(key, j, slot_size[j])
         for t in range(n_t):
             acc = out[r, t]
             ct = cells[t]

@@ -23,7 +23,7 @@ from scipy.special import expit, logit
 from ecgaudit.metrics._cells import SortedCells
 from ecgaudit.schema import METRICS
 
-__all__ = ["METRIC_INDEX", "replicate_metrics"]
+__all__ = ["METRIC_INDEX", "fill_rates", "replicate_metrics"]
 
 #: Position of each metric id along the metric axis of :func:`replicate_metrics`.
 METRIC_INDEX: dict[str, int] = {m: i for i, m in enumerate(METRICS)}
@@ -49,6 +49,21 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     out = np.full(np.broadcast(num, den).shape, np.nan)
     np.divide(num, den, out=out, where=den > 0)
     return out
+
+
+def fill_rates(out: np.ndarray, idx: dict[str, int], n: np.ndarray, pos: np.ndarray,
+               tp: np.ndarray, flagged: np.ndarray) -> None:
+    """Write the seven threshold rates from n, positives, true positives and flagged rows."""
+    neg = n - pos
+    fp = flagged - tp
+    tn = neg - fp
+    out[:, idx["sensitivity"]] = _ratio(tp, pos)
+    out[:, idx["specificity"]] = _ratio(tn, neg)
+    out[:, idx["ppv"]] = _ratio(tp, flagged)
+    out[:, idx["npv"]] = _ratio(tn, n - flagged)
+    out[:, idx["fnr"]] = _ratio(pos - tp, pos)
+    out[:, idx["fpr"]] = _ratio(fp, neg)
+    out[:, idx["flag_rate"]] = _ratio(flagged, n)
 
 
 def _segsum(a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -250,15 +265,7 @@ def replicate_metrics(
     fs = cells.flag_start
     tp = cy[:, g_hi] - cy[:, fs]
     flagged = cw[:, g_hi] - cw[:, fs]
-    fp = flagged - tp
-    tn = neg - fp
-    out[:, idx["sensitivity"]] = _ratio(tp, pos)
-    out[:, idx["specificity"]] = _ratio(tn, neg)
-    out[:, idx["ppv"]] = _ratio(tp, flagged)
-    out[:, idx["npv"]] = _ratio(tn, n_g - flagged)
-    out[:, idx["fnr"]] = _ratio(pos - tp, pos)
-    out[:, idx["fpr"]] = _ratio(fp, neg)
-    out[:, idx["flag_rate"]] = _ratio(flagged, n_g)
+    fill_rates(out, idx, n_g, pos, tp, flagged)
     both = (pos > 0) & (neg > 0)
     # AUROC over tie runs, in exact integer arithmetic: 2U = sum pos_r (2 below_r + neg_r).
     rs, re = cells.run_starts, cells.run_ends

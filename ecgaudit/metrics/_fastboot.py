@@ -16,6 +16,7 @@ import numpy as np
 from scipy.special import logit
 
 from ecgaudit.metrics import _kernels
+from ecgaudit.metrics._bootstats import fill_rates
 from ecgaudit.schema import METRICS, RANKING_METRICS
 
 __all__ = ["EXTENDED", "EXTENDED_INDEX", "FastEngine", "assemble", "delong_variance",
@@ -178,8 +179,6 @@ def assemble(ist: np.ndarray, fst: np.ndarray, refslot: np.ndarray,
         ist[:, i].astype(np.float64) for i in range(len(_kernels.I_STATS)))
     sum_p, sq, ap, ece, cal_a, cal_b = (fst[:, i] for i in range(6))
     neg = n - pos
-    fp = flagged - tp
-    tn = neg - fp
     both = (pos > 0) & (neg > 0)
     out = np.full((ist.shape[0], len(EXTENDED), ist.shape[2]), np.nan)
     idx = EXTENDED_INDEX
@@ -190,13 +189,7 @@ def assemble(ist: np.ndarray, fst: np.ndarray, refslot: np.ndarray,
     out[:, idx["cal_intercept"]] = cal_a
     out[:, idx["cal_slope"]] = cal_b
     out[:, idx["ece"]] = _ratio(ece, n)
-    out[:, idx["sensitivity"]] = _ratio(tp, pos)
-    out[:, idx["specificity"]] = _ratio(tn, neg)
-    out[:, idx["ppv"]] = _ratio(tp, flagged)
-    out[:, idx["npv"]] = _ratio(tn, n - flagged)
-    out[:, idx["fnr"]] = _ratio(pos - tp, pos)
-    out[:, idx["fpr"]] = _ratio(fp, neg)
-    out[:, idx["flag_rate"]] = _ratio(flagged, n)
+    fill_rates(out, idx, n, pos, tp, flagged)
     p_all = pos[:, cohort_slots].sum(axis=1, keepdims=True)
     n_all = neg[:, cohort_slots].sum(axis=1, keepdims=True)
     u = u2 / 2.0

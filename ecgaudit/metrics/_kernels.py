@@ -38,7 +38,7 @@ except ImportError:  # pragma: no cover
     _pjit = _jit
     prange = range
 
-__all__ = ["F_STATS", "HAVE_NUMBA", "I_STATS", "draw_weights", "task_stats"]
+__all__ = ["F_STATS", "HAVE_NUMBA", "I_STATS", "draw_weights", "pick", "task_stats"]
 
 #: Integer statistics per group: rows, positives, true positives, flagged rows, 2U, and for
 #: the ranking metrics, summed over the group's negatives (``bg_c``) or positives
@@ -66,6 +66,18 @@ _GUARD = 0.5
 _DIVERGED = 1e6
 
 
+@_jit
+def pick(key, j, m):
+    """Return the unit drawn by slot ``j`` of ``m``: ``min(floor(u m), m - 1)``."""
+    z = np.uint64(j + 1) * _GOLDEN + key
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    z = z ^ (z >> _S31)
+    u = float(z >> _S11) * 2.0**-53
+    k = int(u * m)
+    return m - 1 if k > m - 1 else k
+
+
 @_pjit
 def draw_weights(keys, slot_start, slot_size, unit_sorted, row_unit, n_rows, out):
     # out[r, i] = how often row i's unit was drawn in replicate keys[r] (see _hashrng).
@@ -74,16 +86,7 @@ def draw_weights(keys, slot_start, slot_size, unit_sorted, row_unit, n_rows, out
         cnt = np.zeros(n_units, dtype=np.int32)
         key = keys[r]
         for j in range(n_units):
-            z = np.uint64(j + 1) * _GOLDEN + key
-            z = (z ^ (z >> _S30)) * _M1
-            z = (z ^ (z >> _S27)) * _M2
-            z = z ^ (z >> _S31)
-            u = float(z >> _S11) * 2.0**-53
-            m = slot_size[j]
-            pick = int(u * m)
-            if pick > m - 1:
-                pick = m - 1
-            cnt[unit_sorted[slot_start[j] + pick]] += 1
+            cnt[unit_sorted[slot_start[j] + pick(key, j, slot_size[j])]] += 1
         if row_unit.size:
             for i in range(n_rows):
                 out[r, i] = cnt[row_unit[i]]
