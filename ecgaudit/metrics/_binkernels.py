@@ -20,7 +20,7 @@ __all__ = [
 @_pjit
 def draw_cells(keys, slot_start, slot_size, ptr, cells, out):
     # cells[t, ptr[s]:ptr[s + 1]]: cell of every row of the unit in slot s, for task t
-    # (ptr empty: one row per unit, cells[t, s]).
+    # (ptr empty: one row per unit, cells[t, s]). out is zeroed here (it is reused).
     # The picks of a replicate are drawn first, then added task by task (cache-friendly).
     n_units = slot_size.size
     n_t = cells.shape[0]
@@ -31,6 +31,7 @@ def draw_cells(keys, slot_start, slot_size, ptr, cells, out):
             picks[j] = slot_start[j] + pick(key, j, slot_size[j])
         for t in range(n_t):
             acc = out[r, t]
+            acc[:] = 0
             ct = cells[t]
             if ptr.size == 0:  # one row per unit
                 for j in range(n_units):

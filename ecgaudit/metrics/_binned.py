@@ -198,6 +198,7 @@ class BinnedEngine:
         self.slot_cells = np.ascontiguousarray(self.cells[:, rows])
         #: Replicates per batch, so that the cell counts stay under about 64 MB.
         self.batch = max(1, (1 << 24) // (self.cells.shape[0] * self.n_fine * self.width))
+        self._buffer: np.ndarray | None = None
 
     def _finish(self, counts: np.ndarray, calibration: bool,
                 starts: Sequence[tuple[np.ndarray, np.ndarray]] | None) -> list[list[np.ndarray]]:
@@ -233,10 +234,12 @@ class BinnedEngine:
         """Metrics of the given replicates: ``[task][grouping] -> (R, len(EXTENDED), G)``."""
         keys = replicate_keys(self.sampler.seed, replicates)
         parts: list[list[list[np.ndarray]]] = []
+        shape = (self.batch, self.cells.shape[0], self.n_fine * self.width)
+        if self._buffer is None:  # reused: no page faults on fresh memory every batch
+            self._buffer = np.empty(shape, dtype=np.int32)
         for lo in range(0, len(replicates), self.batch):
             sub = keys[lo:lo + self.batch]
-            counts = np.zeros((sub.size, self.cells.shape[0], self.n_fine * self.width),
-                              dtype=np.int32)
+            counts = self._buffer[:sub.size]
             _binkernels.draw_cells(sub, self.sampler.slot_start, self.sampler.slot_size,
                                    self.ptr, self.slot_cells, counts)
             parts.append(self._finish(counts, calibration, starts))

@@ -27,6 +27,7 @@ try:  # pragma: no cover - exercised in both environments by the test suite's CI
 
     HAVE_NUMBA = True
     _jit = numba.njit(cache=True, nogil=True)
+    _ijit = numba.njit(cache=True, nogil=True, inline="always")
     _pjit = numba.njit(cache=True, nogil=True, parallel=True)
     prange = numba.prange
 except ImportError:  # pragma: no cover
@@ -35,7 +36,7 @@ except ImportError:  # pragma: no cover
     def _jit(f):  # type: ignore[no-untyped-def]
         return f
 
-    _pjit = _jit
+    _pjit = _ijit = _jit
     prange = range
 
 __all__ = ["F_STATS", "HAVE_NUMBA", "I_STATS", "draw_weights", "pick", "task_stats"]
@@ -66,7 +67,7 @@ _GUARD = 0.5
 _DIVERGED = 1e6
 
 
-@_jit
+@_ijit
 def pick(key, j, m):
     """Return the unit drawn by slot ``j`` of ``m``: ``min(floor(u m), m - 1)``."""
     z = np.uint64(j + 1) * _GOLDEN + key
