@@ -142,6 +142,8 @@ class Evaluator:
             full, var = self._fast.metrics(ones, calibration=self.calibration)
             est = [[a[0] for a in row] for row in full]
             dvar = [[v[0] for v in row] for row in var]
+            if self._binned is not None:  # replicates never need the exact rows again
+                self._fast = None
         else:
             est = [[a[0] for a in row] for row in self._numpy(self._cells, ones, exact=True)]
             dvar = [[_delong_groups(y, p, c, g) for c, g, _ in self._groupings]
@@ -181,10 +183,9 @@ class Evaluator:
     def weighted(self, w: np.ndarray) -> Nested:
         """Metrics for explicit row weights (replicates or jackknife blocks)."""
         binned = self.bins is not None
+        if self._binned is not None:
+            return self._binned.weighted(w, calibration=self.calibration, starts=self.starts)
         if self._fast is not None:
-            if self._binned is not None:
-                return self._binned.weighted(w, calibration=self.calibration,
-                                             starts=self.starts)
             return self._fast.metrics(w, calibration=self.calibration, starts=self.starts)[0]
         return self._numpy(self._qcells if binned else self._cells, w, exact=not binned)
 

@@ -42,9 +42,10 @@ def _prepare(tasks: Sequence[tuple[np.ndarray, np.ndarray, float]], strata: np.n
     Tasks are prepared in two threads (numpy's sorts and gathers release the GIL).
     """
     n_t, n = len(tasks), strata.size
-    out = {"orders": np.empty((n_t, n), dtype=np.int64), "ys": np.empty((n_t, n), np.int64),
+    index = np.int32 if n < 2**31 else np.int64  # compact: 22 bytes per row and task
+    out = {"orders": np.empty((n_t, n), dtype=index), "ys": np.empty((n_t, n), np.int8),
            "ps": np.empty((n_t, n)), "xs": np.empty((n_t, n)),
-           "fs": np.empty((n_t, n), dtype=np.int64), "newblk": np.ones((n_t, n), np.bool_)}
+           "fs": np.empty((n_t, n), dtype=np.int32), "newblk": np.ones((n_t, n), np.bool_)}
 
     def one(t: int) -> None:
         y, p, _ = tasks[t]
@@ -54,9 +55,9 @@ def _prepare(tasks: Sequence[tuple[np.ndarray, np.ndarray, float]], strata: np.n
         ps = out["ps"][t]
         np.take(p, order, out=ps)
         np.not_equal(ps[1:], ps[:-1], out=out["newblk"][t, 1:])
-        np.take(np.asarray(y, dtype=np.int64), order, out=out["ys"][t])
+        np.take(np.asarray(y, dtype=np.int8), order, out=out["ys"][t])
         out["xs"][t] = logit(np.clip(ps, clip, 1.0 - clip))
-        np.take(strata, order, out=out["fs"][t])
+        np.take(strata.astype(np.int32), order, out=out["fs"][t])
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(one, range(n_t)))
