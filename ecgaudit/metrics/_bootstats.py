@@ -23,7 +23,7 @@ from scipy.special import expit, logit
 from ecgaudit.metrics._cells import SortedCells
 from ecgaudit.schema import METRICS
 
-__all__ = ["METRIC_INDEX", "fill_rates", "replicate_metrics"]
+__all__ = ["METRIC_INDEX", "fill_rates", "ratio", "replicate_metrics"]
 
 #: Position of each metric id along the metric axis of :func:`replicate_metrics`.
 METRIC_INDEX: dict[str, int] = {m: i for i, m in enumerate(METRICS)}
@@ -42,7 +42,7 @@ def _cumsum0(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """``num / den`` with ``nan`` where ``den <= 0`` (no warnings)."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
@@ -57,13 +57,13 @@ def fill_rates(out: np.ndarray, idx: dict[str, int], n: np.ndarray, pos: np.ndar
     neg = n - pos
     fp = flagged - tp
     tn = neg - fp
-    out[:, idx["sensitivity"]] = _ratio(tp, pos)
-    out[:, idx["specificity"]] = _ratio(tn, neg)
-    out[:, idx["ppv"]] = _ratio(tp, flagged)
-    out[:, idx["npv"]] = _ratio(tn, n - flagged)
-    out[:, idx["fnr"]] = _ratio(pos - tp, pos)
-    out[:, idx["fpr"]] = _ratio(fp, neg)
-    out[:, idx["flag_rate"]] = _ratio(flagged, n)
+    out[:, idx["sensitivity"]] = ratio(tp, pos)
+    out[:, idx["specificity"]] = ratio(tn, neg)
+    out[:, idx["ppv"]] = ratio(tp, flagged)
+    out[:, idx["npv"]] = ratio(tn, n - flagged)
+    out[:, idx["fnr"]] = ratio(pos - tp, pos)
+    out[:, idx["fpr"]] = ratio(fp, neg)
+    out[:, idx["flag_rate"]] = ratio(flagged, n)
 
 
 def _segsum(a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -109,7 +109,7 @@ def _ece(cells: SortedCells, cw: np.ndarray, cy: np.ndarray, cp: np.ndarray,
     psum = cp[rows, j] + part * cells.p[j]
     dy = np.diff(ysum.reshape(r, g, b1), axis=2)
     dp = np.diff(psum.reshape(r, g, b1), axis=2)
-    return _ratio(np.abs(dy - dp).sum(axis=2), n_g)
+    return ratio(np.abs(dy - dp).sum(axis=2), n_g)
 
 
 def _overlap(cells: SortedCells, cw: np.ndarray, cy: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -182,8 +182,8 @@ def _calibration_fit(cells: SortedCells, ws: np.ndarray, active: np.ndarray,
         live = ~done & (det > 0)
         failed |= ~done & ~(det > 0)
         den = np.where(live, det, 0.0)
-        da = np.where(live, np.nan_to_num(_ratio(hbb * ga - hab * gx, den)), 0.0)
-        db = np.where(live, np.nan_to_num(_ratio(haa * gx - hab * ga, den)), 0.0)
+        da = np.where(live, np.nan_to_num(ratio(hbb * ga - hab * gx, den)), 0.0)
+        db = np.where(live, np.nan_to_num(ratio(haa * gx - hab * ga, den)), 0.0)
         step = np.maximum(np.abs(da), np.abs(db))
         big = np.maximum(np.abs(a + da), np.abs(b + db))
         if not (live & ~(step < _FINAL * (1.0 + big))).any():
@@ -259,8 +259,8 @@ def replicate_metrics(
     sum_p = cp[:, g_hi] - cp[:, g_lo]
     out = np.full((ws.shape[0], len(METRICS), gb.size - 1), np.nan)
     idx = METRIC_INDEX
-    out[:, idx["brier"]] = _ratio(cb[:, g_hi] - cb[:, g_lo], n_g)
-    out[:, idx["oe_ratio"]] = _ratio(pos, sum_p)
+    out[:, idx["brier"]] = ratio(cb[:, g_hi] - cb[:, g_lo], n_g)
+    out[:, idx["oe_ratio"]] = ratio(pos, sum_p)
     # Confusion counts at the frozen threshold: flagged rows are a suffix of each group.
     fs = cells.flag_start
     tp = cy[:, g_hi] - cy[:, fs]
@@ -286,20 +286,20 @@ def replicate_metrics(
     neg_r = at_end(cn) - cn_s
     below_r = cn_s - per_run(cn[:, g_lo])
     u2 = _segsum(pos_r * (2 * below_r + neg_r), cells.run_bounds)
-    out[:, idx["auroc"]] = np.where(both, _ratio(u2, 2 * pos * neg), np.nan)
+    out[:, idx["auroc"]] = np.where(both, ratio(u2, 2 * pos * neg), np.nan)
     # AUPRC (step-wise average precision): precision at each distinct score, from the top.
     tp_top = per_run(cy[:, g_hi]) - cy_s
     all_top = per_run(cw[:, g_hi]) - cw_s
-    prec = np.nan_to_num(_ratio(tp_top, all_top))
+    prec = np.nan_to_num(ratio(tp_top, all_top))
     ap = _segsum(pos_r * prec, cells.run_bounds)
-    out[:, idx["auprc"]] = np.where(both, _ratio(ap, pos), np.nan)
+    out[:, idx["auprc"]] = np.where(both, ratio(ap, pos), np.nan)
     if "ece" not in skip:
         out[:, idx["ece"]] = _ece(cells, cw, cy, cp, n_g, ece_bins)
     if {"cal_intercept", "cal_slope"} <= skip:
         return out
     x = logit(np.clip(cells.p, clip, 1.0 - clip)) if cells.x is None else cells.x
     active = both & _overlap(cells, cw, cy, x)
-    a, b = _calibration_fit(cells, ws, active, x, cal_start, _ratio(pos, n_g))
+    a, b = _calibration_fit(cells, ws, active, x, cal_start, ratio(pos, n_g))
     out[:, idx["cal_intercept"]] = a
     out[:, idx["cal_slope"]] = b
     return out

@@ -17,6 +17,7 @@ from scipy.special import logit
 
 from ecgaudit.metrics import _kernels
 from ecgaudit.metrics._bootstats import fill_rates
+from ecgaudit.metrics._bootstats import ratio as _ratio
 from ecgaudit.schema import METRICS, RANKING_METRICS
 
 __all__ = ["EXTENDED", "EXTENDED_INDEX", "FastEngine", "assemble", "delong_variance",
@@ -25,14 +26,6 @@ __all__ = ["EXTENDED", "EXTENDED_INDEX", "FastEngine", "assemble", "delong_varia
 #: Metric axis of the compiled engine: every metric, then the ranking metrics.
 EXTENDED = (*METRICS, *RANKING_METRICS)
 EXTENDED_INDEX = {m: i for i, m in enumerate(EXTENDED)}
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
-    out = np.full(np.broadcast(num, den).shape, np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
 
 
 def _prepare(tasks: Sequence[tuple[np.ndarray, np.ndarray, float]], strata: np.ndarray,
