@@ -9,7 +9,12 @@ from ecgaudit.errors import InputError
 from ecgaudit.metrics import _evaluate, _kernels
 from ecgaudit.metrics._binned import CAL_FACTOR, CAL_WIDTH, QuantisedTask, quantize
 from ecgaudit.metrics._bootsample import Sampler
-from ecgaudit.metrics._bootstrap import bootstrap_intervals, replicate_weights
+from ecgaudit.metrics._bootstrap import (
+    Grouping,
+    TaskArrays,
+    bootstrap_intervals,
+    replicate_weights,
+)
 from ecgaudit.metrics._cells import finest_strata
 from ecgaudit.metrics._crossauc import cross_auc
 from ecgaudit.metrics._delong import delong_auc_variance
@@ -234,3 +239,38 @@ def test_engine_choice_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_engine("compiled")
     with pytest.raises(InputError, match="bootstrap_bins must be between"):
         _evaluate.check_bins(100)
+
+
+def test_engines_agree_on_empty_input_and_reject_no_groupings() -> None:
+    empty = [TaskArrays("t", np.zeros(0, np.int8), np.zeros(0), 0.5)]
+    grouping = [Grouping("overall", np.zeros(0, np.int32), ("all",), None)]
+    a = bootstrap_intervals(empty, grouping, n_boot=5, seed=1, engine="compiled")
+    b = bootstrap_intervals(empty, grouping, n_boot=5, seed=1, engine="numpy")
+    assert a.metrics[["ci_low", "ci_high"]].isna().all().all()
+    assert a.metrics.equals(b.metrics)
+    with pytest.raises(InputError, match="at least one grouping"):
+        bootstrap_intervals(empty, [], n_boot=5, seed=1)
+
+
+def test_ranking_rows_are_the_same_with_and_without_bootstrap() -> None:
+    tasks, groupings, _ = _cohort(n=600, seed=2)
+    lone = Grouping("site", np.zeros(600, np.int32), ("A",), 0)  # one group, a reference
+    points = group_point_estimates(tasks, [*groupings, lone]).ranking
+    boot = bootstrap_intervals(tasks, [*groupings, lone], n_boot=20, seed=1).ranking
+    key = ["task", "attribute", "group", "metric"]
+    assert points[key].values.tolist() == boot[key].values.tolist()
+    np.testing.assert_allclose(points.estimate, boot.estimate, atol=1e-12)
+    assert "site" not in set(points.attribute)
+
+
+def test_binned_bca_is_close_to_exact_bca() -> None:
+    tasks, groupings, _ = _cohort(n=6000, seed=1)
+    kw = {"n_boot": 200, "seed": 4, "method": "bca", "jackknife_blocks": 20}
+    exact = bootstrap_intervals(tasks, groupings, **kw).metrics
+    binned = bootstrap_intervals(tasks, groupings, bins=4096, **kw).metrics
+    auroc = exact.metric == "auroc"
+    diff = np.abs(exact.loc[auroc, ["ci_low", "ci_high"]].to_numpy()
+                  - binned.loc[auroc, ["ci_low", "ci_high"]].to_numpy()).max(axis=1)
+    width = (exact.ci_high - exact.ci_low)[auroc].to_numpy()
+    ok = np.isfinite(diff)
+    assert ok.sum() > 10 and np.all(diff[ok] <= 0.05 * width[ok])

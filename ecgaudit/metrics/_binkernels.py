@@ -1,46 +1,19 @@
-"""Compiled kernels of the binned bootstrap mode: draws straight into cell counts.
+"""Compiled kernels of the binned bootstrap mode: group cells and their scans.
 
-A *cell* of a task is (finest stratum, score bin, label). Replicate ``b`` draws the same
-units as :class:`ecgaudit.metrics._bootsample.Sampler` (same counter-based uniforms, same
-picks) but, instead of writing a weight per row, adds each drawn unit's rows to the cell
-counts of every task at once. Marginal groups are then sums of stratum cells.
+A *cell* of a task is (finest stratum, score bin, label); the draws fill the cell counts
+(:func:`ecgaudit.metrics._drawkernels.draw_cells`). Marginal groups are then sums of stratum
+cells (:func:`marginalize`), and one scan per group and bin gives every statistic.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ecgaudit.metrics._kernels import _pjit, pick, prange
+from ecgaudit.metrics._kernels import _pjit, prange
 
 __all__ = [
-    "aggregate_cells", "binned_scan", "coarsen", "draw_cells", "marginal_plan", "marginalize",
+    "aggregate_cells", "binned_scan", "coarsen", "marginal_plan", "marginalize",
 ]
-
-
-@_pjit
-def draw_cells(keys, slot_start, slot_size, ptr, cells, out):
-    # cells[t, ptr[s]:ptr[s + 1]]: cell of every row of the unit in slot s, for task t
-    # (ptr empty: one row per unit, cells[t, s]). out is zeroed here (it is reused).
-    # The picks of a replicate are drawn first, then added task by task (cache-friendly).
-    n_units = slot_size.size
-    n_t = cells.shape[0]
-    for r in prange(keys.size):
-        key = keys[r]
-        picks = np.empty(n_units, dtype=np.int64)
-        for j in range(n_units):
-            picks[j] = slot_start[j] + pick(key, j, slot_size[j])
-        for t in range(n_t):
-            acc = out[r, t]
-            acc[:] = 0
-            ct = cells[t]
-            if ptr.size == 0:  # one row per unit
-                for j in range(n_units):
-                    acc[ct[picks[j]]] += 1
-            else:
-                for j in range(n_units):
-                    s = picks[j]
-                    for i in range(ptr[s], ptr[s + 1]):
-                        acc[ct[i]] += 1
 
 
 @_pjit

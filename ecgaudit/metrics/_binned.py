@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import logit
 
-from ecgaudit.metrics import _binkernels, _kernels
+from ecgaudit.metrics import _binkernels, _drawkernels, _kernels
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._fastboot import FastEngine, assemble
 from ecgaudit.metrics._hashrng import replicate_keys
@@ -240,7 +240,7 @@ class BinnedEngine:
         for lo in range(0, len(replicates), self.batch):
             sub = keys[lo:lo + self.batch]
             counts = self._buffer[:sub.size]
-            _binkernels.draw_cells(sub, self.sampler.slot_start, self.sampler.slot_size,
+            _drawkernels.draw_cells(sub, self.sampler.slot_start, self.sampler.slot_size,
                                    self.ptr, self.slot_cells, counts)
             parts.append(self._finish(counts, calibration, starts))
         return _stack(parts)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ecgaudit.metrics import _kernels
+from ecgaudit.metrics import _drawkernels, _kernels
 from ecgaudit.metrics._cells import finest_strata
 from ecgaudit.metrics._hashrng import replicate_keys, splitmix64, uniforms
 
@@ -70,7 +70,7 @@ class Sampler:
         out = np.empty((len(replicates), self.n_rows), dtype=np.int32)
         if self.compiled:
             row_unit = np.zeros(0, np.int64) if self.row_unit is None else self.row_unit
-            _kernels.draw_weights(keys, self.slot_start, self.slot_size, self.unit_sorted,
+            _drawkernels.draw_weights(keys, self.slot_start, self.slot_size, self.unit_sorted,
                                   row_unit, self.n_rows, out)
             return out
         for i, key in enumerate(keys):

@@ -136,6 +136,8 @@ def _check(tasks: Sequence[TaskArrays], groupings: Sequence[Grouping],
         raise InputError(f"the number of bootstrap replicates must be >= 1, got {n_boot}")
     if not tasks:
         raise InputError("bootstrap_intervals needs at least one task")
+    if not groupings:
+        raise InputError("bootstrap_intervals needs at least one grouping (e.g. overall)")
     n = int(np.asarray(tasks[0].y).size)
     for t in tasks:
         for what, arr in ((f"task '{t.name}' labels", t.y), (f"task '{t.name}' scores", t.p)):
@@ -293,25 +295,27 @@ def intervals_from(ev: Evaluator, est: list[list[np.ndarray]], tasks: Sequence[T
     _check(tasks, groupings, None, method, n_boot)
     n, skip, sampler = ev.sampler.n_rows, ev.skip, ev.sampler
     reps = [[np.empty((n_boot, len(EXTENDED), len(g.groups))) for g in groupings] for _ in tasks]
-    chunk = max(1, min(n_boot, (1 << 23) // max(n, 1)))
+    chunk = max(2, min(n_boot, (1 << 23) // max(n, 1)))  # >= 2: both cores stay busy
     for start in range(0, n_boot, chunk):
         block = range(start, min(n_boot, start + chunk))
         for t, row in enumerate(ev.replicates(block)):
             for gi, r in enumerate(row):
                 reps[t][gi][block.start:block.stop] = r
     jack = None
+    centre = est
     if method == "bca":
         jack = ev.weighted(sampler.jackknife(jackknife_blocks))
+        centre = ev.centres()
     ci_method = f"bootstrap-{method}"
     m_rows: list[tuple] = []
     d_rows: list[tuple] = []
     r_rows: list[tuple] = []
     for t, task in enumerate(tasks):
         for gi, g in enumerate(groupings):
-            r, e = reps[t][gi], est[t][gi]
+            r, e, c = reps[t][gi], est[t][gi], centre[t][gi]
             jk = None if jack is None else jack[t][gi]
             share = degenerate_share(r)
-            lo, hi, bca_bad = _limits(r, e, jk, level, method)
+            lo, hi, bca_bad = _limits(r, c, jk, level, method)
             for gidx, gname in enumerate(g.groups):
                 for m, metric in enumerate(METRICS):
                     if metric in skip:
@@ -327,11 +331,11 @@ def intervals_from(ev: Evaluator, est: list[list[np.ndarray]], tasks: Sequence[T
                     m_rows.append((task.name, g.attribute, gname, metric, low, high,
                                    ci_method, s, reason))
             if g.reference is not None:
-                d_rows.extend(_disparity_rows(task.name, g, r, e, jk, level, method,
+                d_rows.extend(_disparity_rows(task.name, g, r, c, jk, level, method,
                                               n_boot, max_degenerate, ci_method, skip))
                 if len(g.groups) > 1:
-                    r_rows.extend(_ranking_rows(task.name, g, e, lo, hi, share, n_boot,
-                                                max_degenerate, ci_method))
+                    r_rows.extend(_ranking_rows(task.name, g, e, lo, hi, share, bca_bad,
+                                                n_boot, max_degenerate, ci_method))
     metrics = pd.DataFrame.from_records(m_rows, columns=list(BOOT_METRIC_COLUMNS))
     disparities = pd.DataFrame.from_records(d_rows, columns=list(BOOT_DISPARITY_COLUMNS))
     ranking = pd.DataFrame.from_records(r_rows, columns=list(BOOT_RANKING_COLUMNS))
@@ -339,7 +343,8 @@ def intervals_from(ev: Evaluator, est: list[list[np.ndarray]], tasks: Sequence[T
 
 
 def _ranking_rows(task: str, g: Grouping, e: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                  share: np.ndarray, n_boot: int, limit: float, ci_method: str) -> list[tuple]:
+                  share: np.ndarray, bca_bad: np.ndarray, n_boot: int, limit: float,
+                  ci_method: str) -> list[tuple]:
     rows = []
     for gidx, gname in enumerate(g.groups):
         for metric in RANKING_METRICS:
@@ -353,6 +358,8 @@ def _ranking_rows(task: str, g: Grouping, e: np.ndarray, lo: np.ndarray, hi: np.
                     share=s, n_boot=n_boot, where="", limit=limit,
                     needs="positives on one side and negatives on the other")
                 low = high = float("nan")
+            elif bca_bad[m, gidx]:
+                reason = BCA_UNDEFINED_REASON
             rows.append((task, g.attribute, gname, metric, float(e[m, gidx]), low, high,
                          ci_method, s, reason))
     return rows

@@ -129,6 +129,7 @@ class Evaluator:
             self._exact_inputs = [(np.asarray(y), np.asarray(p, dtype=np.float64))
                                   for y, p, _ in triples]
         self.starts: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self._estimates: tuple[Nested, list[list[np.ndarray]]] | None = None
 
     def estimates(self) -> tuple[Nested, list[list[np.ndarray]]]:
         """Exact point estimates (unit weights) and DeLong variances of the AUROC.
@@ -136,6 +137,8 @@ class Evaluator:
         Returns ``([task][grouping] -> (len(EXTENDED), G), [task][grouping] -> (G,))``;
         also sets the Newton starting values of the replicates.
         """
+        if self._estimates is not None:  # computed once (binned mode drops the exact rows)
+            return self._estimates
         n = self.sampler.n_rows
         ones = np.ones((1, n), dtype=np.int32)
         if self._fast is not None:
@@ -151,7 +154,20 @@ class Evaluator:
         ia, ib = METRIC_INDEX["cal_intercept"], METRIC_INDEX["cal_slope"]
         self.starts = [(np.concatenate([e[ia] for e in row]),
                         np.concatenate([e[ib] for e in row])) for row in est]
+        self._estimates = (est, dvar)
         return est, dvar
+
+    def centres(self) -> Nested:
+        """Unit-weight metrics on the replicates' own scale (BCa's bias correction).
+
+        The exact point estimates, except in binned mode, where replicates are computed on
+        quantised scores and must be compared with the quantised estimate.
+        """
+        est = self.estimates()[0]
+        if self.bins is None:
+            return est
+        ones = np.ones((1, self.sampler.n_rows), dtype=np.int32)
+        return [[a[0] for a in row] for row in self.weighted(ones)]
 
     def _numpy(self, cells: list[list[SortedCells]], w: np.ndarray, *,
                exact: bool) -> Nested:

@@ -90,7 +90,8 @@ class FastEngine:
         self.offsets = np.concatenate([[0], np.cumsum(n_groups)]).astype(np.int64)
         gmap = np.zeros((len(grouping_codes), n_fine), dtype=np.int64)
         for k, codes in enumerate(grouping_codes):
-            gmap[k] = self.offsets[k] + np.asarray(codes, dtype=np.int64)[first]
+            if strata.size:  # without rows there is no stratum to map
+                gmap[k] = self.offsets[k] + np.asarray(codes, dtype=np.int64)[first]
         self.gmap = gmap
         self.n_fine = n_fine
         self.n_slots = int(self.offsets[-1])

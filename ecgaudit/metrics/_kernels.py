@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover
     _pjit = _ijit = _jit
     prange = range
 
-__all__ = ["F_STATS", "HAVE_NUMBA", "I_STATS", "draw_weights", "pick", "task_stats"]
+__all__ = ["F_STATS", "HAVE_NUMBA", "I_STATS", "task_stats"]
 
 #: Integer statistics per group: rows, positives, true positives, flagged rows, 2U, and for
 #: the ranking metrics, summed over the group's negatives (``bg_c``) or positives
@@ -52,49 +52,12 @@ I_STATS = ("n", "pos", "tp", "flagged", "u2", "bg_c", "bg_e", "ref_x", "ref_y")
 #: V01)^2`` over negatives).
 F_STATS = ("sum_p", "sq", "ap", "ece", "cal_a", "cal_b", "dl10", "dl01")
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30 = np.uint64(30)
-_S27 = np.uint64(27)
-_S31 = np.uint64(31)
-_S11 = np.uint64(11)
 
 _MAX_ITER = 100
 _TOL = 1e-10
 _FINAL = 1e-5  # a Newton step this small leaves an error of order step**2 ~ 1e-10
 _GUARD = 0.5
 _DIVERGED = 1e6
-
-
-@_ijit
-def pick(key, j, m):
-    """Return the unit drawn by slot ``j`` of ``m``: ``min(floor(u m), m - 1)``."""
-    z = np.uint64(j + 1) * _GOLDEN + key
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    z = z ^ (z >> _S31)
-    u = float(z >> _S11) * 2.0**-53
-    k = int(u * m)
-    return m - 1 if k > m - 1 else k
-
-
-@_pjit
-def draw_weights(keys, slot_start, slot_size, unit_sorted, row_unit, n_rows, out):
-    # out[r, i] = how often row i's unit was drawn in replicate keys[r] (see _hashrng).
-    n_units = slot_size.size
-    for r in prange(keys.size):
-        cnt = np.zeros(n_units, dtype=np.int32)
-        key = keys[r]
-        for j in range(n_units):
-            cnt[unit_sorted[slot_start[j] + pick(key, j, slot_size[j])]] += 1
-        if row_unit.size:
-            for i in range(n_rows):
-                out[r, i] = cnt[row_unit[i]]
-        else:
-            for i in range(n_rows):
-                out[r, i] = cnt[i]
-
 
 
 @_jit

@@ -40,9 +40,9 @@ class PointEstimates:
     stats : list
         ``stats[task][grouping][group]`` -> :class:`GroupStats`.
     ranking : pandas.DataFrame
-        BPSN, BNSP and both xAUCs of every group of every grouping with a reference
-        (columns ``task, attribute, group, metric, estimate, ci_low, ci_high, ci_method``;
-        no interval).
+        BPSN, BNSP and both xAUCs of every group of every grouping with a reference and at
+        least two groups (columns ``task, attribute, group, metric, estimate, ci_low,
+        ci_high, ci_method``; no interval).
     """
 
     stats: list[list[list[GroupStats]]]
@@ -152,7 +152,7 @@ class MetricSession:
                         c.n, c.tp + c.fn, c, values, float(v[k]), level=level,
                         min_events=min_events))
                 per_task.append(per_group)
-                if g.reference is None:
+                if g.reference is None or len(g.groups) < 2:  # as the bootstrap's rows
                     continue
                 for k, name in enumerate(g.groups):
                     for metric in RANKING_METRICS:
