@@ -274,3 +274,21 @@ def test_binned_bca_is_close_to_exact_bca() -> None:
     width = (exact.ci_high - exact.ci_low)[auroc].to_numpy()
     ok = np.isfinite(diff)
     assert ok.sum() > 10 and np.all(diff[ok] <= 0.05 * width[ok])
+
+
+def test_large_input_point_fits_started_on_a_subsample_match_numpy() -> None:
+    # Above 4 x 50k rows the compiled engine starts the recalibration fits on a subsample;
+    # the converged estimates must not depend on it.
+    rng = np.random.default_rng(5)
+    n = 210_000
+    sex = rng.integers(0, 2, n).astype(np.int32)
+    y = (rng.random(n) < 0.2).astype(np.int8)
+    p = 1 / (1 + np.exp(-(rng.normal(size=n) * 1.3 + 1.7 * y - 2.2 + 0.3 * sex)))
+    tasks = [TaskArrays("t", y, p, 0.3)]
+    groupings = [Grouping("overall", np.zeros(n, np.int32), ("all",), None),
+                 Grouping("sex", sex, ("f", "m"), 0)]
+    (fast, slow), _ = _evaluators(tasks, groupings)
+    for a, b in zip(fast.estimates()[0][0], slow.estimates()[0][0]):
+        for metric in ("cal_intercept", "cal_slope"):
+            m = EXTENDED_INDEX[metric]
+            np.testing.assert_allclose(a[m], b[m], rtol=1e-8, atol=1e-9)

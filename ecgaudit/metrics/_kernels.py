@@ -58,6 +58,7 @@ _TOL = 1e-10
 _FINAL = 1e-5  # a Newton step this small leaves an error of order step**2 ~ 1e-10
 _GUARD = 0.5
 _DIVERGED = 1e6
+_SUB_ROWS = 50_000  # rows of the subsample that starts the point-estimate fits
 
 
 @_jit
@@ -359,10 +360,24 @@ def task_stats(W, orders, ys, ps, xs, fs, newblk, gmap, refslot, n_fine, thr, bi
             active = (p_g > 0) & (n_g > p_g) & (sep[3] > sep[0]) & (sep[1] > sep[2])
             a = np.zeros(n_s)
             b = np.ones(n_s)  # without a start: identity recalibration (a, b) = (0, 1)
+            started = False
             for g in range(n_s):
                 if np.isfinite(a0[t, g]) and np.isfinite(b0[t, g]):
                     a[g] = a0[t, g]
                     b[g] = b0[t, g]
+                    started = True
+            if not started and n > 4 * _SUB_ROWS:
+                # Point estimates of a large input: fit every `step`-th sorted row first (a
+                # spread-out subsample), then polish on all rows from there (2-3 passes).
+                step = n // _SUB_ROWS
+                a_s = a.copy()
+                b_s = b.copy()
+                _calibrate(ws[::step], y_t[::step], xs[t][::step], f_t[::step], gmap, active,
+                           a_s, b_s)
+                for g in range(n_s):
+                    if np.isfinite(a_s[g]) and np.isfinite(b_s[g]):
+                        a[g] = a_s[g]
+                        b[g] = b_s[g]
             _calibrate(ws, y_t, xs[t], f_t, gmap, active, a, b)
             fst[4, :] = a
             fst[5, :] = b
