@@ -230,6 +230,9 @@ def test_engines_give_the_same_intervals_and_ranking_table() -> None:
 def test_engine_choice_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InputError, match="engine must be one of"):
         resolve_engine("gpu")
+    monkeypatch.setenv(_evaluate.ENV, "cuda")
+    with pytest.raises(InputError, match="environment variable ECGAUDIT_ENGINE"):
+        resolve_engine("auto")
     monkeypatch.setenv(_evaluate.ENV, "numpy")
     assert resolve_engine("auto") == "numpy"
     monkeypatch.delenv(_evaluate.ENV)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ecgaudit.metrics._bootstrap import Grouping
+from ecgaudit.metrics._bootstrap import Grouping, TaskArrays, bootstrap_intervals
 from ecgaudit.metrics._ranking import (
     RANKING_METRICS,
     bnsp_auc,
@@ -85,3 +85,16 @@ def test_ranking_intervals_cover_point_estimate_and_are_seeded() -> None:
     row = res[(res.group == "b") & (res.metric == "bpsn_auc")].iloc[0]
     assert row["estimate"] == pytest.approx(bpsn_auc(y, p, g == 1), abs=1e-12)
     assert 0.0 < row["ci_high"] - row["ci_low"] < 0.2
+
+
+def test_ranking_intervals_are_the_bootstrap_ranking_table_of_the_same_replicates() -> None:
+    y, p, g = _data(900, seed=5)
+    grouping = Grouping("site", g.astype(np.int32), ("a", "b", "c"), 1)
+    overall = Grouping("overall", np.zeros(g.size, np.int32), ("all",), None)
+    alone = ranking_intervals("t", y, p, [grouping], n_boot=60, seed=2,
+                              strata_groupings=[overall, grouping])
+    tasks = [TaskArrays("t", y.astype(np.int8), p, 0.5)]
+    full = bootstrap_intervals(tasks, [overall, grouping], n_boot=60, seed=2).ranking
+    assert len(alone) == len(full) == 3 * 2 + 2 * 2
+    for col in ("estimate", "ci_low", "ci_high"):
+        np.testing.assert_allclose(alone[col], full[col], atol=1e-12)

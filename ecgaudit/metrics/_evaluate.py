@@ -42,7 +42,7 @@ NO_NUMBA = (
     "bootstrap engine 'compiled' needs numba, which is not installed; install it with "
     "pip install 'ecgaudit[fast]' or use engine 'numpy' (same results, slower)"
 )
-BAD_ENGINE = "bootstrap engine must be one of {valid}, got {got!r}"
+BAD_ENGINE = "bootstrap engine must be one of {valid}, got {got!r} from {source}"
 BAD_BINS = "bootstrap_bins must be between 2**12 and 2**16 (or unset for exact), got {got}"
 ENV = "ECGAUDIT_ENGINE"
 
@@ -63,10 +63,11 @@ class _GroupingLike(Protocol):
 
 def resolve_engine(engine: str) -> str:
     """Map ``"auto"`` (or the ``ECGAUDIT_ENGINE`` environment variable) to an engine."""
-    if engine == "auto":
-        engine = os.environ.get(ENV, "auto") or "auto"
+    source = "the engine setting"
+    if engine == "auto" and os.environ.get(ENV):
+        engine, source = os.environ[ENV], f"the environment variable {ENV}"
     if engine not in ENGINES:
-        raise InputError(BAD_ENGINE.format(valid=list(ENGINES), got=engine))
+        raise InputError(BAD_ENGINE.format(valid=list(ENGINES), got=engine, source=source))
     if engine == "auto":
         return "compiled" if _kernels.HAVE_NUMBA else "numpy"
     if engine == "compiled" and not _kernels.HAVE_NUMBA:

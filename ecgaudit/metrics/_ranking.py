@@ -25,11 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ecgaudit.metrics._bootci import degenerate_share, percentile_limits
-from ecgaudit.metrics._bootsample import Sampler
-from ecgaudit.metrics._bootstrap import DEGENERATE_REASON, Grouping
-from ecgaudit.metrics._cells import finest_strata
-from ecgaudit.metrics._crossauc import _pairs, cross_auc
+from ecgaudit.metrics._bootstrap import Grouping, TaskArrays, bootstrap_intervals
+from ecgaudit.metrics._crossauc import cross_auc
 from ecgaudit.schema import RANKING_METRICS
 
 __all__ = ["RANKING_METRICS", "bnsp_auc", "bpsn_auc", "cross_auc", "ranking_intervals", "xauc"]
@@ -99,7 +96,7 @@ def ranking_intervals(
     y, p : ndarray
         Labels and scores.
     groupings : sequence of Grouping
-        Groupings to report (``overall`` is skipped: it has no background).
+        Groupings to report: those with a reference group and at least two groups.
     n_boot, seed, level, patient, max_degenerate
         As for :func:`~ecgaudit.metrics._bootstrap.bootstrap_intervals`.
     strata_groupings : sequence of Grouping, optional
@@ -110,41 +107,17 @@ def ranking_intervals(
     -------
     pandas.DataFrame
         ``task, attribute, group, metric, estimate, ci_low, ci_high, ci_method,
-        degenerate_share, reason``.
+        degenerate_share, reason``: the ``ranking`` table of
+        :func:`~ecgaudit.metrics._bootstrap.bootstrap_intervals` (which computes these
+        from its replicates) restricted to ``groupings``.
     """
-    y = np.asarray(y)
-    p = np.asarray(p, dtype=np.float64)
-    specs = []
-    for grouping in groupings:
-        if len(grouping.groups) < 2:
-            continue
-        for g, name in enumerate(grouping.groups):
-            ref = None if grouping.reference in (None, g) else grouping.reference
-            for metric, pm, nm in _pairs(y, grouping.codes, g, ref):
-                specs.append((grouping.attribute, name, metric, pm, nm))
-    reps = np.empty((n_boot, len(specs)))
-    if n_boot:
-        strata = finest_strata([g.codes for g in (strata_groupings or groupings)], y.size)
-        sampler = Sampler(strata.codes, patient, seed)
-        chunk = max(1, min(n_boot, (1 << 22) // max(y.size, 1)))
-        for start in range(0, n_boot, chunk):
-            block = range(start, min(n_boot, start + chunk))
-            w = sampler.draw(block)
-            for j, (_, _, _, pm, nm) in enumerate(specs):
-                reps[block.start:block.stop, j] = cross_auc(p[pm], p[nm], w[:, pm], w[:, nm])
-    share = degenerate_share(reps)
-    lo, hi = percentile_limits(reps, level)
-    rows = []
-    for j, (attribute, name, metric, pm, nm) in enumerate(specs):
-        low, high, reason = float(lo[j]), float(hi[j]), ""
-        if share[j] > max_degenerate:
-            reason = DEGENERATE_REASON.format(
-                share=float(share[j]), n_boot=n_boot,
-                needs="positives on one side and negatives on the other", where="",
-                limit=max_degenerate)
-            low = high = float("nan")
-        rows.append((task, attribute, name, metric, cross_auc(p[pm], p[nm]), low, high,
-                     "bootstrap-percentile", float(share[j]), reason))
-    cols = ["task", "attribute", "group", "metric", "estimate", "ci_low", "ci_high",
-            "ci_method", "degenerate_share", "reason"]
-    return pd.DataFrame.from_records(rows, columns=cols)
+    strata = list(strata_groupings or groupings)
+    known = {g.attribute for g in strata}
+    evaluated = strata + [g for g in groupings if g.attribute not in known]
+    task_arrays = [TaskArrays(task, np.asarray(y), np.asarray(p, dtype=np.float64), 0.5)]
+    res = bootstrap_intervals(task_arrays, evaluated, n_boot=n_boot, seed=seed, level=level,
+                              patient=patient, max_degenerate=max_degenerate,
+                              metrics=("auroc",))
+    wanted = {g.attribute for g in groupings}
+    table = res.ranking[res.ranking.attribute.isin(wanted)]
+    return table.reset_index(drop=True)
