@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecgaudit.metrics._kernels import _pjit, prange
+from ecgaudit.metrics._kernels import _jit, _pjit, prange
 
 __all__ = [
-    "aggregate_cells", "binned_scan", "coarsen", "marginal_plan", "marginalize",
+    "aggregate_cells", "binned_scan", "coarsen", "coarsen_one", "marginal_plan", "marginalize",
+    "marginalize_one", "scan_one",
 ]
 
 
@@ -29,22 +30,24 @@ def aggregate_cells(W, cells, out):
                     acc[t, cells[t, i]] += w
 
 
+@_jit
+def marginalize_one(src0, kinds, srcs, dsts, width, dst):
+    """Group cells of one replicate from its stratum cells (see :func:`marginalize`)."""
+    dst[:] = 0
+    for step in range(kinds.size):
+        d0 = dsts[step] * width
+        s0 = srcs[step] * width
+        out = dst[d0:d0 + width]  # views: indices from range() vectorise (no wraparound)
+        src = src0[s0:s0 + width] if kinds[step] == 0 else dst[s0:s0 + width]
+        for c in range(width):
+            out[c] += src[c]
+
+
 @_pjit
 def marginalize(counts, kinds, srcs, dsts, width, out):
     """Group cells from stratum cells by the plan of :func:`marginal_plan` (R in parallel)."""
     for r in prange(counts.shape[0]):
-        src0 = counts[r]
-        dst = out[r]
-        dst[:] = 0
-        for step in range(kinds.size):
-            d0 = dsts[step] * width
-            s0 = srcs[step] * width
-            if kinds[step] == 0:
-                for c in range(width):
-                    dst[d0 + c] += src0[s0 + c]
-            else:
-                for c in range(width):
-                    dst[d0 + c] += dst[s0 + c]
+        marginalize_one(counts[r], kinds, srcs, dsts, width, out[r])
 
 
 def marginal_plan(gmap: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -84,23 +87,27 @@ def marginal_plan(gmap: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, ..
             np.asarray(dsts, dtype=np.int64))
 
 
+@_jit
+def coarsen_one(src, n_groups, coarse_of, n_coarse, dst):
+    """Coarse cells of one replicate (see :func:`coarsen`)."""
+    nb = coarse_of.size
+    dst[:] = 0
+    for g in range(n_groups):
+        for b in range(nb):
+            o = (g * n_coarse + coarse_of[b]) * 2
+            i = (g * nb + b) * 2
+            dst[o] += src[i]
+            dst[o + 1] += src[i + 1]
+
+
 @_pjit
 def coarsen(cells, n_groups, coarse_of, n_coarse, out):
     """Sum score bins into recalibration bins: ``coarse_of[b]`` is bin ``b``'s coarse bin.
 
     ``cells`` (R, (S [+ 1]) * nb * 2) -> ``out`` (R, S * n_coarse * 2), labels kept apart.
     """
-    nb = coarse_of.size
     for r in prange(cells.shape[0]):
-        src = cells[r]
-        dst = out[r]
-        dst[:] = 0
-        for g in range(n_groups):
-            for b in range(nb):
-                o = (g * n_coarse + coarse_of[b]) * 2
-                i = (g * nb + b) * 2
-                dst[o] += src[i]
-                dst[o + 1] += src[i + 1]
+        coarsen_one(cells[r], n_groups, coarse_of, n_coarse, out[r])
 
 
 @_pjit
@@ -112,112 +119,146 @@ def binned_scan(cells, rep, thr, bins, refslot, allslot, ist_out, fst_out):
     :func:`ecgaudit.metrics._kernels.task_stats` on these cells (bins are tie blocks;
     inside a bin negatives come first), without the recalibration fit.
     """
-    nb = rep.size
-    n_s = ist_out.shape[2]
-    a_base = allslot * 2 * nb
     for r in prange(cells.shape[0]):
-        c = cells[r]
-        for g in range(n_s):
-            base = g * 2 * nb
-            ref = refslot[g]
-            r_base = ref * 2 * nb
-            n_tot = 0
-            p_tot = 0
-            for b in range(nb):
-                n_tot += c[base + 2 * b] + c[base + 2 * b + 1]
-                p_tot += c[base + 2 * b + 1]
-            ist_out[r, 0, g] = n_tot
-            ist_out[r, 1, g] = p_tot
-            if n_tot == 0:
-                continue
-            q = n_tot // bins
-            rem = n_tot - q * bins
-            nxt = q + (1 if rem > 0 else 0)
-            cur = 0
-            acc = 0.0
-            ece = 0.0
-            cb = 0
-            pb = 0
-            cb_all = 0
-            pb_all = 0
-            cb_r = 0
-            pb_r = 0
-            u2 = 0
-            tp = 0
-            flagged = 0
-            bg_c = 0
-            bg_e = 0
-            ref_x = 0
-            ref_y = 0
-            sum_p = 0.0
-            sq = 0.0
-            ap = 0.0
-            dl10 = 0.0
-            dl01 = 0.0
-            for b in range(nb):
-                n0 = np.int64(c[base + 2 * b])
-                n1 = np.int64(c[base + 2 * b + 1])
-                a0 = np.int64(c[a_base + 2 * b])
-                a1 = np.int64(c[a_base + 2 * b + 1])
-                r0 = np.int64(0)
-                r1 = np.int64(0)
-                if ref >= 0:
-                    r0 = np.int64(c[r_base + 2 * b])
-                    r1 = np.int64(c[r_base + 2 * b + 1])
-                if n0 + n1 > 0:
-                    p = rep[b]
-                    if n1:
-                        v = 2 * (cb - pb) + n0
-                        u2 += n1 * v
-                        dl10 += n1 * (np.float64(v) * v)
-                        ap += n1 * ((p_tot - pb) / (n_tot - cb))
-                        bg_e += n1 * (2 * (cb_all - pb_all) + a0)
-                        ref_x += n1 * (2 * (cb_r - pb_r) + r0)
-                    if n0:
-                        v = 2 * p_tot - 2 * pb - n1
-                        dl01 += n0 * (np.float64(v) * v)
-                        bg_c += n0 * (2 * pb_all + a1)
-                        ref_y += n0 * (2 * pb_r + r1)
-                    if p >= thr:
-                        flagged += n0 + n1
-                        tp += n1
-                    for y in range(2):
-                        w = n0 if y == 0 else n1
-                        if w == 0:
-                            continue
-                        d = y - p
-                        sum_p += w * p
-                        sq += w * (d * d)
-                        left = w
-                        pos = cb
-                        while left > 0:
-                            m = min(left, nxt - pos)
-                            if m > 0:
-                                acc += m * d
-                                pos += m
-                                left -= m
-                            if pos == nxt:
-                                ece += abs(acc)
-                                acc = 0.0
-                                cur += 1
-                                k1 = cur + 1
-                                nxt = k1 * q + min(k1, rem)
-                        cb += w
-                        pb += w * y
-                cb_all += a0 + a1
-                pb_all += a1
-                cb_r += r0 + r1
-                pb_r += r1
-            ist_out[r, 2, g] = tp
-            ist_out[r, 3, g] = flagged
-            ist_out[r, 4, g] = u2
-            ist_out[r, 5, g] = bg_c
-            ist_out[r, 6, g] = bg_e
-            ist_out[r, 7, g] = ref_x
-            ist_out[r, 8, g] = ref_y
-            fst_out[r, 0, g] = sum_p
-            fst_out[r, 1, g] = sq
-            fst_out[r, 2, g] = ap
-            fst_out[r, 3, g] = ece
-            fst_out[r, 6, g] = dl10
-            fst_out[r, 7, g] = dl01
+        scan_one(cells[r], rep, thr, bins, refslot, allslot, ist_out[r], fst_out[r])
+
+
+@_jit
+def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
+    """:func:`binned_scan` of one replicate: ``ist_out`` (9, S), ``fst_out`` (8, S)."""
+    nb = rep.size
+    nb_real = nb  # bins past the task's own are padding (score inf, never drawn)
+    while nb_real > 0 and not np.isfinite(rep[nb_real - 1]):
+        nb_real -= 1
+    n_s = ist_out.shape[1]
+    # Ranking multipliers per bin of the cohort (slot allslot) and of every reference slot:
+    # 2 x (negatives below the bin) + negatives in it, and the same for positives. A
+    # group's BPSN/BNSP/xAUC counts are then dot products with its own cells (vectorised).
+    row_of = np.full(n_s + 1, -1, dtype=np.int64)  # the slot's row of `mult`
+    n_m = 0
+    for k in range(n_s + 1):
+        src = allslot if k == n_s else refslot[k]
+        if src >= 0 and row_of[src] < 0:
+            row_of[src] = n_m
+            n_m += 1
+    mult = np.empty((n_m, 2, nb_real), dtype=np.int64)
+    for src in range(n_s + 1):
+        if row_of[src] < 0:
+            continue
+        cs = c[src * 2 * nb:(src + 1) * 2 * nb]
+        m0 = mult[row_of[src], 0]
+        m1 = mult[row_of[src], 1]
+        nbw = 0
+        pbw = 0
+        for b in range(nb_real):
+            x0 = np.int64(cs[2 * b])
+            x1 = np.int64(cs[2 * b + 1])
+            m0[b] = 2 * nbw + x0
+            m1[b] = 2 * pbw + x1
+            nbw += x0
+            pbw += x1
+    for g in range(n_s):
+        cg = c[g * 2 * nb:(g + 1) * 2 * nb]  # a view: indices from range() vectorise
+        ref = refslot[g]
+        n_tot = 0
+        p_tot = 0
+        for b in range(nb_real):
+            n_tot += cg[2 * b] + cg[2 * b + 1]
+            p_tot += cg[2 * b + 1]
+        ist_out[0, g] = n_tot
+        ist_out[1, g] = p_tot
+        if n_tot == 0:
+            continue
+        q = n_tot // bins
+        rem = n_tot - q * bins
+        nxt = q + (1 if rem > 0 else 0)
+        cur = 0
+        acc = 0.0
+        ece = 0.0
+        cb = 0
+        pb = 0
+        u2 = 0
+        tp = 0
+        flagged = 0
+        bg_c = 0
+        bg_e = 0
+        ref_x = 0
+        ref_y = 0
+        sum_p = 0.0
+        sq = 0.0
+        ap = 0.0
+        dl10 = 0.0
+        dl01 = 0.0
+        # Branch-free over the bins (an empty bin adds zeros); only the end of an ECE bin
+        # takes the slow path. The sums are in the same order as row-by-row accumulation.
+        for b in range(nb_real):
+            n0 = np.int64(cg[2 * b])
+            n1 = np.int64(cg[2 * b + 1])
+            p = rep[b]
+            v = 2 * (cb - pb) + n0
+            u2 += n1 * v
+            dl10 += n1 * (np.float64(v) * v)
+            ap += n1 * ((p_tot - pb) / max(n_tot - cb, 1))
+            v = 2 * p_tot - 2 * pb - n1
+            dl01 += n0 * (np.float64(v) * v)
+            if p >= thr:
+                flagged += n0 + n1
+                tp += n1
+            if cb + n0 + n1 < nxt:
+                d = 1 - p
+                sum_p += n0 * p
+                sq += n0 * (p * p)
+                acc += n0 * (0 - p)
+                sum_p += n1 * p
+                sq += n1 * (d * d)
+                acc += n1 * d
+                cb += n0 + n1
+                pb += n1
+            else:  # an ECE bin ends inside this bin
+                for y in range(2):
+                    w = n0 if y == 0 else n1
+                    if w == 0:
+                        continue
+                    d = y - p
+                    sum_p += w * p
+                    sq += w * (d * d)
+                    left = w
+                    pos = cb
+                    while left > 0:
+                        m = min(left, nxt - pos)
+                        if m > 0:
+                            acc += m * d
+                            pos += m
+                            left -= m
+                        if pos == nxt:
+                            ece += abs(acc)
+                            acc = 0.0
+                            cur += 1
+                            k1 = cur + 1
+                            nxt = k1 * q + min(k1, rem)
+                    cb += w
+                    pb += w * y
+        ma0 = mult[row_of[allslot], 0]
+        ma1 = mult[row_of[allslot], 1]
+        for b in range(nb_real):
+            bg_e += np.int64(cg[2 * b + 1]) * ma0[b]
+            bg_c += np.int64(cg[2 * b]) * ma1[b]
+        if ref >= 0:
+            mr0 = mult[row_of[ref], 0]
+            mr1 = mult[row_of[ref], 1]
+            for b in range(nb_real):
+                ref_x += np.int64(cg[2 * b + 1]) * mr0[b]
+                ref_y += np.int64(cg[2 * b]) * mr1[b]
+        ist_out[2, g] = tp
+        ist_out[3, g] = flagged
+        ist_out[4, g] = u2
+        ist_out[5, g] = bg_c
+        ist_out[6, g] = bg_e
+        ist_out[7, g] = ref_x
+        ist_out[8, g] = ref_y
+        fst_out[0, g] = sum_p
+        fst_out[1, g] = sq
+        fst_out[2, g] = ap
+        fst_out[3, g] = ece
+        fst_out[6, g] = dl10
+        fst_out[7, g] = dl01

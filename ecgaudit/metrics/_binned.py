@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import logit
 
-from ecgaudit.metrics import _binkernels, _drawkernels, _kernels
+from ecgaudit.metrics import _binfused, _binkernels, _kernels
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._fastboot import FastEngine, assemble
 from ecgaudit.metrics._hashrng import replicate_keys
@@ -196,9 +196,13 @@ class BinnedEngine:
             rows = np.concatenate([by_unit[unit_ptr[u]:unit_ptr[u + 1]] for u in unit_of_slot])
             self.ptr = np.concatenate([[0], np.cumsum(per_unit[unit_of_slot])]).astype(np.int64)
         self.slot_cells = np.ascontiguousarray(self.cells[:, rows])
-        #: Replicates per batch, so that the cell counts stay under about 64 MB.
+        self.reps = np.stack(self.fine_rep)
+        self.thr_array = np.asarray(self.thresholds, dtype=np.float64)
+        self.coarse_stack = np.stack(self.coarse_of)
+        #: Draws of one sampler slot counted in its byte (see :mod:`._binfused`).
+        self.cap = _binfused.CAP
+        #: Replicates per batch of :meth:`weighted`: its cell counts stay under about 64 MB.
         self.batch = max(1, (1 << 24) // (self.cells.shape[0] * self.n_fine * self.width))
-        self._buffer: np.ndarray | None = None
 
     def _finish(self, counts: np.ndarray, calibration: bool,
                 starts: Sequence[tuple[np.ndarray, np.ndarray]] | None) -> list[list[np.ndarray]]:
@@ -233,17 +237,31 @@ class BinnedEngine:
                    ) -> list[list[np.ndarray]]:
         """Metrics of the given replicates: ``[task][grouping] -> (R, len(EXTENDED), G)``."""
         keys = replicate_keys(self.sampler.seed, replicates)
-        parts: list[list[list[np.ndarray]]] = []
-        shape = (self.batch, self.cells.shape[0], self.n_fine * self.width)
-        if self._buffer is None:  # reused: no page faults on fresh memory every batch
-            self._buffer = np.empty(shape, dtype=np.int32)
-        for lo in range(0, len(replicates), self.batch):
-            sub = keys[lo:lo + self.batch]
-            counts = self._buffer[:sub.size]
-            _drawkernels.draw_cells(sub, self.sampler.slot_start, self.sampler.slot_size,
-                                   self.ptr, self.slot_cells, counts)
-            parts.append(self._finish(counts, calibration, starts))
-        return _stack(parts)
+        n_t, r, n_s = self.cells.shape[0], keys.size, self.n_slots
+        ist = np.zeros((n_t, r, len(_kernels.I_STATS), n_s), dtype=np.int64)
+        fst = np.zeros((n_t, r, len(_kernels.F_STATS), n_s))
+        a0, b0 = self._starts(starts)
+        items = self.coarse.arrays
+        _binfused.binned_replicates(
+            keys, max(1, min(r, _kernels.n_threads())), self.cap,
+            self.sampler.slot_start, self.sampler.slot_size, self.ptr, self.slot_cells,
+            self.n_fine * self.width, *self.plan, self.width, self.reps, self.thr_array,
+            self.ece_bins, self.refslot, n_s, self.coarse_stack, self.n_coarse,
+            items["ys"][0], items["fs"][0], items["xs"], self.coarse.ident, a0, b0,
+            calibration, ist, fst)
+        out = []
+        for t in range(n_t):
+            full = assemble(ist[t], fst[t], self.refslot, self.cohort_slots)
+            out.append([full[:, :, lo:hi] for lo, hi in itertools.pairwise(self.offsets)])
+        return out
+
+    def _starts(self, starts: Sequence[tuple[np.ndarray, np.ndarray]] | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        if starts is None:
+            nan = np.full((self.cells.shape[0], self.n_slots), np.nan)
+            return nan, nan
+        return (np.stack([np.asarray(s[0], dtype=np.float64) for s in starts]),
+                np.stack([np.asarray(s[1], dtype=np.float64) for s in starts]))
 
     def weighted(self, weights: np.ndarray, *, calibration: bool = True,
                  starts: Sequence[tuple[np.ndarray, np.ndarray]] | None = None

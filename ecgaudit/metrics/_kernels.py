@@ -18,7 +18,9 @@ numpy engine); the functions are then plain (slow) Python, used by no caller.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +41,10 @@ except ImportError:  # pragma: no cover
     _pjit = _ijit = _jit
     prange = range
 
-__all__ = ["F_STATS", "HAVE_NUMBA", "I_STATS", "task_stats"]
+__all__ = ["F_STATS", "HAVE_NUMBA", "I_STATS", "n_threads", "task_stats"]
+
+#: Modules whose kernels call each other's (see :func:`_drop_stale_cache`).
+KERNEL_MODULES = ("_kernels", "_drawkernels", "_binkernels", "_binfused")
 
 #: Integer statistics per group: rows, positives, true positives, flagged rows, 2U, and for
 #: the ranking metrics, summed over the group's negatives (``bg_c``) or positives
@@ -384,3 +389,39 @@ def task_stats(W, orders, ys, ps, xs, fs, newblk, gmap, refslot, n_fine, thr, bi
         else:
             fst[4, :] = np.nan
             fst[5, :] = np.nan
+
+
+def n_threads() -> int:
+    """Threads the parallel kernels use (1 without numba)."""
+    return int(numba.get_num_threads()) if HAVE_NUMBA else 1
+
+
+def _drop_stale_cache(cache_dir: Path) -> None:
+    """Drop numba's on-disk cache of every kernel module when any of their sources changed.
+
+    numba keys a cached kernel on its own source file only, but kernels here compile in
+    kernels of the other :data:`KERNEL_MODULES`; a change in one would otherwise leave
+    stale machine code in the others' cache. A stamp (the hash of all their sources) in
+    the cache directory records which sources the cache was built from.
+    """
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in KERNEL_MODULES:
+        digest.update((here / f"{name}.py").read_bytes())
+    stamp = cache_dir / "ecgaudit-kernels.sha256"
+    try:
+        if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+            return
+        for name in KERNEL_MODULES:
+            for old in [*cache_dir.glob(f"{name}.*.nbi"), *cache_dir.glob(f"{name}.*.nbc")]:
+                old.unlink(missing_ok=True)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = stamp.with_suffix(".tmp")
+        tmp.write_text(digest.hexdigest())
+        tmp.replace(stamp)
+    except OSError:  # pragma: no cover - a read-only cache: numba recompiles in memory
+        pass
+
+
+if HAVE_NUMBA:
+    _drop_stale_cache(Path(task_stats._cache._cache_path))
