@@ -182,7 +182,9 @@ class BinnedEngine:
         self.thresholds = [float(t) for _, _, t in tasks]
         self.fine_rep = [np.concatenate([q.rep, np.full(self.width // 2 - q.rep.size, np.inf)])
                          for q in quantised]
-        self.coarse = _Items(self.n_slots, self.n_coarse, [q.x_cal for q in quantised])
+        self.x_cal = np.stack([np.concatenate([q.x_cal, np.full(self.n_coarse - q.x_cal.size,
+                                                                q.x_cal[-1])])
+                               for q in quantised])
         self.n_fine = base.n_fine
         # Rows of the unit in each sampler slot, in slot order (CSR), for draw_cells.
         unit_of_slot = sampler.unit_sorted
@@ -223,7 +225,8 @@ class BinnedEngine:
                 _binkernels.coarsen(group_cells, n_s, self.coarse_of[t], self.n_coarse, part)
                 coarse[:, t * span:(t + 1) * span] = part
         if calibration:
-            fst[:, :, 4:6] = self.coarse.fit(coarse, starts)
+            a0, b0 = self._starts(starts)
+            _binfused.fit_coarse(coarse, self.n_coarse, self.x_cal, a0, b0, fst[:, :, 4:6])
         else:
             fst[:, :, 4:6] = np.nan
         out = []
@@ -241,14 +244,12 @@ class BinnedEngine:
         ist = np.zeros((n_t, r, len(_kernels.I_STATS), n_s), dtype=np.int64)
         fst = np.zeros((n_t, r, len(_kernels.F_STATS), n_s))
         a0, b0 = self._starts(starts)
-        items = self.coarse.arrays
         _binfused.binned_replicates(
             keys, max(1, min(r, _kernels.n_threads())), self.cap,
             self.sampler.slot_start, self.sampler.slot_size, self.ptr, self.slot_cells,
             self.n_fine * self.width, *self.plan, self.width, self.reps, self.thr_array,
-            self.ece_bins, self.refslot, n_s, self.coarse_stack, self.n_coarse,
-            items["ys"][0], items["fs"][0], items["xs"], self.coarse.ident, a0, b0,
-            calibration, ist, fst)
+            self.ece_bins, self.refslot, n_s, self.coarse_stack, self.n_coarse, self.x_cal,
+            a0, b0, calibration, ist, fst)
         out = []
         for t in range(n_t):
             full = assemble(ist[t], fst[t], self.refslot, self.cohort_slots)
@@ -276,48 +277,6 @@ class BinnedEngine:
             _binkernels.aggregate_cells(sub, self.cells, counts)
             parts.append(self._finish(counts, calibration, starts))
         return _stack(parts)
-
-
-class _Items:
-    """Coarse group cells ``(group, bin, label)`` of every task as kernel items.
-
-    Task ``t``'s items sit at columns ``t * span + arange(span)`` of the cell counts, so one
-    call of :func:`ecgaudit.metrics._kernels.task_stats` fits every task and replicate.
-    """
-
-    def __init__(self, n_slots: int, n_bins: int, x_cal: Sequence[np.ndarray]) -> None:
-        span = n_slots * n_bins * 2
-        n_t = len(x_cal)
-        ys = np.tile(np.array([0, 1], dtype=np.int64), span // 2)
-        fs = np.repeat(np.arange(n_slots, dtype=np.int64), n_bins * 2)
-        self.arrays = {
-            "orders": np.stack([t * span + np.arange(span, dtype=np.int64) for t in range(n_t)]),
-            "ys": np.stack([ys] * n_t),
-            "fs": np.stack([fs] * n_t),
-            "newblk": np.stack([ys == 0] * n_t),
-            "xs": np.stack([np.tile(np.repeat(np.concatenate(
-                [v, np.full(n_bins - v.size, v[-1])]), 2), n_slots) for v in x_cal]),
-        }
-        self.arrays["ps"] = self.arrays["xs"]  # unused by the fit
-        self.ident = np.arange(n_slots, dtype=np.int64)[None, :]
-        self.n_slots = n_slots
-
-    def fit(self, cells: np.ndarray,
-            starts: Sequence[tuple[np.ndarray, np.ndarray]] | None) -> np.ndarray:
-        """Recalibration intercept and slope, shape ``(T, R, 2, S)``."""
-        a = self.arrays
-        n_t, r = a["orders"].shape[0], cells.shape[0]
-        ist = np.zeros((n_t, r, len(_kernels.I_STATS), self.n_slots), dtype=np.int64)
-        fst = np.zeros((n_t, r, len(_kernels.F_STATS), self.n_slots))
-        if starts is None:
-            a0 = b0 = np.full((n_t, self.n_slots), np.nan)
-        else:
-            a0 = np.stack([np.asarray(s[0], dtype=np.float64) for s in starts])
-            b0 = np.stack([np.asarray(s[1], dtype=np.float64) for s in starts])
-        _kernels.task_stats(cells, a["orders"], a["ys"], a["ps"], a["xs"], a["fs"],
-                            a["newblk"], self.ident, np.full(self.n_slots, -1, np.int64),
-                            self.n_slots, np.zeros(n_t), 10, True, a0, b0, ist, fst)
-        return fst[:, :, 4:6]
 
 
 def _stack(parts: list[list[list[np.ndarray]]]) -> list[list[np.ndarray]]:

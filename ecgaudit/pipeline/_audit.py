@@ -130,13 +130,13 @@ def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
     rows = []
     for g in cohort.groupings:
         sizes = g.sizes()
+        events = {t.name: np.bincount(g.codes[frame[f"y:{t.name}"].to_numpy() == 1],
+                                      minlength=len(g.groups)) for t in config.tasks}
         for i, name in enumerate(g.groups):
-            mask = g.codes == i
             rows.append({
                 "attribute": g.attribute, "group": name, "n": int(sizes[i]),
                 "n_patients": int(units[g.attribute][i]),
-                "n_pos_by_task": {t.name: int(frame.loc[mask, f"y:{t.name}"].sum())
-                                  for t in config.tasks},
+                "n_pos_by_task": {t: int(e[i]) for t, e in events.items()},
                 "is_reference": g.reference == i,
             })
     return suppress_cohort(rows, config.min_cell_size)

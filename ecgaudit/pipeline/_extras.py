@@ -11,6 +11,7 @@ metrics and power cover every grouping with a reference group.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -75,13 +76,14 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
     single = [g for g in cohort.groupings if len(g.components) <= 1]
     unit_of = {(g.attribute, n): units[g.attribute][i]
                for g in cohort.groupings for i, n in enumerate(g.groups)}
-    for t_index, task in enumerate(config.tasks):
-        y = frame[f"y:{task.name}"].to_numpy()
-        p = frame[f"p:{task.name}"].to_numpy(dtype=float)
+    def task_extras(task_name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        y = frame[f"y:{task_name}"].to_numpy()
+        p = frame[f"p:{task_name}"].to_numpy(dtype=float)
         # Sorted once per task: a group's rows in this order are its stable sort by score,
         # which the calibration suite and curves would otherwise redo group by group.
         order = np.argsort(p, kind="stable")
-        curves[task.name] = {}
+        panels: dict[str, Any] = {}
+        rows: list[dict[str, Any]] = []
         for g in single:
             panel = {}
             codes = np.asarray(g.codes)[order]
@@ -92,10 +94,20 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                 yi, pi = y[idx], p[idx]
                 if idx.size >= MIN_CURVE_ROWS:
                     panel[name] = _curve(yi, pi, config.calibration.ece_bins, level)
-                suite.append({"task": task.name, "attribute": g.attribute, "group": name,
-                              **calibration_suite(yi, pi)})
+                rows.append({"task": task_name, "attribute": g.attribute, "group": name,
+                             **calibration_suite(yi, pi)})
             if panel:
-                curves[task.name][g.attribute] = panel
+                panels[g.attribute] = panel
+        return panels, rows
+
+    # Tasks are independent and numpy's sorts and array arithmetic release the GIL: two
+    # threads; results are collected in task order (the output does not depend on timing).
+    names = [t.name for t in config.tasks]
+    with ThreadPoolExecutor(max_workers=min(2, max(1, len(names)))) as pool:
+        for name, (panels, rows) in zip(names, pool.map(task_extras, names)):
+            curves[name] = panels
+            suite += rows
+    for t_index, task in enumerate(config.tasks):
         for g_index, g in enumerate(cohort.groupings):
             if g.reference is None or units[g.attribute][g.reference] < k:
                 continue
