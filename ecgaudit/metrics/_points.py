@@ -49,16 +49,19 @@ class PointEstimates:
     ranking: pd.DataFrame
 
 
-def _counts(y: np.ndarray, flag: np.ndarray, codes: np.ndarray, n_groups: int
+def _stratum_counts(y: np.ndarray, flag: np.ndarray, strata: np.ndarray, n_strata: int
+                    ) -> np.ndarray:
+    """Rows per (stratum, label, flagged), shape ``(n_strata, 2, 2)``: one pass per task."""
+    cell = strata * 4 + 2 * (y == 1) + flag
+    return np.bincount(cell, minlength=4 * n_strata).reshape(n_strata, 2, 2)
+
+
+def _counts(per_stratum: np.ndarray, group_of: np.ndarray, n_groups: int
             ) -> list[ConfusionCounts]:
-    n = np.bincount(codes, minlength=n_groups)
-    pos = np.bincount(codes, weights=y, minlength=n_groups).astype(np.int64)
-    flagged = np.bincount(codes, weights=flag, minlength=n_groups).astype(np.int64)
-    tp = np.bincount(codes, weights=flag & (y == 1), minlength=n_groups).astype(np.int64)
-    fp = flagged - tp
-    fn = pos - tp
-    tn = n - pos - fp
-    return [ConfusionCounts(int(a), int(b), int(c), int(d)) for a, b, c, d in zip(tp, fp, tn, fn)]
+    """Confusion counts of every group: sums of its strata's (exact integers)."""
+    c = np.zeros((n_groups, 2, 2), dtype=np.int64)
+    np.add.at(c, group_of, per_stratum)
+    return [ConfusionCounts(int(g[1, 1]), int(g[0, 1]), int(g[0, 0]), int(g[1, 0])) for g in c]
 
 
 def group_point_estimates(
@@ -118,6 +121,7 @@ class MetricSession:
         self.tasks, self.groupings = list(tasks), list(groupings)
         n = int(np.asarray(tasks[0].y).size) if tasks else 0
         strata = finest_strata([g.codes for g in groupings], n)
+        self._strata = strata
         sampler = Sampler(strata.codes, patient, seed)
         self.evaluator = Evaluator(tasks, groupings, strata.codes, sampler, engine=engine,
                                    bins=bins, clip=clip, ece_bins=ece_bins, skip=frozenset())
@@ -137,13 +141,20 @@ class MetricSession:
         est, dvar = self.estimates, self.delong
         stats: list[list[list[GroupStats]]] = []
         rows: list[tuple] = []
+        strata = self._strata
+        # Group of every stratum, per grouping (all rows of a stratum share their groups).
+        group_of = []
+        for g in groupings:
+            gs = np.zeros(strata.n_strata, dtype=np.int64)
+            gs[strata.codes] = np.asarray(g.codes, dtype=np.int64)
+            group_of.append(gs)
         for t, task in enumerate(tasks):
-            y = np.asarray(task.y).astype(np.int64)
+            y = np.asarray(task.y)
             flag = np.asarray(task.p, dtype=np.float64) >= task.threshold
+            per_stratum = _stratum_counts(y, flag, strata.codes, strata.n_strata)
             per_task = []
             for gi, g in enumerate(groupings):
-                codes = np.asarray(g.codes, dtype=np.int64)
-                counts = _counts(y, flag, codes, len(g.groups))
+                counts = _counts(per_stratum, group_of[gi], len(g.groups))
                 e, v = est[t][gi], dvar[t][gi]
                 per_group = []
                 for k, c in enumerate(counts):
