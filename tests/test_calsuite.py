@@ -156,3 +156,19 @@ def test_stable_order_is_numpy_stable_argsort(case: str) -> None:
         "huge": rng.choice([-1e308, 1e308, 0.0, 1.0], 1000),
     }[case]
     assert np.array_equal(_stable_order(p), np.argsort(p, kind="stable"))
+
+
+def test_assume_sorted_gives_the_same_suite_and_curve_as_sorting() -> None:
+    # The audit passes each group's rows already in stable score order; with ties and
+    # both fit paths (raw windows below max_exact rows, binned above).
+    rng = np.random.default_rng(11)
+    for n in (800, 9000):
+        p = np.round(rng.beta(2, 4, n), 2)  # many ties
+        y = (rng.random(n) < p).astype(np.int64)
+        order = np.argsort(p, kind="stable")
+        assert calibration_suite(y[order], p[order], assume_sorted=True) == \
+            calibration_suite(y, p)
+        assert reliability_curve(y[order], p[order], assume_sorted=True) == \
+            reliability_curve(y, p)
+        # and the flag matters: unsorted input is not silently re-sorted
+        assert calibration_suite(y, p, assume_sorted=True) != calibration_suite(y, p)

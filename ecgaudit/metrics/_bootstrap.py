@@ -293,9 +293,9 @@ def intervals_from(ev: Evaluator, est: list[list[np.ndarray]], tasks: Sequence[T
                    max_degenerate: float, jackknife_blocks: int) -> BootstrapResult:
     """Bootstrap limits from a prepared :class:`Evaluator` and its point estimates ``est``."""
     _check(tasks, groupings, None, method, n_boot)
-    n, skip, sampler = ev.sampler.n_rows, ev.skip, ev.sampler
+    skip, sampler = ev.skip, ev.sampler
     reps = [[np.empty((n_boot, len(EXTENDED), len(g.groups))) for g in groupings] for _ in tasks]
-    chunk = max(2, min(n_boot, (1 << 23) // max(n, 1)))  # >= 2: both cores stay busy
+    chunk = ev.block_size(n_boot)
     for start in range(0, n_boot, chunk):
         block = range(start, min(n_boot, start + chunk))
         for t, row in enumerate(ev.replicates(block)):

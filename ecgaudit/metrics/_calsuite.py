@@ -67,6 +67,15 @@ def _stable_order(p: np.ndarray) -> np.ndarray:
     return first[np.argsort(p[first], kind="stable")]
 
 
+def _sorted(y: np.ndarray, p: np.ndarray, assume_sorted: bool
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Scores in stable ascending order and the labels alongside."""
+    if assume_sorted:
+        return p, y
+    order = _stable_order(p)
+    return p[order], y[order]
+
+
 def lowess_fit(
     x: np.ndarray, y: np.ndarray, frac: float = 2.0 / 3.0, xvals: np.ndarray | None = None
 ) -> np.ndarray:
@@ -241,7 +250,7 @@ def _smooth_at_points(p: np.ndarray, y: np.ndarray, frac: float, max_exact: int,
 
 def calibration_suite(
     y: np.ndarray, p: np.ndarray, *, frac: float = 2.0 / 3.0, max_exact: int = 5000,
-    grid: int = 400, lowess_bins: int | None = LOWESS_BINS,
+    grid: int = 400, lowess_bins: int | None = LOWESS_BINS, assume_sorted: bool = False,
 ) -> dict[str, float]:
     """ICI, E50, E90 and Emax of one group.
 
@@ -260,6 +269,9 @@ def calibration_suite(
     lowess_bins : int or None
         Bins of the grid fit of large groups; None fits every grid point from its raw
         window (exact, about ``grid * frac * n`` operations).
+    assume_sorted : bool
+        ``p`` is already in stable ascending order (as ``numpy.argsort(p, kind="stable")``
+        would put it, ``y`` alongside); skips the sort.
 
     Returns
     -------
@@ -270,8 +282,7 @@ def calibration_suite(
     p = np.asarray(p, dtype=np.float64)
     if p.size < 3:
         return {k: float("nan") for k in ("ici", "e50", "e90", "emax")}
-    order = _stable_order(p)
-    ps, ys = p[order], y[order]
+    ps, ys = _sorted(y, p, assume_sorted)
     err = np.abs(_smooth_at_points(ps, ys, frac, max_exact, grid, lowess_bins) - ps)
     return {
         "ici": float(np.mean(err)),
@@ -284,7 +295,7 @@ def calibration_suite(
 def reliability_curve(
     y: np.ndarray, p: np.ndarray, n_bins: int = 10, *, level: float = 0.95,
     frac: float = 2.0 / 3.0, points: int = 50, max_exact: int = 5000,
-    lowess_bins: int | None = LOWESS_BINS,
+    lowess_bins: int | None = LOWESS_BINS, assume_sorted: bool = False,
 ) -> dict[str, list[float]]:
     """Reliability-diagram data: equal-mass bins with Wilson CIs plus the lowess curve.
 
@@ -309,6 +320,8 @@ def reliability_curve(
         binned fit.
     lowess_bins : int or None
         Bins of the binned fit; None fits from raw windows whatever the size.
+    assume_sorted : bool
+        ``p`` is already in stable ascending order (``y`` alongside); skips the sort.
 
     Returns
     -------
@@ -318,8 +331,7 @@ def reliability_curve(
     """
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
-    order = _stable_order(p)
-    ps, ys = p[order], y[order]
+    ps, ys = _sorted(y, p, assume_sorted)
     out: dict[str, list[float]] = {k: [] for k in (
         "bin_lower", "bin_upper", "mean_predicted", "observed", "observed_ci_low",
         "observed_ci_high", "n", "smooth_p", "smooth_observed")}

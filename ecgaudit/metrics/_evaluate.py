@@ -190,6 +190,17 @@ class Evaluator:
             out.append(out_row)
         return out
 
+    def block_size(self, n_boot: int) -> int:
+        """Replicates per :meth:`replicates` call (bounds the memory of row weights).
+
+        Row-weight engines hold ``block x rows`` weights (about 32 MB per block); binned
+        replicates hold no row weights, so their blocks are large (fewer, longer kernel
+        calls). At least 2, so that both cores stay busy.
+        """
+        if self._binned is not None:
+            return max(2, min(n_boot, 256))
+        return max(2, min(n_boot, (1 << 23) // max(self.sampler.n_rows, 1)))
+
     def replicates(self, block: range) -> Nested:
         """Metrics of bootstrap replicates ``block``."""
         if self._binned is not None:

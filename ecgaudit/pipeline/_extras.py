@@ -33,7 +33,7 @@ MIN_CURVE_ROWS = 30
 
 
 def _curve(y: np.ndarray, p: np.ndarray, bins: int, level: float) -> dict[str, Any]:
-    c = reliability_curve(y, p, bins, level=level)
+    c = reliability_curve(y, p, bins, level=level, assume_sorted=True)
     return {
         "bins": [{"p_mean": m, "y_mean": o, "y_low": lo, "y_high": hi, "n": int(n)}
                  for m, o, lo, hi, n in zip(c["mean_predicted"], c["observed"],
@@ -95,7 +95,7 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                 if idx.size >= MIN_CURVE_ROWS:
                     panel[name] = _curve(yi, pi, config.calibration.ece_bins, level)
                 rows.append({"task": task_name, "attribute": g.attribute, "group": name,
-                             **calibration_suite(yi, pi)})
+                             **calibration_suite(yi, pi, assume_sorted=True)})
             if panel:
                 panels[g.attribute] = panel
         return panels, rows
