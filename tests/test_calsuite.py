@@ -7,13 +7,13 @@ import pytest
 from statsmodels.nonparametric.smoothers_lowess import lowess
 
 from ecgaudit.metrics._calsuite import (
-    _stable_order,
     binned_lowess_fit,
     calibration_suite,
     lowess_fit,
     reliability_curve,
 )
 from ecgaudit.metrics._intervals import wilson_ci
+from ecgaudit.metrics._order import score_label_order, stable_order
 
 
 def _data(n: int, seed: int = 0, power: float = 1.5):
@@ -155,7 +155,9 @@ def test_stable_order_is_numpy_stable_argsort(case: str) -> None:
         "subnormal": rng.choice([0.0, 5e-324, 1e-310, 2e-310], 1000),
         "huge": rng.choice([-1e308, 1e308, 0.0, 1.0], 1000),
     }[case]
-    assert np.array_equal(_stable_order(p), np.argsort(p, kind="stable"))
+    assert np.array_equal(stable_order(p), np.argsort(p, kind="stable"))
+    y = (np.arange(p.size) % 3 == 0).astype(np.int8)
+    assert np.array_equal(score_label_order(y, p), np.lexsort((y, p)))
 
 
 def test_assume_sorted_gives_the_same_suite_and_curve_as_sorting() -> None:

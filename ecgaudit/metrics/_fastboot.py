@@ -18,6 +18,7 @@ from scipy.special import logit
 from ecgaudit.metrics import _kernels
 from ecgaudit.metrics._bootstats import fill_rates
 from ecgaudit.metrics._bootstats import ratio as _ratio
+from ecgaudit.metrics._order import score_label_order
 from ecgaudit.schema import METRICS, RANKING_METRICS
 
 __all__ = ["EXTENDED", "EXTENDED_INDEX", "FastEngine", "assemble", "delong_variance",
@@ -43,7 +44,7 @@ def _prepare(tasks: Sequence[tuple[np.ndarray, np.ndarray, float]], strata: np.n
     def one(t: int) -> None:
         y, p, _ = tasks[t]
         p = np.asarray(p, dtype=np.float64)
-        order = np.lexsort((np.asarray(y), p))
+        order = score_label_order(y, p)
         out["orders"][t] = order
         ps = out["ps"][t]
         np.take(p, order, out=ps)

@@ -11,7 +11,6 @@ metrics and power cover every grouping with a reference group.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -100,14 +99,9 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                 panels[g.attribute] = panel
         return panels, rows
 
-    # Tasks are independent and numpy's sorts and array arithmetic release the GIL: two
-    # threads; results are collected in task order (the output does not depend on timing).
-    names = [t.name for t in config.tasks]
-    with ThreadPoolExecutor(max_workers=min(2, max(1, len(names)))) as pool:
-        for name, (panels, rows) in zip(names, pool.map(task_extras, names)):
-            curves[name] = panels
-            suite += rows
     for t_index, task in enumerate(config.tasks):
+        curves[task.name], rows = task_extras(task.name)
+        suite += rows
         for g_index, g in enumerate(cohort.groupings):
             if g.reference is None or units[g.attribute][g.reference] < k:
                 continue
