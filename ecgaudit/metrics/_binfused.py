@@ -156,7 +156,8 @@ def fit_cells(cells, n_coarse, x_cal, a0, b0, out_a, out_b):
 
 @_jit
 def _newton(x, w0, w1, a, b):
-    # One group of _calibrate: Newton steps, halved while the log-likelihood drops.
+    # One group of _kernels._calibrate (same rules; change both together): Newton steps,
+    # halved while the log-likelihood drops.
     for _ in range(_MAX_ITER):
         ga = gx = haa = hab = hbb = 0.0
         for k in range(x.size):

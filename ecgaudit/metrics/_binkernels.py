@@ -1,8 +1,10 @@
 """Compiled kernels of the binned bootstrap mode: group cells and their scans.
 
-A *cell* of a task is (finest stratum, score bin, label); the draws fill the cell counts
-(:func:`ecgaudit.metrics._drawkernels.draw_cells`). Marginal groups are then sums of stratum
-cells (:func:`marginalize`), and one scan per group and bin gives every statistic.
+A *cell* of a task is (finest stratum, score bin, label). Marginal groups are sums of stratum
+cells (:func:`marginalize`), and one scan per group and bin gives every statistic
+(:func:`binned_scan`). The ``*_one`` functions do one replicate; the fused kernel of
+:mod:`ecgaudit.metrics._binfused` calls them, and the batched versions here serve explicit
+row weights (the jackknife).
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ bins whose rows span at most ``CAL_WIDTH`` on the logit scale (a bin wider than 
 alone), each represented by the mean ``logit(clip(p))`` of its rows. ``benchmarks/README.md``
 reports the measured size of the effect on the interval limits.
 
-:class:`BinnedEngine` never materialises row weights: every drawn unit adds its rows to the
-cell counts of every task (one pass over the draws per replicate, all tasks at once), the
-groups' cells are sums of the strata's cells, and the compiled group kernel of
-:mod:`ecgaudit.metrics._kernels` runs over ``groups x bins x 2`` cells instead of rows.
+:class:`BinnedEngine` never materialises row weights: the fused kernel of
+:mod:`ecgaudit.metrics._binfused` takes each replicate from its draws to every statistic in
+one cache-resident pass (draw counts per unit, stratum cells per task, group cells as sums
+of strata, one scan per group, the recalibration fit on coarse cells).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from scipy.special import logit
 
 from ecgaudit.metrics import _binfused, _binkernels, _kernels
 from ecgaudit.metrics._bootsample import Sampler
-from ecgaudit.metrics._fastboot import FastEngine, assemble
+from ecgaudit.metrics._fastboot import FastEngine, assemble, start_arrays
 from ecgaudit.metrics._hashrng import replicate_keys
 
 __all__ = ["CAL_FACTOR", "CAL_WIDTH", "BinnedEngine", "QuantisedTask", "quantize"]
@@ -186,7 +186,7 @@ class BinnedEngine:
                                                                 q.x_cal[-1])])
                                for q in quantised])
         self.n_fine = base.n_fine
-        # Rows of the unit in each sampler slot, in slot order (CSR), for draw_cells.
+        # Rows of the unit in each sampler slot, in slot order (CSR), for the fused kernel.
         unit_of_slot = sampler.unit_sorted
         if sampler.row_unit is None:
             rows = unit_of_slot
@@ -225,7 +225,7 @@ class BinnedEngine:
                 _binkernels.coarsen(group_cells, n_s, self.coarse_of[t], self.n_coarse, part)
                 coarse[:, t * span:(t + 1) * span] = part
         if calibration:
-            a0, b0 = self._starts(starts)
+            a0, b0 = start_arrays(starts, self.cells.shape[0], self.n_slots)
             _binfused.fit_coarse(coarse, self.n_coarse, self.x_cal, a0, b0, fst[:, :, 4:6])
         else:
             fst[:, :, 4:6] = np.nan
@@ -243,7 +243,7 @@ class BinnedEngine:
         n_t, r, n_s = self.cells.shape[0], keys.size, self.n_slots
         ist = np.zeros((n_t, r, len(_kernels.I_STATS), n_s), dtype=np.int64)
         fst = np.zeros((n_t, r, len(_kernels.F_STATS), n_s))
-        a0, b0 = self._starts(starts)
+        a0, b0 = start_arrays(starts, self.cells.shape[0], self.n_slots)
         _binfused.binned_replicates(
             keys, max(1, min(r, _kernels.n_threads())), self.cap,
             self.sampler.slot_start, self.sampler.slot_size, self.ptr, self.slot_cells,
@@ -255,14 +255,6 @@ class BinnedEngine:
             full = assemble(ist[t], fst[t], self.refslot, self.cohort_slots)
             out.append([full[:, :, lo:hi] for lo, hi in itertools.pairwise(self.offsets)])
         return out
-
-    def _starts(self, starts: Sequence[tuple[np.ndarray, np.ndarray]] | None
-                ) -> tuple[np.ndarray, np.ndarray]:
-        if starts is None:
-            nan = np.full((self.cells.shape[0], self.n_slots), np.nan)
-            return nan, nan
-        return (np.stack([np.asarray(s[0], dtype=np.float64) for s in starts]),
-                np.stack([np.asarray(s[1], dtype=np.float64) for s in starts]))
 
     def weighted(self, weights: np.ndarray, *, calibration: bool = True,
                  starts: Sequence[tuple[np.ndarray, np.ndarray]] | None = None

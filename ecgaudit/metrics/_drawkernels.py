@@ -1,9 +1,9 @@
-"""Compiled (numba) draws: replicate weights per row, or straight into cell counts.
+"""Compiled (numba) draws: replicate weights per row, and the pick of one slot.
 
-Both kernels make the same picks as the numpy path of
-:class:`ecgaudit.metrics._bootsample.Sampler` (counter-based uniforms of
-:mod:`ecgaudit.metrics._hashrng`). They live in one module with :func:`pick` so that numba's
-on-disk cache of the callers is invalidated whenever the draw changes.
+Both make the same picks as the numpy path of :class:`ecgaudit.metrics._bootsample.Sampler`
+(counter-based uniforms of :mod:`ecgaudit.metrics._hashrng`). The binned mode's fused kernel
+(:mod:`ecgaudit.metrics._binfused`) calls :func:`pick` too; numba's on-disk cache of every
+kernel module is dropped when any of them changes (``_kernels._drop_stale_cache``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 
 from ecgaudit.metrics._kernels import _ijit, _pjit, prange
 
-__all__ = ["draw_cells", "draw_weights", "pick"]
+__all__ = ["draw_weights", "pick"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -50,30 +50,3 @@ def draw_weights(keys, slot_start, slot_size, unit_sorted, row_unit, n_rows, out
         else:
             for i in range(n_rows):
                 out[r, i] = cnt[i]
-
-
-
-@_pjit
-def draw_cells(keys, slot_start, slot_size, ptr, cells, out):
-    # cells[t, ptr[s]:ptr[s + 1]]: cell of every row of the unit in slot s, for task t
-    # (ptr empty: one row per unit, cells[t, s]). out is zeroed here (it is reused).
-    # The picks of a replicate are drawn first, then added task by task (cache-friendly).
-    n_units = slot_size.size
-    n_t = cells.shape[0]
-    for r in prange(keys.size):
-        key = keys[r]
-        picks = np.empty(n_units, dtype=np.int64)
-        for j in range(n_units):
-            picks[j] = slot_start[j] + pick(key, j, slot_size[j])
-        for t in range(n_t):
-            acc = out[r, t]
-            acc[:] = 0
-            ct = cells[t]
-            if ptr.size == 0:  # one row per unit
-                for j in range(n_units):
-                    acc[ct[picks[j]]] += 1
-            else:
-                for j in range(n_units):
-                    s = picks[j]
-                    for i in range(ptr[s], ptr[s + 1]):
-                        acc[ct[i]] += 1

@@ -21,8 +21,15 @@ from ecgaudit.metrics._bootstats import ratio as _ratio
 from ecgaudit.metrics._order import score_label_order
 from ecgaudit.schema import METRICS, RANKING_METRICS
 
-__all__ = ["EXTENDED", "EXTENDED_INDEX", "FastEngine", "assemble", "delong_variance",
-           "run_stats"]
+__all__ = [
+    "EXTENDED",
+    "EXTENDED_INDEX",
+    "FastEngine",
+    "assemble",
+    "delong_variance",
+    "run_stats",
+    "start_arrays",
+]
 
 #: Metric axis of the compiled engine: every metric, then the ranking metrics.
 EXTENDED = (*METRICS, *RANKING_METRICS)
@@ -135,6 +142,16 @@ class FastEngine:
                          self.offsets)
 
 
+def start_arrays(starts: Sequence[tuple[np.ndarray, np.ndarray]] | None, n_t: int, n_s: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Newton start values ``(T, S)`` of intercept and slope (``nan``: no start)."""
+    if starts is None:
+        nan = np.full((n_t, n_s), np.nan)
+        return nan, nan
+    return (np.stack([np.asarray(s[0], dtype=np.float64) for s in starts]),
+            np.stack([np.asarray(s[1], dtype=np.float64) for s in starts]))
+
+
 def run_stats(arrays: dict[str, np.ndarray], w: np.ndarray, gmap: np.ndarray,
               refslot: np.ndarray, cohort_slots: np.ndarray, n_fine: int,
               thresholds: np.ndarray, ece_bins: int, calibration: bool,
@@ -146,11 +163,7 @@ def run_stats(arrays: dict[str, np.ndarray], w: np.ndarray, gmap: np.ndarray,
     r = w.shape[0]
     ist = np.zeros((n_t, r, len(_kernels.I_STATS), n_s), dtype=np.int64)
     fst = np.zeros((n_t, r, len(_kernels.F_STATS), n_s))
-    if starts is None:
-        a0 = b0 = np.full((n_t, n_s), np.nan)
-    else:
-        a0 = np.stack([np.asarray(s[0], dtype=np.float64) for s in starts])
-        b0 = np.stack([np.asarray(s[1], dtype=np.float64) for s in starts])
+    a0, b0 = start_arrays(starts, n_t, n_s)
     _kernels.task_stats(w, arrays["orders"], arrays["ys"], arrays["ps"], arrays["xs"],
                         arrays["fs"], arrays["newblk"], gmap, refslot, n_fine, thresholds,
                         ece_bins, calibration, a0, b0, ist, fst)

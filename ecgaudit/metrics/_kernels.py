@@ -242,7 +242,11 @@ def _loglik(ws, ys, xs, fs, gmap, a, b, live, out):
 
 @_jit
 def _calibrate(ws, ys, xs, fs, gmap, active, a, b):
-    """Damped Newton fit of every active group (same rules as the numpy engine)."""
+    """Damped Newton fit of every active group (same rules as the numpy engine).
+
+    ``ecgaudit.metrics._binfused._newton`` applies the same rules, group by group, to
+    binned cells; change both together.
+    """
     n_s = a.size
     done = ~active
     failed = np.zeros(n_s, dtype=np.bool_)
@@ -405,11 +409,11 @@ def _drop_stale_cache(cache_dir: Path) -> None:
     the cache directory records which sources the cache was built from.
     """
     here = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for name in KERNEL_MODULES:
-        digest.update((here / f"{name}.py").read_bytes())
-    stamp = cache_dir / "ecgaudit-kernels.sha256"
     try:
+        digest = hashlib.sha256()
+        for name in KERNEL_MODULES:
+            digest.update((here / f"{name}.py").read_bytes())
+        stamp = cache_dir / "ecgaudit-kernels.sha256"
         if stamp.is_file() and stamp.read_text() == digest.hexdigest():
             return
         for name in KERNEL_MODULES:
@@ -419,9 +423,16 @@ def _drop_stale_cache(cache_dir: Path) -> None:
         tmp = stamp.with_suffix(".tmp")
         tmp.write_text(digest.hexdigest())
         tmp.replace(stamp)
-    except OSError:  # pragma: no cover - a read-only cache: numba recompiles in memory
-        pass
+    except OSError:  # pragma: no cover - sources or cache not readable/writable: numba
+        pass  # then keeps (or cannot write) its cache; nothing else depends on the stamp
 
 
-if HAVE_NUMBA:
-    _drop_stale_cache(Path(task_stats._cache._cache_path))
+def _cache_dir() -> Path | None:
+    """Numba's cache directory of this module (an internal attribute; None if it moved)."""
+    path = getattr(getattr(task_stats, "_cache", None), "_cache_path", None)
+    return Path(path) if path else None
+
+
+_CACHE_DIR = _cache_dir() if HAVE_NUMBA else None
+if _CACHE_DIR is not None:
+    _drop_stale_cache(_CACHE_DIR)

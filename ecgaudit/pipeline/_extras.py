@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgaudit.cohort import Cohort
+from ecgaudit.cohort import Cohort, Grouping
 from ecgaudit.config import AuditConfig
 from ecgaudit.metrics import (
     GroupStats,
@@ -68,40 +68,16 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
         ``curves``, ``calibration_suite``, ``ranking`` and ``power`` entries.
     """
     k = config.min_cell_size
-    level = config.ci_level
     curves: dict[str, Any] = {}
     suite: list[dict[str, Any]] = []
     power: list[dict[str, Any]] = []
     single = [g for g in cohort.groupings if len(g.components) <= 1]
     unit_of = {(g.attribute, n): units[g.attribute][i]
                for g in cohort.groupings for i, n in enumerate(g.groups)}
-    def task_extras(task_name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        y = frame[f"y:{task_name}"].to_numpy()
-        p = frame[f"p:{task_name}"].to_numpy(dtype=float)
-        # Sorted once per task: a group's rows in this order are its stable sort by score,
-        # which the calibration suite and curves would otherwise redo group by group.
-        order = np.argsort(p, kind="stable")
-        panels: dict[str, Any] = {}
-        rows: list[dict[str, Any]] = []
-        for g in single:
-            panel = {}
-            codes = np.asarray(g.codes)[order]
-            for i, name in enumerate(g.groups):
-                if units[g.attribute][i] < k:
-                    continue
-                idx = order[codes == i]
-                yi, pi = y[idx], p[idx]
-                if idx.size >= MIN_CURVE_ROWS:
-                    panel[name] = _curve(yi, pi, config.calibration.ece_bins, level)
-                rows.append({"task": task_name, "attribute": g.attribute, "group": name,
-                             **calibration_suite(yi, pi, assume_sorted=True)})
-            if panel:
-                panels[g.attribute] = panel
-        return panels, rows
-
     for t_index, task in enumerate(config.tasks):
-        curves[task.name], rows = task_extras(task.name)
-        suite += rows
+        curves[task.name], suite_rows = _task_curves_and_suite(frame, task.name, single,
+                                                               units, config)
+        suite += suite_rows
         for g_index, g in enumerate(cohort.groupings):
             if g.reference is None or units[g.attribute][g.reference] < k:
                 continue
@@ -111,6 +87,34 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
     rows = ranking.to_dict("records")
     kept = [r for r in rows if unit_of[(r["attribute"], r["group"])] >= k]
     return {"curves": curves, "calibration_suite": suite, "ranking": kept, "power": power}
+
+
+def _task_curves_and_suite(frame: pd.DataFrame, task: str, single: list[Grouping],
+                           units: dict[str, np.ndarray], config: AuditConfig
+                           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Reliability curves (per attribute and group) and calibration-suite rows of a task."""
+    y = frame[f"y:{task}"].to_numpy()
+    p = frame[f"p:{task}"].to_numpy(dtype=float)
+    # Sorted once per task: a group's rows in this order are its stable sort by score,
+    # which the calibration suite and curves would otherwise redo group by group.
+    order = np.argsort(p, kind="stable")
+    panels: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    for g in single:
+        panel = {}
+        codes = np.asarray(g.codes)[order]
+        for i, name in enumerate(g.groups):
+            if units[g.attribute][i] < config.min_cell_size:
+                continue
+            idx = order[codes == i]
+            yi, pi = y[idx], p[idx]
+            if idx.size >= MIN_CURVE_ROWS:
+                panel[name] = _curve(yi, pi, config.calibration.ece_bins, config.ci_level)
+            rows.append({"task": task, "attribute": g.attribute, "group": name,
+                         **calibration_suite(yi, pi, assume_sorted=True)})
+        if panel:
+            panels[g.attribute] = panel
+    return panels, rows
 
 
 def _power_rows(task: str, attribute: str, groups: tuple[str, ...], reference: int,
