@@ -24,7 +24,14 @@ from ecgaudit.metrics import (
 from ecgaudit.pipeline._bootstrap import apply_bootstrap
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
-from ecgaudit.privacy import suppress_cohort, suppress_disparities, suppress_metrics
+from ecgaudit.privacy import (
+    SuppressionPlan,
+    plan_suppression,
+    suppress_cohort,
+    suppress_disparities,
+    suppress_extras,
+    suppress_metrics,
+)
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS
 from ecgaudit.validate import prepare
@@ -126,7 +133,7 @@ def _compute(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
 
 
 def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
-                 units: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+                 units: dict[str, np.ndarray], plan: SuppressionPlan) -> list[dict[str, Any]]:
     rows = []
     for g in cohort.groupings:
         sizes = g.sizes()
@@ -139,7 +146,7 @@ def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                 "n_pos_by_task": {t: int(e[i]) for t, e in events.items()},
                 "is_reference": g.reference == i,
             })
-    return suppress_cohort(rows, config.min_cell_size)
+    return suppress_cohort(rows, plan)
 
 
 def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
@@ -166,16 +173,12 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         metrics, disparities, ranking = apply_bootstrap(metrics, disparities, session, config)
     unit_of = {(g.attribute, name): int(units[g.attribute][i])
                for g in cohort.groupings for i, name in enumerate(g.groups)}
-    metric_units = pd.Series([unit_of[(a, b)] for a, b in zip(metrics.attribute, metrics.group)])
-    metrics = suppress_metrics(metrics, metric_units, config.min_cell_size)
+    plan = plan_suppression(metrics, unit_of, config.min_cell_size)
+    metrics = suppress_metrics(metrics, plan)
 
     disparities = disparities.assign(p_holm=np.nan, p_bh=np.nan)
     if len(disparities):
-        gu = pd.Series([unit_of[(a, b)] for a, b in zip(disparities.attribute,
-                                                        disparities.group)])
-        ru = pd.Series([unit_of[(a, b)] for a, b in zip(disparities.attribute,
-                                                        disparities.reference)])
-        disparities = suppress_disparities(disparities, gu, ru, config.min_cell_size)
+        disparities = suppress_disparities(disparities, metrics)
         disparities = adjust_pvalues(disparities)
     disparities = disparities.loc[:, list(DISPARITY_COLUMNS)]
 
@@ -191,11 +194,12 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
                **(provenance or {})},
     )
     extras = {
-        "cohort": _cohort_rows(frame, cohort, config, units),
+        "cohort": _cohort_rows(frame, cohort, config, units, plan),
         "reference_groups": cohort.references(),
         "tasks": [t.name for t in config.tasks],
         "attributes": [g.attribute for g in cohort.groupings],
-        **build_extras(frame, cohort, config, units, points, ranking),
+        **suppress_extras(build_extras(frame, cohort, config, units, points, ranking), plan),
+        "suppression": {"min_cell_size": plan.k, **plan.counts()},
     }
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
                        extras=extras)

@@ -26,6 +26,7 @@ from ecgaudit.metrics import (
     min_detectable_rate_difference,
     reliability_curve,
 )
+from ecgaudit.privacy import is_small_cell
 
 #: Groups smaller than this get no reliability curve (too few rows for 10 bins).
 MIN_CURVE_ROWS = 30
@@ -79,13 +80,13 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                                                                units, config)
         suite += suite_rows
         for g_index, g in enumerate(cohort.groupings):
-            if g.reference is None or units[g.attribute][g.reference] < k:
+            if g.reference is None or is_small_cell(units[g.attribute][g.reference], k):
                 continue
             stats = points.stats[t_index][g_index]
             power += _power_rows(task.name, g.attribute, g.groups, g.reference, stats,
                                  units[g.attribute], k)
     rows = ranking.to_dict("records")
-    kept = [r for r in rows if unit_of[(r["attribute"], r["group"])] >= k]
+    kept = [r for r in rows if not is_small_cell(unit_of[(r["attribute"], r["group"])], k)]
     return {"curves": curves, "calibration_suite": suite, "ranking": kept, "power": power}
 
 
@@ -104,7 +105,7 @@ def _task_curves_and_suite(frame: pd.DataFrame, task: str, single: list[Grouping
         panel = {}
         codes = np.asarray(g.codes)[order]
         for i, name in enumerate(g.groups):
-            if units[g.attribute][i] < config.min_cell_size:
+            if is_small_cell(units[g.attribute][i], config.min_cell_size):
                 continue
             idx = order[codes == i]
             yi, pi = y[idx], p[idx]
@@ -125,7 +126,7 @@ def _power_rows(task: str, attribute: str, groups: tuple[str, ...], reference: i
     r_sens = ref.counts.rate("sensitivity")
     rows = []
     for i, name in enumerate(groups):
-        if i == reference or units[i] < k:
+        if i == reference or is_small_cell(units[i], k):
             continue
         s = stats[i]
         n_pos, n_neg = s.n_pos, s.n - s.n_pos

@@ -16,9 +16,12 @@ from ecgaudit.policy._judge import (
     combine,
     describe_range,
     fmt,
+    gate_on_evidence,
     judge_range,
+    weak_evidence,
 )
 from ecgaudit.policy._schema import HIGHER_IS_BETTER, Policy, Rule, unknown_name_message
+from ecgaudit.privacy import REASON_SUPPRESSED, min_cell_size_of
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import INTERSECTION_SEP, OVERALL_ATTRIBUTE
 
@@ -48,9 +51,7 @@ def _ci_level(result: AuditResult) -> float:
 
 
 def _min_cell(result: AuditResult) -> int:
-    cfg = result.manifest.get("config", {}) if isinstance(result.manifest, dict) else {}
-    value = cfg.get("min_cell_size", 11) if isinstance(cfg, dict) else 11
-    return int(value) if isinstance(value, (int, float)) else 11
+    return min_cell_size_of(result.manifest)
 
 
 def _scope(frame: pd.DataFrame, rule: Rule, *, overall: bool) -> pd.DataFrame:
@@ -91,14 +92,12 @@ def _status_judgement(row: dict[str, Any], value_col: str) -> Judgement | None:
     return None
 
 
-def _with_status(j: Judgement, row: dict[str, Any]) -> Judgement:
-    if str(row.get("status") or "ok") == "unstable":
-        reason = row.get("reason")
-        note = f" (estimate flagged unstable: {reason})" if isinstance(reason, str) else (
-            " (estimate flagged unstable)"
-        )
-        return Judgement(j.outcome, j.value, j.ci_low, j.ci_high, j.detail + note)
-    return j
+def _on_evidence(j: Judgement, row: dict[str, Any], low: float, high: float,
+                 label: str) -> Judgement:
+    """Apply :func:`gate_on_evidence` with the row's status, reason and interval method."""
+    problems = weak_evidence(j.value, j.ci_low, j.ci_high, status=row.get("status"),
+                             reason=row.get("reason"), ci_method=row.get("ci_method"))
+    return gate_on_evidence(j, problems, low, high, label)
 
 
 class _Evaluator:
@@ -138,10 +137,10 @@ class _Evaluator:
         low, high = rule.bounds()
         judged = []
         for row in rows:
-            j = _status_judgement(row, "estimate") or _with_status(
+            j = _status_judgement(row, "estimate") or _on_evidence(
                 judge_range(row["estimate"], row["ci_low"], row["ci_high"], rule.judge,
                             low, high, label=str(rule.metric)),
-                row,
+                row, low, high, str(rule.metric),
             )
             judged.append((row, j))
         if not rule.worst_group:
@@ -184,9 +183,9 @@ class _Evaluator:
                                 rule.judge, low, high, label=label)
                 j = Judgement(j.outcome, j.value, j.ci_low, j.ci_high,
                               f"{j.detail} (vs reference '{row.get('reference')}')")
+                j = _on_evidence(j, row, low, high, label)
                 if rule.equivalence:
                     j = self._tost(j, rule, low, high)
-                j = _with_status(j, row)
             out.append(self.outcome(rid, rule, row, j))
         return out
 
@@ -247,7 +246,11 @@ class _Evaluator:
     def _count(self, part: pd.DataFrame, rule: Rule) -> Judgement:
         n = pd.to_numeric(part["n"], errors="coerce").max()
         n_pos = pd.to_numeric(part["n_pos"], errors="coerce").max()
-        suppressed = bool((part["status"] == "suppressed").any())
+        # Only a primary suppression says the group is small; a complementary one hides
+        # the count of a group that may be large, so it cannot fail a minimum.
+        small = part["reason"].astype(str).str.startswith(
+            REASON_SUPPRESSED.split("{", 1)[0])
+        suppressed = bool(((part["status"] == "suppressed") & small).any())
         checks: list[tuple[str, float | None, int]] = []
         if rule.min_n is not None:
             checks.append(("n", _num(n), rule.min_n))
@@ -262,8 +265,8 @@ class _Evaluator:
             if got is None:
                 if suppressed and name == "n" and need >= _min_cell(self.result):
                     verdicts.append("fail")
-                    texts.append(f"n is suppressed (< {_min_cell(self.result)}), "
-                                 f"below the minimum {need}")
+                    texts.append(f"n is suppressed (fewer than {_min_cell(self.result)} "
+                                 f"patients), below the minimum {need}")
                 else:
                     verdicts.append("inconclusive")
                     texts.append(f"{name} is not reported (suppressed or missing)")
@@ -290,10 +293,11 @@ class _Evaluator:
             low, high = -rule.max_abs_change, rule.max_abs_change
         out = []
         for row in rows:
-            j = _status_judgement(row, "change") or judge_range(
+            label = f"{rule.metric} change (candidate - baseline)"
+            j = _status_judgement(row, "change") or _on_evidence(judge_range(
                 row["change"], row["change_ci_low"], row["change_ci_high"], rule.judge,
-                low, high, label=f"{rule.metric} change (candidate - baseline)",
-            )
+                low, high, label=label,
+            ), row, low, high, label)
             method = row.get("ci_method")
             if isinstance(method, str) and method:
                 j = Judgement(j.outcome, j.value, j.ci_low, j.ci_high, f"{j.detail} [{method}]")

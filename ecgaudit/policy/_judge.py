@@ -131,3 +131,83 @@ def combine(outcomes: list[Outcome]) -> Outcome:
     if "inconclusive" in outcomes or not outcomes:
         return "inconclusive"
     return "pass"
+
+
+#: Suffix of a ``ci_method`` whose interval is a closed-form fallback after the bootstrap
+#: replicates collapsed (contract with the interval code: ``"<method>-fallback"``).
+FALLBACK_SUFFIX = "-fallback"
+
+
+def weak_evidence(estimate: object, ci_low: object, ci_high: object, *, status: object,
+                  reason: object, ci_method: object) -> list[str]:
+    """Return why an estimate cannot carry a verdict on its own (empty when it can).
+
+    Parameters
+    ----------
+    estimate, ci_low, ci_high : float or None
+        The judged number and its interval.
+    status, reason, ci_method : object
+        The row's ``status``, ``reason`` and ``ci_method`` columns.
+
+    Returns
+    -------
+    list of str
+        One phrase per problem: an ``unstable`` estimate, a missing interval, an interval
+        of zero width, or a boundary fallback interval.
+    """
+    why = isinstance(reason, str) and bool(reason.strip())
+    out = []
+    if str(status or "ok") == "unstable":
+        out.append("the estimate is flagged unstable" + (f" ({reason})" if why else ""))
+    lo, hi = _num(ci_low), _num(ci_high)
+    if _num(estimate) is not None and (lo is None or hi is None):
+        out.append("it has no confidence interval")
+    elif lo is not None and hi is not None and not hi - lo > 1e-12 * max(1.0, abs(lo)):
+        out.append(f"its confidence interval has zero width [{fmt(lo)}, {fmt(hi)}] and "
+                   "carries no information")
+    method = str(ci_method or "")
+    if method.endswith(FALLBACK_SUFFIX):
+        out.append(f"its interval is a boundary fallback ({method}"
+                   + (f": {reason}" if why and "fallback" in str(reason) else "") + ")")
+    return out
+
+
+def gate_on_evidence(j: Judgement, problems: list[str], low: float, high: float,
+                     label: str = "value") -> Judgement:
+    """Make a verdict on weak evidence ``inconclusive`` unless the whole interval decides it.
+
+    A pass or fail stands only when a (non-degenerate) confidence interval lies wholly inside
+    (pass) or wholly outside (fail) the accepted range; otherwise the outcome is
+    ``inconclusive`` and the detail names every problem.
+
+    Parameters
+    ----------
+    j : Judgement
+        The judgement from :func:`judge_range`.
+    problems : list of str
+        From :func:`weak_evidence`.
+    low, high : float
+        The accepted range.
+    label : str
+        What is judged.
+
+    Returns
+    -------
+    Judgement
+    """
+    if not problems:
+        return j
+    why = "; ".join(problems)
+    degenerate = any("zero width" in p or "no confidence interval" in p for p in problems)
+    if j.outcome != "inconclusive" and not degenerate:
+        whole = judge_range(j.value, j.ci_low, j.ci_high, "ci", low, high, label)
+        if whole.outcome == j.outcome:
+            return Judgement(j.outcome, j.value, j.ci_low, j.ci_high,
+                             f"{j.detail} ({why}; the whole CI decides it)")
+    if j.outcome == "inconclusive":
+        return Judgement("inconclusive", j.value, j.ci_low, j.ci_high, f"{j.detail} ({why})")
+    return Judgement(
+        "inconclusive", j.value, j.ci_low, j.ci_high,
+        f"inconclusive because {why}: only an interval lying wholly inside or wholly outside "
+        f"the accepted range ({describe_range(low, high)}) could decide; {j.detail}",
+    )
