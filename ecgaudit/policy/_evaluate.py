@@ -21,7 +21,7 @@ from ecgaudit.policy._judge import (
     weak_evidence,
 )
 from ecgaudit.policy._schema import HIGHER_IS_BETTER, Policy, Rule, unknown_name_message
-from ecgaudit.privacy import REASON_SUPPRESSED, min_cell_size_of
+from ecgaudit.privacy import min_cell_size_of
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import INTERSECTION_SEP, OVERALL_ATTRIBUTE
 
@@ -248,9 +248,9 @@ class _Evaluator:
         n_pos = pd.to_numeric(part["n_pos"], errors="coerce").max()
         # Only a primary suppression says the group is small; a complementary one hides
         # the count of a group that may be large, so it cannot fail a minimum.
-        small = part["reason"].astype(str).str.startswith(
-            REASON_SUPPRESSED.split("{", 1)[0])
-        suppressed = bool(((part["status"] == "suppressed") & small).any())
+        complementary = part["reason"].astype(str).str.contains(
+            "complementary suppression", regex=False)
+        suppressed = bool(((part["status"] == "suppressed") & ~complementary).any())
         checks: list[tuple[str, float | None, int]] = []
         if rule.min_n is not None:
             checks.append(("n", _num(n), rule.min_n))
