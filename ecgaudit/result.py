@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ecgaudit.errors import InputError
+from ecgaudit.headline import WorstGroup
+from ecgaudit.headline import worst_group as headline_worst_group
 from ecgaudit.io import atomic_write_text
 from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS, SCHEMA_VERSION
 
@@ -151,6 +153,30 @@ class AuditResult:
         )
         atomic_write_text(paths["results"], self.to_json())
         return paths
+
+    def worst_group(self, task: str | None = None, metric: str = "auroc"
+                    ) -> WorstGroup | dict[str, WorstGroup | None] | None:
+        """Return the worst group per task on ``metric`` (the rule of the CLI and report).
+
+        Every published group counts (intersections and ``unstable`` ones too, flagged);
+        see :func:`ecgaudit.headline.worst_group`.
+
+        Parameters
+        ----------
+        task : str, optional
+            One task; by default a dict over every task.
+        metric : str
+            The metric (default AUROC).
+
+        Returns
+        -------
+        WorstGroup, dict of str to WorstGroup, or None
+        """
+        records = _records(self.metrics, METRIC_COLUMNS)
+        if task is not None:
+            return headline_worst_group(records, task, metric)
+        tasks = dict.fromkeys(str(t) for t in self.metrics["task"])
+        return {t: headline_worst_group(records, t, metric) for t in tasks}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "results.json") -> AuditResult:

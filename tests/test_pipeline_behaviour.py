@@ -101,8 +101,13 @@ def test_small_cells_suppressed_in_every_exported_table(synthetic, tmp_path):
     m = r.metrics
     sup = m[m.status == "suppressed"]
     assert len(sup) > 0
-    assert sup.estimate.isna().all() and sup.ci_low.isna().all() and sup.n.isna().all()
-    assert (sup.reason == REASON_SUPPRESSED.format(k=11)).all()
+    assert sup.estimate.isna().all() and sup.ci_low.isna().all()
+    # whole groups (too few patients) lose their counts too; rows withheld for event
+    # counts or as complements say so (docs/small-groups.md#suppression)
+    whole = sup[sup.reason == REASON_SUPPRESSED.format(k=11)]
+    assert whole.n.isna().all() and whole.n_pos.isna().all()
+    assert sup.reason.str.startswith(("fewer than 11 patients", "withheld for privacy")).all()
+    sup = whole
     # every group with 1..10 patients is suppressed, counted in patients
     pats = synthetic.assign(race=synthetic.race.fillna("Unknown")).groupby(
         ["race", "sex"]).patient_id.nunique()
@@ -113,7 +118,9 @@ def test_small_cells_suppressed_in_every_exported_table(synthetic, tmp_path):
     assert d[d.group.isin(small) & (d.attribute == "race & sex")].status.eq("suppressed").all()
     paths = r.save(tmp_path)
     csv = pd.read_csv(paths["metrics"])
-    assert csv[csv.status == "suppressed"][["estimate", "n", "n_pos"]].isna().all().all()
+    gone = csv[csv.status == "suppressed"]
+    assert gone.estimate.isna().all()
+    assert gone[gone.reason == REASON_SUPPRESSED.format(k=11)][["n", "n_pos"]].isna().all().all()
     cohort = json.loads(paths["results"].read_text())["extras"]["cohort"]
     for row in cohort:
         if row["group"] in small and row["attribute"] == "race & sex":
@@ -237,6 +244,6 @@ def test_extras_curves_suite_ranking_power(synthetic):
              == ("hf", "race", "Black"))
     assert 0 < power["min_detectable_auroc_difference"] < 0.2
     # nothing about small cells leaks into the extras
-    small = set(r.metrics[r.metrics.status == "suppressed"].group)
+    small = set(r.metrics[r.metrics.reason == REASON_SUPPRESSED.format(k=11)].group)
     for key in ("calibration_suite", "ranking", "power"):
         assert not any(x["group"] in small for x in ex[key])

@@ -10,7 +10,7 @@ import typer
 from ecgaudit.cli._app import app, cli_errors
 from ecgaudit.cli._gate import run_gate
 from ecgaudit.cli._predict import progress_bar
-from ecgaudit.cli._summary import print_summary
+from ecgaudit.cli._summary import print_summary, print_verdicts
 from ecgaudit.config import AuditConfig, load_config, parse_config
 from ecgaudit.errors import ConfigError
 from ecgaudit.pipeline import audit_files, audit_model
@@ -126,6 +126,7 @@ def audit(
     gate = None
     if policy is not None:
         gate = run_gate(result, policy, out=out / "gate.json", junit=junit)
+    print_verdicts(result, gate.to_dict() if gate is not None else None)
     if report:
         paths["report"] = write_report(result, out / "report.html",
                                        gate=gate.to_dict() if gate is not None else None)

@@ -1,25 +1,41 @@
-"""A one-screen terminal summary of an audit result."""
+"""A one-screen terminal summary of an audit result (rules from :mod:`ecgaudit.headline`)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from ecgaudit.headline import select_findings, task_verdict, worse_than_chance, worst_group
 from ecgaudit.result import AuditResult
 
 
-def _fmt(est: float, lo: float, hi: float) -> str:
-    if not math.isfinite(est):
+def _fmt(est: float | None, lo: float | None, hi: float | None) -> str:
+    if est is None or not math.isfinite(est):
         return "-"
-    if math.isfinite(lo) and math.isfinite(hi):
+    if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
         return f"{est:.3f} ({lo:.3f}-{hi:.3f})"
     return f"{est:.3f}"
 
 
+def _suppressed_groups(records: list[dict[str, Any]], task: str) -> int:
+    """Count the groups of ``task`` whose every row is withheld."""
+    seen: dict[tuple[str, str], bool] = {}
+    for r in records:
+        if r["task"] == task:
+            key = (str(r["attribute"]), str(r["group"]))
+            seen[key] = seen.get(key, True) and r.get("status") == "suppressed"
+    return sum(seen.values())
+
+
 def print_summary(result: AuditResult, console: Console | None = None) -> None:
-    """Print overall and worst-group AUROC per task and the number of flagged disparities.
+    """Print overall and worst-group AUROC per task and the number of Holm findings.
+
+    The worst group is chosen among every published group (intersections and unstable
+    groups too, flagged ``*``); every group with an AUROC below 0.5 is named below.
 
     Parameters
     ----------
@@ -29,27 +45,51 @@ def print_summary(result: AuditResult, console: Console | None = None) -> None:
         Where to print (standard output by default).
     """
     console = console or Console(highlight=False, width=120)
-    m = result.metrics
-    d = result.disparities
-    table = Table(title="ecgaudit summary (AUROC, 95% CI)")
+    data = result.to_dict()
+    records, disp = data["metrics"], data["disparities"]
+    table = Table(title="ecgaudit summary (AUROC, 95% CI; * unstable: few events)")
     for col in ("task", "n", "overall", "worst group", "worst AUROC",
-                "disparities p_holm<0.05", "suppressed groups"):
+                "Holm findings (harms)", "suppressed groups"):
         table.add_column(col)
-    for task in dict.fromkeys(m["task"]):
-        mt = m[(m.task == task) & (m.metric == "auroc")]
-        overall = mt[mt.attribute == "overall"].iloc[0]
-        groups = mt[(mt.attribute != "overall") & ~mt.attribute.str.contains(" & ", regex=False)
-                    & mt.status.isin(["ok", "unstable"])]
-        if len(groups):
-            worst = groups.loc[groups.estimate.idxmin()]
-            worst_name = f"{worst.attribute}={worst.group}"
-            worst_txt = _fmt(worst.estimate, worst.ci_low, worst.ci_high)
-        else:
-            worst_name, worst_txt = "-", "-"
-        dt = d[d.task == task]
-        flagged = int((dt.p_holm < 0.05).sum())
-        suppressed = int(mt.loc[mt.status.eq("suppressed"), "group"].nunique())
-        table.add_row(str(task), str(overall.n),
-                      _fmt(overall.estimate, overall.ci_low, overall.ci_high),
-                      worst_name, worst_txt, str(flagged), str(suppressed))
+    notes = []
+    for task in dict.fromkeys(str(r["task"]) for r in records):
+        overall = next(r for r in records if r["task"] == task and r["metric"] == "auroc"
+                       and r["attribute"] == "overall")
+        w = worst_group(records, task)
+        name = f"{w.attribute}={w.group}{' *' if w.unstable else ''}" if w else "-"
+        worst_txt = _fmt(w.estimate, w.ci_low, w.ci_high) if w else "-"
+        confirmed, _ = select_findings([d for d in disp if d["task"] == task],
+                                       [r for r in records if r["task"] == task])
+        harms = sum(f.kind != "better" for f in confirmed)
+        table.add_row(task, str(overall["n"]),
+                      _fmt(overall["estimate"], overall["ci_low"], overall["ci_high"]),
+                      name, worst_txt, f"{len(confirmed)} ({harms})",
+                      str(_suppressed_groups(records, task)))
+        for r in worse_than_chance(records, task):
+            flag = " (unstable: few events)" if r.get("status") == "unstable" else ""
+            notes.append(f"{task}: AUROC below chance in {r['attribute']}={r['group']}: "
+                         f"{_fmt(r['estimate'], r['ci_low'], r['ci_high'])}{flag}")
     console.print(table)
+    for line in notes:
+        console.print(f"warning: {line}")
+
+
+def print_verdicts(result: AuditResult, gate: Mapping[str, Any] | None = None,
+                   console: Console | None = None) -> None:
+    """Print the plain-language verdict of every task (the report's rule).
+
+    Parameters
+    ----------
+    result : AuditResult
+        The audit result.
+    gate : mapping, optional
+        ``GateResult.to_dict()`` when a policy was judged.
+    console : rich.console.Console, optional
+        Where to print.
+    """
+    console = console or Console(highlight=False, width=120)
+    data = result.to_dict()
+    power = data["extras"].get("power") or []
+    for task in dict.fromkeys(str(r["task"]) for r in data["metrics"]):
+        v = task_verdict(task, data["metrics"], data["disparities"], power, gate)
+        console.print(f"verdict {task}: {v['text']}")

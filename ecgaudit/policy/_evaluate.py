@@ -93,10 +93,17 @@ def _status_judgement(row: dict[str, Any], value_col: str) -> Judgement | None:
 
 
 def _on_evidence(j: Judgement, row: dict[str, Any], low: float, high: float,
-                 label: str) -> Judgement:
-    """Apply :func:`gate_on_evidence` with the row's status, reason and interval method."""
+                 label: str, paired: bool = False) -> Judgement:
+    """Apply :func:`gate_on_evidence` with the row's status, reason and interval method.
+
+    A paired change (``paired=True``) of identical predictions is exactly 0 with a
+    zero-width interval, which is evidence, so only unstable / fallback rows are weak there.
+    """
     problems = weak_evidence(j.value, j.ci_low, j.ci_high, status=row.get("status"),
                              reason=row.get("reason"), ci_method=row.get("ci_method"))
+    if paired:
+        problems = [p for p in problems if "zero width" not in p
+                    and "no confidence interval" not in p]
     return gate_on_evidence(j, problems, low, high, label)
 
 
@@ -297,7 +304,7 @@ class _Evaluator:
             j = _status_judgement(row, "change") or _on_evidence(judge_range(
                 row["change"], row["change_ci_low"], row["change_ci_high"], rule.judge,
                 low, high, label=label,
-            ), row, low, high, label)
+            ), row, low, high, label, paired=True)
             method = row.get("ci_method")
             if isinstance(method, str) and method:
                 j = Judgement(j.outcome, j.value, j.ci_low, j.ci_high, f"{j.detail} [{method}]")

@@ -39,8 +39,9 @@ Key = tuple[str, str, str, str]
 
 
 def suppressed_label(min_cell: int) -> str:
-    """Return the text shown instead of a number in a suppressed cell."""
-    return f"suppressed (n < {min_cell})"
+    """Return the text shown instead of a number in a suppressed cell (footnoted)."""
+    del min_cell  # the footnote gives the rule: groups and counts of 1..min_cell-1
+    return "suppressed (privacy)"
 
 
 def value_cell(rec: Mapping[str, Any] | None, min_cell: int, failing: bool = False) -> dict:
