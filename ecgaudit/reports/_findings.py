@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from ecgaudit.headline import Finding, select_findings, worse_than_chance, worst_group
 from ecgaudit.reports._format import (
     fmt_ci,
     fmt_num,
@@ -18,17 +19,16 @@ from ecgaudit.reports._format import (
     is_number,
     metric_label,
 )
-from ecgaudit.reports._tables import ci_excludes_zero
 from ecgaudit.schema import INTERSECTION_SEP, OVERALL_ATTRIBUTE, UNKNOWN_GROUP
 
-#: Metrics whose disparities are phrased as findings (most clinically legible first).
-FINDING_METRICS: Final = ("sensitivity", "auroc", "specificity", "ppv", "npv")
+#: Findings quoted before "N more differences..." (worse-than-chance AUROCs always shown).
 MAX_FINDINGS: Final = 6
 MIN_FINDINGS: Final = 3
 _RACE_WORDS: Final = ("race", "ethnic")
 
 
-def disparity_sentence(d: Mapping[str, Any], multi_task: bool) -> str:
+def disparity_sentence(d: Mapping[str, Any], multi_task: bool, kind: str = "",
+                       confirmed: bool = True) -> str:
     """Phrase one disparity: "Sensitivity for X is 0.120 lower than for Y (95% CI ...)".
 
     Parameters
@@ -53,55 +53,98 @@ def disparity_sentence(d: Mapping[str, Any], multi_task: bool) -> str:
     ci = fmt_ci(lo, hi)
     if ci:
         parts.append(f"95% CI {ci}")
-    p = fmt_p(d.get("p_bh"))
+    which, name = ("p_holm", "Holm-adjusted p") if confirmed else ("p_bh", "BH-adjusted p")
+    p = fmt_p(d.get(which))
     if p != "–":
-        parts.append(f"BH-adjusted p {p}" if p.startswith("<") else f"BH-adjusted p = {p}")
+        parts.append(f"{name} {p}" if p.startswith("<") else f"{name} = {p}")
+    if str(d.get("status")) == "unstable":
+        parts.append("unstable: few events")
     paren = f" ({'; '.join(parts)})" if parts else ""
+    label = {"better": ": better than the reference",
+             "calibration": ": worse calibration than the reference"}.get(kind, "")
     return (
         f"{metric_label(str(d['metric']))}{task} for {group_phrase(attr, str(d['group']))} "
         f"is {fmt_num(abs(diff))} {word} than for {group_phrase(attr, str(d['reference']))}"
-        f"{paren}."
-    )
-
-
-def _calibration_finding(metrics: Sequence[Mapping[str, Any]], multi_task: bool) -> str | None:
-    worst, dist = None, 0.0
-    for r in metrics:
-        if (r["metric"] != "oe_ratio" or r["attribute"] == OVERALL_ATTRIBUTE
-                or r.get("status") not in ("ok",) or not is_number(r.get("estimate"))):
-            continue
-        lo, hi = r.get("ci_low"), r.get("ci_high")
-        if not (is_number(lo) and is_number(hi)) or float(lo) <= 1.0 <= float(hi):
-            continue
-        d = abs(float(r["estimate"]) - 1.0)
-        if d > dist:
-            worst, dist = r, d
-    if worst is None:
-        return None
-    est = float(worst["estimate"])
-    direction = "under-estimates" if est > 1 else "over-estimates"
-    task = f" for {worst['task']}" if multi_task else ""
-    return (
-        f"The model {direction} risk{task} in "
-        f"{group_phrase(str(worst['attribute']), str(worst['group']))}: "
-        f"observed/expected events {fmt_num(est)} (95% CI "
-        f"{fmt_ci(worst['ci_low'], worst['ci_high'])}; 1 is calibrated)."
+        f"{paren}{label}."
     )
 
 
 def _status_counts(metrics: Sequence[Mapping[str, Any]]) -> dict[str, set[tuple[str, str]]]:
+    """Return groups by status (suppressed: every row withheld; others: any row so flagged)."""
     out: dict[str, set[tuple[str, str]]] = {"suppressed": set(), "insufficient": set(),
                                             "unstable": set()}
+    whole: dict[tuple[str, str], bool] = {}
     for r in metrics:
+        key = (str(r["attribute"]), str(r["group"]))
         st = str(r.get("status") or "ok")
-        if st in out:
-            out[st].add((str(r["attribute"]), str(r["group"])))
+        whole[key] = whole.get(key, True) and st == "suppressed"
+        if st in ("insufficient", "unstable"):
+            out[st].add(key)
+    out["suppressed"] = {k for k, v in whole.items() if v}
     return out
 
 
+def _gate_sentence(gate: Mapping[str, Any]) -> str:
+    s = gate.get("summary") or {}
+    counts = ", ".join(f"{s[k]} {k}" for k in ("pass", "fail", "inconclusive")
+                       if is_number(s.get(k)))
+    failed = list(dict.fromkeys(str(r.get("rule_id")) for r in gate.get("rules") or []
+                                if r.get("outcome") == "fail"))
+    return (f"Fairness policy result: {str(gate.get('status', 'unknown')).upper()}"
+            + (f" ({counts} rule checks)" if counts else "")
+            + (f"; failed rules: {', '.join(failed)}." if failed else "."))
+
+
+def _chance_sentence(r: Mapping[str, Any], multi: bool) -> str:
+    task = f" for {r['task']}" if multi else ""
+    flag = "; unstable: few events" if r.get("status") == "unstable" else ""
+    ci = fmt_ci(r.get("ci_low"), r.get("ci_high"))
+    return (f"AUROC{task} in {group_phrase(str(r['attribute']), str(r['group']))} is "
+            f"{fmt_num(r['estimate'])}, worse than chance (0.5)"
+            f"{f' (95% CI {ci}{flag})' if ci else (f' ({flag[2:]})' if flag else '')}: "
+            "the model ranks this group's cases below its non-cases.")
+
+
+def count_sentence(metrics: Sequence[Mapping[str, Any]], min_cell: int,
+                   min_events: Any) -> str | None:
+    """State how many groups were withheld and how many had too few events.
+
+    A group "had too few events" when any of its rows is ``unstable`` (fewer than
+    ``min_events`` positives or negatives) or ``insufficient`` (none), for any task.
+    """
+    counts = _status_counts(metrics)
+    withheld = counts["suppressed"]
+    small = {(str(r["attribute"]), str(r["group"])) for r in metrics
+             if str(r.get("reason") or "").startswith(f"fewer than {min_cell} patients")}
+    few = (counts["unstable"] | counts["insufficient"]) - withheld
+    undefined = counts["insufficient"] - withheld
+    if not (withheld or few):
+        return None
+    parts = []
+    if withheld:
+        n_small = len(withheld & small)
+        parts.append(
+            f"{len(withheld)} group{'s were' if len(withheld) != 1 else ' was'} withheld for "
+            f"privacy ({n_small} with fewer than {min_cell} patients"
+            + (f", {len(withheld) - n_small} more so that their counts cannot be derived by "
+               "subtraction" if len(withheld) > n_small else "") + ")")
+    if few:
+        parts.append(
+            f"{len(few)} group{'s' if len(few) != 1 else ''} had too few events (fewer than "
+            f"{min_events} positive or negative ECGs) for at least one task"
+            + (f", {len(undefined)} of them so few that some metrics could not be estimated"
+               if undefined else ""))
+    return "; ".join(parts) + ". No conclusion about these groups is possible from this audit."
+
+
 def findings(metrics: Sequence[Mapping[str, Any]], disparities: Sequence[Mapping[str, Any]],
-             tasks: Sequence[str], gate: Mapping[str, Any] | None, min_cell: int) -> list[str]:
-    """Generate 3-6 plain-language findings from the result tables.
+             tasks: Sequence[str], gate: Mapping[str, Any] | None, min_cell: int,
+             min_events: Any = 10) -> list[str]:
+    """Generate the plain-language findings from the result tables.
+
+    The rule is :func:`ecgaudit.headline.select_findings` (Holm-confirmed disparities,
+    harms first, main effects before intersections) plus every worse-than-chance AUROC
+    (:func:`ecgaudit.headline.worse_than_chance`), which is never left out.
 
     Parameters
     ----------
@@ -113,76 +156,69 @@ def findings(metrics: Sequence[Mapping[str, Any]], disparities: Sequence[Mapping
         Gate result (``GateResult.to_dict()``).
     min_cell : int
         Small-cell threshold.
+    min_events : int
+        Events below which an estimate is unstable.
 
     Returns
     -------
     list of str
     """
     multi = len(tasks) > 1
-    out: list[str] = []
-    if gate:
-        s = gate.get("summary") or {}
-        counts = ", ".join(f"{s[k]} {k}" for k in ("pass", "fail", "inconclusive")
-                           if is_number(s.get(k)))
-        failed = list(dict.fromkeys(str(r.get("rule_id")) for r in gate.get("rules") or []
-                                    if r.get("outcome") == "fail"))
-        out.append(f"Fairness policy result: {str(gate.get('status', 'unknown')).upper()}"
-                   + (f" ({counts} rule checks)" if counts else "")
-                   + (f"; failed rules: {', '.join(failed)}." if failed else "."))
-    clear = [d for d in disparities if d.get("metric") in FINDING_METRICS
-             and d.get("status") in ("ok", None) and is_number(d.get("difference"))
-             and ci_excludes_zero(d)]
-    ranked = sorted(clear, key=lambda d: (-abs(float(d["difference"])), str(d["task"]),
-                                          str(d["attribute"]), str(d["group"])))
-    # One finding per metric, in order of clinical legibility, at most three; prefer a task
-    # not yet mentioned so a multi-task audit is not summarised by one task alone.
-    used: set[str] = set()
-    for metric in FINDING_METRICS:
-        cands = [d for d in ranked if d["metric"] == metric]
-        if not cands or len(out) >= 3 + (1 if gate else 0):
-            continue
-        pick = next((d for d in cands if str(d["task"]) not in used), cands[0])
-        used.add(str(pick["task"]))
-        out.append(disparity_sentence(pick, multi))
-    if not clear:
+    out: list[str] = [_gate_sentence(gate)] if gate else []
+    for t in tasks:
+        out += [_chance_sentence(r, multi) for r in worse_than_chance(metrics, t)]
+    confirmed, _ = select_findings(disparities, metrics)
+    room = max(MIN_FINDINGS, MAX_FINDINGS - len(out) - 1)
+    # One finding per task first (harms lead), so one task does not fill the summary.
+    picked: list[Finding] = []
+    for f in confirmed:
+        if len(picked) < room and str(f.record["task"]) not in {
+                str(p.record["task"]) for p in picked}:
+            picked.append(f)
+    picked += [f for f in confirmed if f not in picked][: room - len(picked)]
+    picked.sort(key=confirmed.index)
+    out += [disparity_sentence(f.record, multi, f.kind) for f in picked]
+    if not confirmed:
         out.append(
-            "No group's sensitivity, AUROC, specificity, PPV or NPV differed from its reference "
-            "group by more than chance would explain (every 95% CI includes 0); this is not proof "
-            "of equal performance: check the width of the intervals."
-        )
-    cal = _calibration_finding(metrics, multi)
-    if cal:
-        out.append(cal)
-    counts = _status_counts(metrics)
-    small = len(counts["suppressed"])
-    insuff = len(counts["insufficient"] - counts["suppressed"])
-    if small or insuff:
-        out.append(
-            f"{small} group{'s' if small != 1 else ''} had fewer than {min_cell} patients and "
-            f"{'were' if small != 1 else 'was'} suppressed; {insuff} had too few events for some "
-            "metrics. No conclusion about these groups is possible from this audit."
-        )
+            "No difference between a group and its reference group survived the Holm "
+            "correction over this run's tests; this is not proof of equal performance: see "
+            "the verdict per task and the width of the intervals.")
+    elif len(confirmed) > len(picked):
+        out.append(f"{len(confirmed) - len(picked)} more differences survived the Holm "
+                   "correction; every one is listed in the disparity section of each task.")
+    counts = count_sentence(metrics, min_cell, min_events)
+    if counts:
+        out.append(counts)
     if len(out) < MIN_FINDINGS:
         out.extend(_headline_findings(metrics, tasks, multi)[: MIN_FINDINGS - len(out)])
-    return out[:MAX_FINDINGS]
+    return out
+
+
+def exploratory_findings(metrics: Sequence[Mapping[str, Any]],
+                         disparities: Sequence[Mapping[str, Any]], tasks: Sequence[str],
+                         limit: int = 10) -> list[str]:
+    """Phrase differences significant after Benjamini-Hochberg but not after Holm."""
+    _, exploratory = select_findings(disparities, metrics)
+    multi = len(tasks) > 1
+    out = [disparity_sentence(f.record, multi, f.kind, confirmed=False)
+           for f in exploratory[:limit]]
+    if len(exploratory) > limit:
+        out.append(f"... and {len(exploratory) - limit} more (see disparities.csv, p_bh).")
+    return out
 
 
 def _headline_findings(metrics: Sequence[Mapping[str, Any]], tasks: Sequence[str],
                        multi: bool) -> list[str]:
     out = []
     for task in tasks:
-        ok = [r for r in metrics if r["task"] == task and r["metric"] == "auroc"
-              and r["attribute"] != OVERALL_ATTRIBUTE and r.get("status") == "ok"
-              and is_number(r.get("estimate"))]
-        if not ok:
+        worst = worst_group(metrics, task)
+        if worst is None:
             continue
-        worst = min(ok, key=lambda r: (float(r["estimate"]), str(r["attribute"])))
         label = f" for {task}" if multi else ""
+        flag = "; unstable: few events" if worst.unstable else ""
         out.append(
-            f"The lowest AUROC{label} is in "
-            f"{group_phrase(str(worst['attribute']), str(worst['group']))}: "
-            f"{fmt_num(worst['estimate'])} (95% CI {fmt_ci(worst['ci_low'], worst['ci_high'])})."
-        )
+            f"The lowest AUROC{label} is in {group_phrase(worst.attribute, worst.group)}: "
+            f"{fmt_num(worst.estimate)} (95% CI {fmt_ci(worst.ci_low, worst.ci_high)}{flag}).")
     return out
 
 
@@ -200,8 +236,8 @@ def limitations(metrics: Sequence[Mapping[str, Any]], disparities: Sequence[Mapp
     if counts["suppressed"]:
         names = sorted(f"{a} {g}" for a, g in counts["suppressed"])
         shown = "; ".join(names[:12]) + (f"; and {len(names) - 12} more" if len(names) > 12 else "")
-        out.append(f"Too small to report (fewer than {min_cell} patients, suppressed for privacy "
-                   f"and precision): {shown}.")
+        out.append(f"Withheld for privacy (fewer than {min_cell} patients, or withheld as well "
+                   f"so that a small group's counts cannot be derived by subtraction): {shown}.")
     insuff = sorted(counts["insufficient"] - counts["suppressed"])
     if insuff:
         reasons = sorted({str(r.get("reason") or "not estimable") for r in metrics

@@ -10,8 +10,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ecgaudit.headline import task_verdict, worse_than_chance, worst_group
+from ecgaudit.privacy import min_cell_size_of
 from ecgaudit.reports import _figures as figs
-from ecgaudit.reports._findings import findings, limitations
+from ecgaudit.reports._findings import exploratory_findings, findings, limitations
 from ecgaudit.reports._format import (
     METRIC_DEFINITIONS,
     fmt_ci,
@@ -205,6 +207,35 @@ def _ordered_curves(curves: Mapping[str, Any], records: list[dict]) -> dict:
     return out
 
 
+def _headline_card(task: str, anchor: str, overall: Mapping[str, Any], records: list[dict],
+                   disp: list[dict], extras: Mapping[str, Any],
+                   gate: Mapping[str, Any] | None) -> dict:
+    """Summary card of a task: the shared headline rules (:mod:`ecgaudit.headline`) rendered.
+
+    The rules are pure functions of the published tables, applied here as in the CLI and
+    ``AuditResult.worst_group``, so a saved result always renders the same headline.
+    """
+    worst = worst_group(records, task)
+    verdict = task_verdict(task, records, disp, extras.get("power") or [], gate)
+    return {
+        "task": task, "anchor": anchor, "n": fmt_int(overall.get("n")),
+        "n_pos": fmt_int(overall.get("n_pos")),
+        "prevalence": fmt_pct(overall.get("n_pos"), overall.get("n")),
+        "auroc": fmt_num(overall.get("estimate")),
+        "auroc_ci": fmt_ci(overall.get("ci_low"), overall.get("ci_high")),
+        "worst_group": group_phrase(worst.attribute, worst.group) if worst else "",
+        "worst_auroc": fmt_num(worst.estimate) if worst else "–",
+        "worst_ci": fmt_ci(worst.ci_low, worst.ci_high) if worst else "",
+        "worst_unstable": bool(worst and worst.unstable),
+        "worst_considered": worst.n_groups if worst else 0,
+        "below_chance": [{"group": group_phrase(str(r["attribute"]), str(r["group"])),
+                          "auroc": fmt_num(r["estimate"]),
+                          "unstable": r.get("status") == "unstable"}
+                         for r in worse_than_chance(records, task)],
+        "verdict": verdict["verdict"], "verdict_text": verdict["text"],
+    }
+
+
 def build_view(result: AuditResult, *, gate: Mapping[str, Any] | None = None,
                compare: Mapping[str, Any] | None = None, figures: bool = True) -> dict:
     """Build the report view model of an audit result.
@@ -230,7 +261,7 @@ def build_view(result: AuditResult, *, gate: Mapping[str, Any] | None = None,
     manifest, extras = data["manifest"], data["extras"]
     config = manifest.get("config") or {}
     ctx = config.get("context") or {}
-    min_cell = int(config.get("min_cell_size") or 11)
+    min_cell = min_cell_size_of(manifest)
     tasks = list(dict.fromkeys(str(r["task"]) for r in records))
     index: dict[Key, dict] = {(str(r["task"]), str(r["attribute"]), str(r["group"]),
                                str(r["metric"])): r for r in records}
@@ -245,21 +276,7 @@ def build_view(result: AuditResult, *, gate: Mapping[str, Any] | None = None,
         cal = metric_table(index, records, t, CALIBRATION_METRICS, min_cell, failing)
         dsec = disparity_section(disp, t, min_cell, failing)
         o = index.get((t, OVERALL_ATTRIBUTE, "all", "auroc")) or {}
-        groups = [r for r in records if r["task"] == t and r["metric"] == "auroc"
-                  and r["attribute"] != OVERALL_ATTRIBUTE and r.get("status") in ("ok", "unstable")
-                  and is_number(r.get("estimate"))]
-        worst = min(groups, key=lambda r: (r.get("status") != "ok", float(r["estimate"]),
-                                           str(r["attribute"]), str(r["group"])), default=None)
-        headline.append({
-            "task": t, "anchor": anchor, "n": fmt_int(o.get("n")), "n_pos": fmt_int(o.get("n_pos")),
-            "prevalence": fmt_pct(o.get("n_pos"), o.get("n")),
-            "auroc": fmt_num(o.get("estimate")),
-            "auroc_ci": fmt_ci(o.get("ci_low"), o.get("ci_high")),
-            "worst_group": group_phrase(str(worst["attribute"]), str(worst["group"]))
-            if worst else "",
-            "worst_auroc": fmt_num(worst["estimate"]) if worst else "–",
-            "worst_ci": fmt_ci(worst["ci_low"], worst["ci_high"]) if worst else "",
-        })
+        headline.append(_headline_card(t, anchor, o, records, disp, extras, gate))
         view: dict[str, Any] = {
             "name": t, "anchor": anchor, "performance": perf, "calibration": cal,
             "disparity": dsec, "forest_svg": "", "reliability_svg": "", "heatmap_svg": "",
@@ -289,7 +306,9 @@ def build_view(result: AuditResult, *, gate: Mapping[str, Any] | None = None,
         "n_total": fmt_int(total), "tasks": task_views, "headline": headline,
         "attributes": [a for a in dict.fromkeys(str(r["attribute"]) for r in records)
                        if a != OVERALL_ATTRIBUTE and INTERSECTION_SEP not in a],
-        "findings": findings(records, disp, tasks, gate, min_cell),
+        "findings": findings(records, disp, tasks, gate, min_cell,
+                             config.get("min_events", 10)),
+        "findings_exploratory": exploratory_findings(records, disp, tasks),
         "gate": _gate_view(gate), "compare": _compare_view(compare),
         "context": [{"key": k, "title": title, "text": str(ctx[k]), "tripod": item}
                     for k, title, item in _CONTEXT_FIELDS if ctx.get(k)],
