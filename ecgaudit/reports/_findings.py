@@ -168,7 +168,7 @@ def findings(metrics: Sequence[Mapping[str, Any]], disparities: Sequence[Mapping
     for t in tasks:
         out += [_chance_sentence(r, multi) for r in worse_than_chance(metrics, t)]
     confirmed, _ = select_findings(disparities, metrics)
-    room = max(MIN_FINDINGS, MAX_FINDINGS - len(out) - 1)
+    room = max(1, MAX_FINDINGS - len(out) - 2)  # leave room for the "more" and count lines
     # One finding per task first (harms lead), so one task does not fill the summary.
     picked: list[Finding] = []
     for f in confirmed:
