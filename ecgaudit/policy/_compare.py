@@ -29,6 +29,7 @@ from ecgaudit.io import InputTable
 from ecgaudit.metrics import derive_threshold
 from ecgaudit.policy._judge import UNJUDGEABLE_STATUSES
 from ecgaudit.policy._paired import paired_group
+from ecgaudit.privacy import is_small_cell
 from ecgaudit.result import AuditResult, to_jsonable
 from ecgaudit.schema import INTERSECTION_SEP
 from ecgaudit.validate import prepare
@@ -244,9 +245,9 @@ def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
                 n_units = np.unique(units[idx]).size
                 base = {"task": task.name, "attribute": g.attribute, "group": name,
                         "n": int(idx.size)}
-                if n_units < config.min_cell_size:
+                if is_small_cell(n_units, config.min_cell_size):
                     for m in PAIRED_METRICS:
-                        rows.append({**base, "metric": m, "status": "suppressed",
+                        rows.append({**base, "n": None, "metric": m, "status": "suppressed",
                                      "reason": f"fewer than {config.min_cell_size} patients"})
                     continue
                 res = paired_group(y[idx], pb[idx], pc[idx], tb, tc, units[idx], n_boot,
