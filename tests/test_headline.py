@@ -205,3 +205,28 @@ def test_worst_group_ties_prefer_single_attributes_and_lower_is_better_metrics()
 def test_same_inputs_give_byte_identical_results() -> None:
     frame = _cohort(5, {"A": 400, "B": 300, "C": 30}, {"B": 1.2})
     assert ecgaudit.audit(frame, CFG).to_json() == ecgaudit.audit(frame, CFG).to_json()
+
+
+def test_calibration_disparities_are_findings_with_their_direction() -> None:
+    def disp(group: str, metric: str, diff: float, holm: float) -> dict:
+        return {"task": "t", "attribute": "race", "group": group, "reference": "A",
+                "metric": metric, "difference": diff, "difference_ci_low": diff - 0.1,
+                "difference_ci_high": diff + 0.1, "p_holm": holm, "p_bh": holm,
+                "status": "ok"}
+
+    metrics = [{"task": "t", "attribute": "race", "group": "A", "metric": m,
+                "estimate": v, "status": "ok"} for m, v in (("oe_ratio", 1.05),
+                                                             ("cal_slope", 0.6))]
+    records = [disp("B", "oe_ratio", 0.6, 0.001),      # O/E 1.65: worse than 1.05
+               disp("C", "cal_slope", 0.35, 0.002),    # slope 0.95: better than 0.6
+               disp("D", "ece", 0.04, 0.003),          # higher ECE: worse
+               disp("E", "oe_ratio", -0.6, 0.2)]       # not significant after Holm
+    confirmed, exploratory = select_findings(records, metrics)
+    kinds = {f.record["group"]: f.kind for f in confirmed}
+    assert kinds == {"B": "calibration", "C": "better", "D": "calibration"}
+    assert [f.record["group"] for f in confirmed][-1] == "C"  # better-than-reference last
+    assert exploratory == []
+    from ecgaudit.reports._findings import disparity_sentence
+
+    text = disparity_sentence(confirmed[0].record, False, confirmed[0].kind)
+    assert text.endswith("worse calibration than the reference.")

@@ -169,14 +169,7 @@ def findings(metrics: Sequence[Mapping[str, Any]], disparities: Sequence[Mapping
         out += [_chance_sentence(r, multi) for r in worse_than_chance(metrics, t)]
     confirmed, _ = select_findings(disparities, metrics)
     room = max(1, MAX_FINDINGS - len(out) - 2)  # leave room for the "more" and count lines
-    # One finding per task first (harms lead), so one task does not fill the summary.
-    picked: list[Finding] = []
-    for f in confirmed:
-        if len(picked) < room and str(f.record["task"]) not in {
-                str(p.record["task"]) for p in picked}:
-            picked.append(f)
-    picked += [f for f in confirmed if f not in picked][: room - len(picked)]
-    picked.sort(key=confirmed.index)
+    picked = _pick(confirmed, room)
     out += [disparity_sentence(f.record, multi, f.kind) for f in picked]
     if not confirmed:
         out.append(
@@ -192,6 +185,19 @@ def findings(metrics: Sequence[Mapping[str, Any]], disparities: Sequence[Mapping
     if len(out) < MIN_FINDINGS:
         out.extend(_headline_findings(metrics, tasks, multi)[: MIN_FINDINGS - len(out)])
     return out
+
+
+def _pick(confirmed: list[Finding], room: int) -> list[Finding]:
+    """Harms before "better than reference"; within each, one per task before a second."""
+    picked: list[Finding] = []
+    for better in (False, True):
+        tier = [f for f in confirmed if (f.kind == "better") == better]
+        for f in tier:
+            if len(picked) < room and str(f.record["task"]) not in {
+                    str(p.record["task"]) for p in picked if (p.kind == "better") == better}:
+                picked.append(f)
+        picked += [f for f in tier if f not in picked][: room - len(picked)]
+    return sorted(picked, key=confirmed.index)
 
 
 def exploratory_findings(metrics: Sequence[Mapping[str, Any]],
