@@ -253,3 +253,28 @@ def test_report_cohort_table_and_shares_show_only_published_counts(
             assert v is None or not is_small_cell(v, K), (c["attribute"], c["group"], t)
     metrics = result.metrics
     assert not is_small_cell(metrics["n_pos"].astype(float), K).any()
+
+
+def test_paired_comparison_withholds_what_the_audits_withhold() -> None:
+    from ecgaudit.config import parse_config
+    from ecgaudit.policy import compare_predictions
+
+    frame = _cohort()
+    cand = frame.copy()
+    for t in TASKS:
+        cand[f"p_{t}"] = np.clip(cand[f"p_{t}"] * 0.9 + 0.05, 0, 1)
+    config = parse_config(_config())
+    table = compare_predictions(frame, cand, config, n_boot=20).table
+    truth = {name: _truth(f) for name, f in (("baseline", frame), ("candidate", cand))}
+    shown = table[table.status != "suppressed"]
+    assert len(shown) > 0
+    for r in shown.itertuples(index=False):
+        if r.metric in ("sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "flag_rate"):
+            for t in truth.values():
+                cells = [t[(c, r.task, r.attribute, r.group)] for c in ("TP", "FN", "FP", "TN")]
+                assert not is_small_cell(cells, K).any(), (r.task, r.attribute, r.group)
+    sizes = table.drop_duplicates(["attribute", "group"]).set_index(["attribute", "group"]).n
+    assert pd.isna(sizes[("race", "D")])
+    for attr in ATTRS:  # overall minus the published groups never gives one hidden size
+        part = sizes[sizes.index.get_level_values(0) == attr]
+        assert part.isna().sum() != 1, attr

@@ -29,9 +29,14 @@ from ecgaudit.io import InputTable
 from ecgaudit.metrics import derive_threshold
 from ecgaudit.policy._judge import UNJUDGEABLE_STATUSES
 from ecgaudit.policy._paired import paired_group
-from ecgaudit.privacy import is_small_cell
+from ecgaudit.privacy import (
+    REASON_COMPLEMENTARY,
+    REASON_EVENTS,
+    is_small_cell,
+    plan_suppression,
+)
 from ecgaudit.result import AuditResult, to_jsonable
-from ecgaudit.schema import INTERSECTION_SEP
+from ecgaudit.schema import INTERSECTION_SEP, RATE_METRICS
 from ecgaudit.validate import prepare
 
 __all__ = [
@@ -235,6 +240,8 @@ def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
     cluster = ", clustered by patient" if config.patient_column else ""
     boot_method = METHOD_BOOT.format(b=n_boot, cluster=cluster)
     rows = []
+    counts: list[dict[str, Any]] = []
+    unit_of: dict[tuple[str, str], int] = {}
     for task in config.tasks:
         y = fb[f"y:{task.name}"].to_numpy()
         pb, pc = fb[f"p:{task.name}"].to_numpy(), fc[f"p:{task.name}"].to_numpy()
@@ -243,6 +250,9 @@ def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
             for i, name in enumerate(g.groups):
                 idx = np.flatnonzero(g.codes == i)
                 n_units = np.unique(units[idx]).size
+                unit_of[(g.attribute, name)] = int(n_units)
+                counts += _confusion_rows(task.name, g.attribute, name, y[idx],
+                                          (pb[idx] >= tb, pc[idx] >= tc))
                 base = {"task": task.name, "attribute": g.attribute, "group": name,
                         "n": int(idx.size)}
                 if is_small_cell(n_units, config.min_cell_size):
@@ -262,10 +272,52 @@ def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
                                     if k in r}})
     table = pd.DataFrame(rows).reindex(columns=list(COMPARISON_COLUMNS))
     table["n"] = table["n"].astype("Int64")
+    table = _withhold(table, pd.DataFrame(counts), unit_of, config.min_cell_size)
     note = (f"paired: the same {len(fb)} ECGs scored by both models; AUROC by paired DeLong, "
             f"other metrics by paired bootstrap (B={n_boot}{cluster}), thresholds derived per "
             "model by the config's rule")
     return Comparison(table=table, method="paired", notes=(note,))
+
+
+def _confusion_rows(task: str, attribute: str, group: str, y: np.ndarray,
+                    flags: tuple[np.ndarray, np.ndarray]) -> list[dict[str, Any]]:
+    """Sensitivity / specificity rows of both models, as the privacy plan reads them."""
+    out = []
+    pos = y == 1
+    for model, flag in zip(("baseline", "candidate"), flags):
+        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+        for metric, num, den in (("sensitivity", int((flag & pos).sum()), n_pos),
+                                 ("specificity", int((~flag & ~pos).sum()), n_neg)):
+            out.append({"model": model, "task": task, "attribute": attribute,
+                        "group": group, "metric": metric, "n": y.size, "n_pos": n_pos,
+                        "estimate": num / den if den else math.nan})
+    return out
+
+
+def _withhold(table: pd.DataFrame, counts: pd.DataFrame, unit_of: dict[tuple[str, str], int],
+              k: int) -> pd.DataFrame:
+    """Apply the audit's suppression plan (both models') to a paired comparison table.
+
+    A group withheld in either model's plan loses every number (also ``n``); threshold
+    rates are withheld where either model's confusion table has a count of 1..k-1 (or a
+    complement of one), exactly as in the audits of the two models.
+    """
+    plans = [plan_suppression(counts[counts["model"] == m], unit_of, k)
+             for m in ("baseline", "candidate")]
+    out = table.copy()
+    keys = list(zip(out["task"], out["attribute"], out["group"], out["metric"]))
+    whole = np.array([any(p.group_hidden(a, g) for p in plans) for _, a, g, _ in keys])
+    rate = np.array([m in RATE_METRICS and any(p.rates_hidden(t, a, g) for p in plans)
+                     for t, a, g, m in keys])
+    hide = (whole | rate) & (out["status"] != "suppressed").to_numpy()
+    values = ["baseline", "candidate", "change", "change_ci_low", "change_ci_high"]
+    out.loc[hide, values] = np.nan
+    out.loc[hide, "status"] = "suppressed"
+    out.loc[hide, "ci_method"] = "none"
+    out.loc[hide & whole, "reason"] = REASON_COMPLEMENTARY
+    out.loc[hide & ~whole, "reason"] = REASON_EVENTS.format(k1=k - 1)
+    out.loc[hide & whole, "n"] = pd.NA
+    return out
 
 
 def config_from_result(result: AuditResult) -> AuditConfig:
