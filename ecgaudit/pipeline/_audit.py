@@ -22,6 +22,7 @@ from ecgaudit.metrics import (
     derive_threshold,
 )
 from ecgaudit.pipeline._bootstrap import apply_bootstrap
+from ecgaudit.pipeline._continuous import add_continuous, binary_part
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
 from ecgaudit.privacy import suppress_cohort, suppress_disparities, suppress_metrics
@@ -149,6 +150,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     prepared = prepare(predictions, config, metadata)
     frame = prepared.frame
     cohort = build_cohort(frame, config)
+    full_config, config = config, binary_part(config)  # continuous: pipeline/_continuous.py
     thresholds = _thresholds(frame, config)
     patients = (frame[config.patient_column].astype(str).to_numpy()
                 if config.patient_column else None)
@@ -164,6 +166,8 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
                                                    if c not in ("p_holm", "p_bh")])
     if config.bootstrap > 0:
         metrics, disparities, ranking = apply_bootstrap(metrics, disparities, session, config)
+    metrics, disparities = add_continuous(metrics, disparities, frame, cohort, full_config,
+                                          patients)
     unit_of = {(g.attribute, name): int(units[g.attribute][i])
                for g in cohort.groupings for i, name in enumerate(g.groups)}
     metric_units = pd.Series([unit_of[(a, b)] for a, b in zip(metrics.attribute, metrics.group)])
@@ -180,7 +184,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     disparities = disparities.loc[:, list(DISPARITY_COLUMNS)]
 
     manifest = build_manifest(
-        config=config.to_dict(),
+        config=full_config.to_dict(),
         inputs=[{"role": role, "name": t.name, "sha256": t.sha256, "rows": len(t.frame)}
                 for role, t in inputs],
         seed=config.seed,
