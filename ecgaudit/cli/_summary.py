@@ -7,6 +7,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
+from ecgaudit.cli._contsummary import print_continuous_summary
 from ecgaudit.result import AuditResult
 
 
@@ -37,6 +38,8 @@ def print_summary(result: AuditResult, console: Console | None = None) -> None:
         table.add_column(col)
     for task in dict.fromkeys(m["task"]):
         mt = m[(m.task == task) & (m.metric == "auroc")]
+        if mt.empty:  # a continuous task: print_continuous_summary
+            continue
         overall = mt[mt.attribute == "overall"].iloc[0]
         groups = mt[(mt.attribute != "overall") & ~mt.attribute.str.contains(" & ", regex=False)
                     & mt.status.isin(["ok", "unstable"])]
@@ -52,4 +55,6 @@ def print_summary(result: AuditResult, console: Console | None = None) -> None:
         table.add_row(str(task), str(overall.n),
                       _fmt(overall.estimate, overall.ci_low, overall.ci_high),
                       worst_name, worst_txt, str(flagged), str(suppressed))
-    console.print(table)
+    if table.row_count or not len(m):
+        console.print(table)
+    print_continuous_summary(result, console)
