@@ -22,7 +22,7 @@ from ecgaudit.metrics import (
     derive_threshold,
 )
 from ecgaudit.pipeline._bootstrap import apply_bootstrap
-from ecgaudit.pipeline._continuous import add_continuous, binary_part
+from ecgaudit.pipeline._continuous import add_continuous, binary_part, continuous_extras
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
 from ecgaudit.privacy import suppress_cohort, suppress_disparities, suppress_metrics
@@ -200,6 +200,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         "tasks": [t.name for t in config.tasks],
         "attributes": [g.attribute for g in cohort.groupings],
         **build_extras(frame, cohort, config, units, points, ranking),
+        **continuous_extras(frame, cohort, full_config, units),
     }
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
                        extras=extras)

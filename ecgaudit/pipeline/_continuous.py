@@ -23,16 +23,17 @@ from ecgaudit.cohort import Cohort
 from ecgaudit.config import AuditConfig, TaskConfig, ThresholdConfig
 from ecgaudit.disparity._contcompare import RATIO_METRICS, continuous_contrasts
 from ecgaudit.metrics._contboot import ContinuousSample, bootstrap_p_value, limits
+from ecgaudit.metrics._contcurves import agreement_curves
 from ecgaudit.metrics._continuous import (
     CONTINUOUS_METRIC_SPECS,
     MIN_STABLE_N,
     closed_form_intervals,
 )
-from ecgaudit.schema import CONTINUOUS_METRICS
+from ecgaudit.schema import CONTINUOUS_METRICS, INTERSECTION_SEP
 from ecgaudit.validate._continuous import cut_task_name
 
-__all__ = ["REASON_NOT_PROBABILITY", "add_continuous", "binary_part", "continuous_rows",
-           "withhold_calibration"]
+__all__ = ["REASON_NOT_PROBABILITY", "add_continuous", "binary_part", "continuous_extras",
+           "continuous_rows", "withhold_calibration"]
 
 NAN = float("nan")
 CALIBRATION_METRICS = ("brier", "oe_ratio", "cal_intercept", "cal_slope", "ece")
@@ -252,3 +253,34 @@ def add_continuous(metrics: pd.DataFrame, disparities: pd.DataFrame, frame: pd.D
     disparities = pd.concat([df for df in (disparities, new_d) if len(df)],
                             ignore_index=True) if len(disparities) or len(new_d) else disparities
     return metrics, disparities
+
+
+def continuous_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
+                      units: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Binned agreement curves per continuous task and group (``extras["continuous"]``).
+
+    Only the overall cohort and single attributes; only groups with at least
+    ``min_cell_size`` patients (the others are suppressed in the tables too).
+    """
+    tasks = continuous_tasks(config)
+    if not tasks:
+        return {}
+    out: dict[str, Any] = {}
+    for task in tasks:
+        y = frame[f"y:{task.name}"].to_numpy(np.float64)
+        x = frame[f"p:{task.name}"].to_numpy(np.float64)
+        groups = []
+        for g in cohort.groupings:
+            if INTERSECTION_SEP in g.attribute:
+                continue
+            for i, name in enumerate(g.groups):
+                if int(units[g.attribute][i]) < config.min_cell_size:
+                    continue
+                rows = g.codes == i
+                curves = agreement_curves(y[rows], x[rows], level=config.ci_level)
+                if curves is not None:
+                    groups.append({"attribute": g.attribute, "group": name, **curves})
+        out[task.name] = {"tolerance": task.tolerance, "cutpoints": list(task.cutpoints),
+                          "derived_tasks": [cut_task_name(task.name, c) for c in task.cutpoints],
+                          "groups": groups}
+    return {"continuous": out}
