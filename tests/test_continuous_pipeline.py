@@ -163,3 +163,10 @@ def test_gate_on_bias(result) -> None:
     assert by[("r2-mae-max_abs_difference", "Black")] == "fail"
     with pytest.raises(ConfigError, match="Did you mean 'bias'"):
         parse_policy({"rules": [{"metric": "bais", "max": 1}]})
+
+
+def test_continuous_only_with_bootstrap(cohort: pd.DataFrame) -> None:
+    res = audit(cohort.head(600), {**_config(cutpoints=[]), "bootstrap": 50})
+    assert set(res.metrics.task) == {"K"}
+    ok = res.metrics[res.metrics.status == "ok"]
+    assert len(ok) and (ok.ci_method == "bootstrap-percentile").all()

@@ -83,6 +83,7 @@ class ContinuousSample:
         self.row_stats = sufficient_stats(y, x, tolerance, self.shift)
         self.sampler = Sampler(self.cells, patient, seed, compiled)
         self.compiled = self.sampler.compiled
+        self._sorted: tuple[np.ndarray, ...] | None = None
 
     def _cells_weighted(self, weights: np.ndarray) -> np.ndarray:
         out = np.zeros((weights.shape[0], self.n_cells, len(STATS)))
@@ -100,14 +101,25 @@ class ContinuousSample:
     def _replicate_cells(self, block: range) -> np.ndarray:
         if not self.compiled:
             return self._cells_weighted(self.sampler.draw(block))
-        from ecgaudit.metrics._contkernels import cell_stats_boot
+        from ecgaudit.metrics._contkernels import cell_stats_boot, strata_stats_boot
 
         s = self.sampler
         out = np.empty((len(block), self.n_cells, len(STATS)))
-        row_unit = np.zeros(0, np.int64) if s.row_unit is None else s.row_unit
         tol = float(self.tolerance) if self.tolerance is not None else 0.0
+        if s.row_unit is None:  # rows = units: one pass per stratum, sums in registers
+            if self._sorted is None:
+                order = s.unit_sorted
+                starts = np.searchsorted(self.cells[order], np.arange(self.n_cells))
+                sizes = np.diff(np.append(starts, order.size))
+                self._sorted = (starts.astype(np.int64), sizes.astype(np.int64),
+                                np.ascontiguousarray(self.xs[order]),
+                                np.ascontiguousarray(self.ys[order]))
+            starts, sizes, xs, ys = self._sorted
+            strata_stats_boot(replicate_keys(s.seed, block), starts, sizes, xs, ys, tol,
+                              self.tolerance is not None, out)
+            return out
         cell_stats_boot(replicate_keys(s.seed, block), s.slot_start, s.slot_size,
-                        s.unit_sorted, row_unit, self.xs, self.ys, self.cells,
+                        s.unit_sorted, s.row_unit, self.xs, self.ys, self.cells,
                         self.n_cells, tol, self.tolerance is not None, out)
         return out
 

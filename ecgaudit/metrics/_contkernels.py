@@ -15,13 +15,13 @@ import numpy as np
 from ecgaudit.metrics._drawkernels import pick
 from ecgaudit.metrics._kernels import _pjit, prange
 
-__all__ = ["cell_stats_boot"]
+__all__ = ["cell_stats_boot", "strata_stats_boot"]
 
 
 @_pjit
 def cell_stats_boot(keys, slot_start, slot_size, unit_sorted, row_unit, xs, ys, cells,
                     n_cells, tol, has_tol, out):
-    # out[b, c, s]: statistic s of cell c in replicate keys[b] (see the module docstring).
+    # Clustered case: out[b, c, s] = statistic s of cell c in replicate keys[b].
     n_units = slot_size.size
     n = xs.size
     for b in prange(keys.size):
@@ -31,7 +31,7 @@ def cell_stats_boot(keys, slot_start, slot_size, unit_sorted, row_unit, xs, ys, 
             cnt[unit_sorted[slot_start[j] + pick(key, j, slot_size[j])]] += 1
         acc = np.zeros((n_cells, 9))
         for i in range(n):
-            w = cnt[row_unit[i]] if row_unit.size else cnt[i]
+            w = cnt[row_unit[i]]
             if w == 0:
                 continue
             x = xs[i]
@@ -50,3 +50,51 @@ def cell_stats_boot(keys, slot_start, slot_size, unit_sorted, row_unit, xs, ys, 
             if has_tol and ad <= tol:
                 acc[c, 8] += w
         out[b] = acc
+
+
+@_pjit
+def strata_stats_boot(keys, starts, sizes, xs, ys, tol, has_tol, out):
+    # Unclustered case, rows sorted by stratum (stratum c = rows starts[c]:starts[c]+sizes[c],
+    # slot order of the Sampler): out[b, c, s] = statistic s of stratum c in replicate b.
+    n_s = sizes.size
+    biggest = 0
+    for c in range(n_s):
+        biggest = max(biggest, sizes[c])
+    for b in prange(keys.size):
+        key = keys[b]
+        cnt = np.zeros(biggest, dtype=np.int32)
+        for c in range(n_s):
+            start = starts[c]
+            m = sizes[c]
+            for j in range(m):
+                cnt[j] = 0
+            for j in range(m):
+                cnt[pick(key, start + j, m)] += 1
+            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = 0.0
+            for j in range(m):
+                w = cnt[j]
+                if w == 0:
+                    continue
+                x = xs[start + j]
+                y = ys[start + j]
+                d = x - y
+                ad = abs(d)
+                s0 += w
+                s1 += w * x
+                s2 += w * y
+                s3 += w * (x * x)
+                s4 += w * (y * y)
+                s5 += w * (x * y)
+                s6 += w * ad
+                s7 += w * ((d * d) * (d * d))
+                if has_tol and ad <= tol:
+                    s8 += w
+            out[b, c, 0] = s0
+            out[b, c, 1] = s1
+            out[b, c, 2] = s2
+            out[b, c, 3] = s3
+            out[b, c, 4] = s4
+            out[b, c, 5] = s5
+            out[b, c, 6] = s6
+            out[b, c, 7] = s7
+            out[b, c, 8] = s8

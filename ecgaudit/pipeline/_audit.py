@@ -164,7 +164,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
     disparities = pd.DataFrame(disp_rows, columns=[c for c in DISPARITY_COLUMNS
                                                    if c not in ("p_holm", "p_bh")])
-    if config.bootstrap > 0:
+    if config.bootstrap > 0 and config.tasks:  # no binary task: continuous only
         metrics, disparities, ranking = apply_bootstrap(metrics, disparities, session, config)
     metrics, disparities = add_continuous(metrics, disparities, frame, cohort, full_config,
                                           patients)
