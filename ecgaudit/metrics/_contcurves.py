@@ -18,19 +18,18 @@ from scipy.stats import t as t_dist
 __all__ = ["agreement_curves"]
 
 
-def _bins(key: np.ndarray, n_bins: int) -> list[np.ndarray]:
-    order = np.argsort(key, kind="stable")
-    return np.array_split(order, n_bins)
-
-
-def agreement_curves(measured: np.ndarray, predicted: np.ndarray, *, max_bins: int = 10,
-                     min_rows: int = 20, level: float = 0.95) -> dict[str, Any] | None:
+def agreement_curves(measured: np.ndarray, predicted: np.ndarray, by_mean: np.ndarray,
+                     by_predicted: np.ndarray, *, max_bins: int = 10, min_rows: int = 20,
+                     level: float = 0.95) -> dict[str, Any] | None:
     """Return binned Bland-Altman and calibration curves, or None for too few rows.
 
     Parameters
     ----------
     measured, predicted : ndarray of float
-        One group's values.
+        Values of every row.
+    by_mean, by_predicted : ndarray of int
+        The group's row indices sorted by ``measured + predicted``, resp. by ``predicted``
+        (a cohort-wide stable sort restricted to the group keeps its order).
     max_bins : int
         Most bins.
     min_rows : int
@@ -46,17 +45,17 @@ def agreement_curves(measured: np.ndarray, predicted: np.ndarray, *, max_bins: i
     """
     y = np.asarray(measured, dtype=np.float64)
     x = np.asarray(predicted, dtype=np.float64)
-    n_bins = min(max_bins, y.size // min_rows)
+    n_bins = min(max_bins, by_mean.size // min_rows)
     if n_bins < 2:
         return None
     d, avg = x - y, (x + y) / 2.0
-    ba = {"mean": [], "diff": [], "sd": []}
-    for b in _bins(avg, n_bins):
+    ba: dict[str, list[float]] = {"mean": [], "diff": [], "sd": []}
+    for b in np.array_split(by_mean, n_bins):
         ba["mean"].append(float(avg[b].mean()))
         ba["diff"].append(float(d[b].mean()))
         ba["sd"].append(float(d[b].std(ddof=1)))
-    cal = {"pred": [], "meas": [], "low": [], "high": []}
-    for b in _bins(x, n_bins):
+    cal: dict[str, list[float]] = {"pred": [], "meas": [], "low": [], "high": []}
+    for b in np.array_split(by_predicted, n_bins):
         m = float(y[b].mean())
         half = float(t_dist.ppf(0.5 + level / 2, b.size - 1) * y[b].std(ddof=1)
                      / np.sqrt(b.size))

@@ -22,7 +22,12 @@ from ecgaudit.metrics import (
     derive_threshold,
 )
 from ecgaudit.pipeline._bootstrap import apply_bootstrap
-from ecgaudit.pipeline._continuous import add_continuous, binary_part, continuous_extras
+from ecgaudit.pipeline._continuous import (
+    add_continuous,
+    binary_part,
+    continuous_extras,
+    no_binary_tasks,
+)
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
 from ecgaudit.privacy import suppress_cohort, suppress_disparities, suppress_metrics
@@ -157,8 +162,11 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     if patients is not None:
         _, patients = np.unique(patients, return_inverse=True)
     units = {g.attribute: _units(g, patients) for g in cohort.groupings}
-    metric_rows, disp_rows, session, points = _compute(frame, cohort, config, thresholds,
-                                                       patients)
+    if config.tasks:
+        metric_rows, disp_rows, session, points = _compute(frame, cohort, config, thresholds,
+                                                           patients)
+    else:  # continuous tasks only (pipeline/_continuous.py): no binary session to build
+        metric_rows, disp_rows, session, points = no_binary_tasks()
     ranking = points.ranking
 
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))

@@ -22,6 +22,7 @@ import pandas as pd
 from ecgaudit.cohort import Cohort
 from ecgaudit.config import AuditConfig, TaskConfig, ThresholdConfig
 from ecgaudit.disparity._contcompare import RATIO_METRICS, continuous_contrasts
+from ecgaudit.metrics import PointEstimates
 from ecgaudit.metrics._contboot import ContinuousSample, bootstrap_p_value, limits
 from ecgaudit.metrics._contcurves import agreement_curves
 from ecgaudit.metrics._continuous import (
@@ -29,11 +30,12 @@ from ecgaudit.metrics._continuous import (
     MIN_STABLE_N,
     closed_form_intervals,
 )
+from ecgaudit.metrics._points import RANKING_COLUMNS
 from ecgaudit.schema import CONTINUOUS_METRICS, INTERSECTION_SEP
 from ecgaudit.validate._continuous import cut_task_name
 
 __all__ = ["REASON_NOT_PROBABILITY", "add_continuous", "binary_part", "continuous_extras",
-           "continuous_rows", "withhold_calibration"]
+           "continuous_rows", "no_binary_tasks", "withhold_calibration"]
 
 NAN = float("nan")
 CALIBRATION_METRICS = ("brier", "oe_ratio", "cal_intercept", "cal_slope", "ece")
@@ -269,6 +271,8 @@ def continuous_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
     for task in tasks:
         y = frame[f"y:{task.name}"].to_numpy(np.float64)
         x = frame[f"p:{task.name}"].to_numpy(np.float64)
+        by_avg = np.argsort(x + y, kind="stable")  # sorted once; groups keep this order
+        by_x = np.argsort(x, kind="stable")
         groups = []
         for g in cohort.groupings:
             if INTERSECTION_SEP in g.attribute:
@@ -277,10 +281,17 @@ def continuous_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                 if int(units[g.attribute][i]) < config.min_cell_size:
                     continue
                 rows = g.codes == i
-                curves = agreement_curves(y[rows], x[rows], level=config.ci_level)
+                curves = agreement_curves(y, x, by_avg[rows[by_avg]], by_x[rows[by_x]],
+                                          level=config.ci_level)
                 if curves is not None:
                     groups.append({"attribute": g.attribute, "group": name, **curves})
         out[task.name] = {"tolerance": task.tolerance, "cutpoints": list(task.cutpoints),
                           "derived_tasks": [cut_task_name(task.name, c) for c in task.cutpoints],
                           "groups": groups}
     return {"continuous": out}
+
+
+def no_binary_tasks() -> tuple[list[dict[str, Any]], list[dict[str, Any]], None,
+                               PointEstimates]:
+    """Return what the binary path yields for a config without binary tasks (nothing)."""
+    return [], [], None, PointEstimates([], pd.DataFrame(columns=list(RANKING_COLUMNS)))
