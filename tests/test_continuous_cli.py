@@ -41,3 +41,20 @@ def test_bad_measured_values_exit_2_and_write_nothing(tmp_path: Path) -> None:
     assert "'haemolysed'" in res.output
     assert "Traceback" not in res.output
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_results_json_byte_identical_and_report_rerenders(tmp_path: Path) -> None:
+    path = tmp_path / "k.csv"
+    make_synthetic_potassium(600, seed=4).to_csv(path, index=False)
+    outs = []
+    for name in ("a", "b"):
+        res = runner.invoke(app, [*_args(path, tmp_path / name), "--bootstrap", "40"])
+        assert res.exit_code == 0, res.output
+        outs.append((tmp_path / name / "results.json").read_bytes())
+    assert outs[0] == outs[1]
+    res = runner.invoke(app, ["report", str(tmp_path / "a" / "results.json"), "--output",
+                              str(tmp_path / "again.html")])
+    assert res.exit_code == 0, res.output
+    again = (tmp_path / "again.html").read_text(encoding="utf-8")
+    assert again == (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
+    assert "Continuous outcomes: agreement by group" in again

@@ -170,3 +170,12 @@ def test_continuous_only_with_bootstrap(cohort: pd.DataFrame) -> None:
     assert set(res.metrics.task) == {"K"}
     ok = res.metrics[res.metrics.status == "ok"]
     assert len(ok) and (ok.ci_method == "bootstrap-percentile").all()
+
+
+def test_bca_intervals(cohort: pd.DataFrame) -> None:
+    cfg = {**_config(cutpoints=[]), "bootstrap": 200, "bootstrap_method": "bca"}
+    res = audit(cohort.head(1200), cfg)
+    k = res.metrics[(res.metrics.status == "ok") & (res.metrics.attribute != "overall")]
+    assert (k.ci_method == "bootstrap-bca").all()
+    inside = (k.ci_low <= k.estimate) & (k.estimate <= k.ci_high)
+    assert inside.mean() > 0.95
