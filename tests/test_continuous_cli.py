@@ -58,3 +58,13 @@ def test_results_json_byte_identical_and_report_rerenders(tmp_path: Path) -> Non
     again = (tmp_path / "again.html").read_text(encoding="utf-8")
     assert again == (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
     assert "Continuous outcomes: agreement by group" in again
+
+
+def test_unknown_kind_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "k.csv"
+    make_synthetic_potassium(100, seed=1).to_csv(path, index=False)
+    args = _args(path, tmp_path / "out")
+    args[args.index("continuous")] = "regression"
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2
+    assert "--kind must be 'binary' or 'continuous', not 'regression'" in res.output

@@ -26,6 +26,8 @@ def _flag_config(label: list[str], score: list[str], task: list[str], positive: 
         raise ConfigError(
             "without --config, give one --score for every --label (e.g. --label y --score p)"
         )
+    if kind not in ("binary", "continuous"):
+        raise ConfigError(f"--kind must be 'binary' or 'continuous', not '{kind}'")
     names = task or label
     if len(names) != len(label):
         raise ConfigError("give one --task name for every --label, or none")
