@@ -84,13 +84,14 @@ def _pandas_case(df: pd.DataFrame, reps: int) -> dict[str, float]:
     t0 = time.perf_counter()
     _pandas_metrics(frame, keys)
     t_point = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for b in range(reps):
         sample = frame.groupby(strata, observed=True).sample(frac=1.0, replace=True,
                                                             random_state=b)
         _pandas_metrics(sample, keys)
     per_rep = (time.perf_counter() - t0) / reps
-    return {"point_s": t_point, "per_replicate_s": per_rep}
+    return {"point_s": t_point, "per_replicate_s": per_rep,
+            "per_replicate_cpu_s": (time.process_time() - c0) / reps}
 
 
 def run_case(case: str, n: int, boot: int, pandas_boot: int) -> dict[str, Any]:
@@ -102,10 +103,12 @@ def run_case(case: str, n: int, boot: int, pandas_boot: int) -> dict[str, Any]:
     ecgaudit.audit(make_table(2000), make_config(3))  # compile / load kernels
     df = make_table(n)
     out: dict[str, Any] = {"case": case, "n": n}
+    c0 = time.process_time()
     if case == "audit":
         t0 = time.perf_counter()
         res = ecgaudit.audit(df, make_config(boot))
         out["seconds"] = time.perf_counter() - t0
+        out["cpu_s"] = time.process_time() - c0
         out["groups"] = int(len(res.metrics) / 9)
     elif case == "engine":
         gs = build_cohort(df, parse_config(make_config(0))).groupings
@@ -114,10 +117,13 @@ def run_case(case: str, n: int, boot: int, pandas_boot: int) -> dict[str, Any]:
                               [len(g.groups) for g in gs], tolerance=TOL, seed=1)
         cs.replicates(boot)
         out["seconds"] = time.perf_counter() - t0
+        out["cpu_s"] = time.process_time() - c0
     else:
         out.update(_pandas_case(df, pandas_boot))
         out["seconds_extrapolated"] = out["point_s"] + boot * out["per_replicate_s"]
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["peak_rss_mb"] = usage.ru_maxrss / 1024
+    out["cpu_s_total_process"] = usage.ru_utime + usage.ru_stime  # includes set-up
     return out
 
 
