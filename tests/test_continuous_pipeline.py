@@ -179,3 +179,10 @@ def test_bca_intervals(cohort: pd.DataFrame) -> None:
     assert (k.ci_method == "bootstrap-bca").all()
     inside = (k.ci_low <= k.estimate) & (k.estimate <= k.ci_high)
     assert inside.mean() > 0.95
+
+
+def test_numpy_engine_gives_the_same_intervals(cohort: pd.DataFrame) -> None:
+    cfg = {**_config(cutpoints=[]), "bootstrap": 30}
+    a = audit(cohort.head(400), cfg).metrics
+    b = audit(cohort.head(400), {**cfg, "engine": "numpy"}).metrics
+    pd.testing.assert_frame_equal(a, b, rtol=1e-9)

@@ -133,7 +133,9 @@ def _task_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig, task: T
     sample = ContinuousSample(frame[f"y:{task.name}"].to_numpy(np.float64),
                               frame[f"p:{task.name}"].to_numpy(np.float64),
                               [g.codes for g in groupings], [len(g.groups) for g in groupings],
-                              tolerance=task.tolerance, patient=patients, seed=config.seed)
+                              tolerance=task.tolerance, patient=patients, seed=config.seed,
+                              compiled={"auto": None, "compiled": True,
+                                        "numpy": False}[config.engine])
     stats = sample.group_stats(sample.cell_stats())
     level, names = config.ci_level, _metric_names(task)
     idx = [CONTINUOUS_METRICS.index(m) for m in names]
