@@ -47,13 +47,31 @@ class _Strict(BaseModel):
 
 
 class TaskConfig(_Strict):
-    """One prediction task: a label column and a score column."""
+    """One prediction task: a label column and a score column.
+
+    ``kind="continuous"``: ``label`` is the measured value and ``score`` the predicted value
+    (same unit); ``cutpoints`` derive binary tasks ``<name>>=<cut>`` and ``tolerance`` is the
+    clinical tolerance on ``|predicted - measured|`` (see docs/continuous.md).
+    """
 
     name: str = Field(min_length=1)
-    label: str
+    kind: Literal["binary", "survival", "continuous"] = "binary"
+    label: str | None = None
     score: str
     positive_label: str | int | float | bool | None = None
     score_type: Literal["probability", "logit"] = "probability"
+    cutpoints: tuple[float, ...] = ()
+    tolerance: float | None = Field(default=None, gt=0.0)
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> TaskConfig:
+        if self.kind in ("binary", "continuous") and self.label is None:
+            raise ValueError(f"a {self.kind} task needs a 'label' column")
+        if self.kind != "continuous" and (self.cutpoints or self.tolerance is not None):
+            raise ValueError("'cutpoints' and 'tolerance' apply to `kind: continuous` tasks only")
+        if len(set(self.cutpoints)) != len(self.cutpoints):
+            raise ValueError(f"'cutpoints' must be distinct; got {list(self.cutpoints)}")
+        return self
 
 
 class AttributeConfig(_Strict):

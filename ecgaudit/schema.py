@@ -11,6 +11,7 @@ from typing import Final
 
 __all__ = [
     "BOUNDED_METRICS",
+    "CONTINUOUS_METRICS",
     "DISPARITY_COLUMNS",
     "INTERSECTION_SEP",
     "METRICS",
@@ -45,6 +46,12 @@ RATE_METRICS: Final = ("sensitivity", "specificity", "ppv", "npv", "fnr", "fpr",
 METRICS: Final = (
     "auroc", "auprc", "brier", "oe_ratio", "cal_intercept", "cal_slope", "ece",
     *RATE_METRICS,
+)
+
+#: Metrics of continuous outcomes (``kind: continuous`` tasks; see docs/continuous.md).
+CONTINUOUS_METRICS: Final = (
+    "bias", "mae", "rmse", "loa_lower", "loa_upper", "slope", "intercept", "r2",
+    "within_tolerance",
 )
 
 #: Ranking-fairness metrics per group (BPSN/BNSP subgroup AUCs, cross-group AUCs).

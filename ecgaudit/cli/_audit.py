@@ -20,17 +20,19 @@ from ecgaudit.reports import write_report
 
 def _flag_config(label: list[str], score: list[str], task: list[str], positive: str | None,
                  logits: bool, attrs: dict[str, str | None], extra: list[str],
-                 id_column: str | None, patient: str | None, threshold: float | None
-                 ) -> dict[str, Any]:
+                 id_column: str | None, patient: str | None, threshold: float | None,
+                 kind: str = "binary") -> dict[str, Any]:
     if not label or len(label) != len(score):
         raise ConfigError(
             "without --config, give one --score for every --label (e.g. --label y --score p)"
         )
+    if kind not in ("binary", "continuous"):
+        raise ConfigError(f"--kind must be 'binary' or 'continuous', not '{kind}'")
     names = task or label
     if len(names) != len(label):
         raise ConfigError("give one --task name for every --label, or none")
     tasks = [{"name": n, "label": lab, "score": s, "positive_label": positive,
-              "score_type": "logit" if logits else "probability"}
+              "score_type": "logit" if logits else "probability", "kind": kind}
              for n, lab, s in zip(names, label, score)]
     attributes: dict[str, dict[str, Any]] = {}
     for name, column in attrs.items():
@@ -75,6 +77,7 @@ def audit(
     score: Annotated[list[str], typer.Option(help="Score column, one per --label.")] = [],  # noqa: B006
     task: Annotated[list[str], typer.Option(help="Task name, one per --label.")] = [],  # noqa: B006
     positive_label: Annotated[str | None, typer.Option(help="Value of a text label that means positive.")] = None,
+    kind: Annotated[str, typer.Option(help="Task kind of --label/--score: binary, or continuous (label = measured, score = predicted value).")] = "binary",
     logits: Annotated[bool, typer.Option(help="Scores are logits, not probabilities.")] = False,
     sex: Annotated[str | None, typer.Option(help="Sex column.")] = None,
     race: Annotated[str | None, typer.Option(help="Race / ethnicity column.")] = None,
@@ -103,6 +106,7 @@ def audit(
         "label": label, "score": score, "task": task, "positive": positive_label,
         "logits": logits, "attrs": {"race": race, "sex": sex, "age": age},
         "extra": attribute, "id_column": id_column, "patient": patient, "threshold": threshold,
+        "kind": kind,
     }
     overrides = {"seed": seed, "bootstrap": bootstrap, "min_cell_size": min_cell,
                  "bootstrap_bins": bootstrap_bins}

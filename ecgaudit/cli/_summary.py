@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ecgaudit.cli._contsummary import print_continuous_summary
 from ecgaudit.headline import select_findings, task_verdict, worse_than_chance, worst_group
 from ecgaudit.result import AuditResult
 
@@ -53,8 +54,10 @@ def print_summary(result: AuditResult, console: Console | None = None) -> None:
         table.add_column(col)
     notes = []
     for task in dict.fromkeys(str(r["task"]) for r in records):
-        overall = next(r for r in records if r["task"] == task and r["metric"] == "auroc"
-                       and r["attribute"] == "overall")
+        overall = next((r for r in records if r["task"] == task and r["metric"] == "auroc"
+                        and r["attribute"] == "overall"), None)
+        if overall is None:  # a continuous task: print_continuous_summary
+            continue
         w = worst_group(records, task)
         name = f"{w.attribute}={w.group}{' *' if w.unstable else ''}" if w else "-"
         worst_txt = _fmt(w.estimate, w.ci_low, w.ci_high) if w else "-"
@@ -69,9 +72,11 @@ def print_summary(result: AuditResult, console: Console | None = None) -> None:
             flag = " (unstable: few events)" if r.get("status") == "unstable" else ""
             notes.append(f"{task}: AUROC below chance in {r['attribute']}={r['group']}: "
                          f"{_fmt(r['estimate'], r['ci_low'], r['ci_high'])}{flag}")
-    console.print(table)
+    if table.row_count or not records:
+        console.print(table)
     for line in notes:
         console.print(f"warning: {line}")
+    print_continuous_summary(result, console)
 
 
 def print_verdicts(result: AuditResult, gate: Mapping[str, Any] | None = None,
@@ -90,6 +95,7 @@ def print_verdicts(result: AuditResult, gate: Mapping[str, Any] | None = None,
     console = console or Console(highlight=False, width=120)
     data = result.to_dict()
     power = data["extras"].get("power") or []
-    for task in dict.fromkeys(str(r["task"]) for r in data["metrics"]):
+    for task in dict.fromkeys(str(r["task"]) for r in data["metrics"]
+                              if r["metric"] == "auroc"):
         v = task_verdict(task, data["metrics"], data["disparities"], power, gate)
         console.print(f"verdict {task}: {v['text']}")

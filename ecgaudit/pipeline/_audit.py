@@ -22,6 +22,12 @@ from ecgaudit.metrics import (
     derive_threshold,
 )
 from ecgaudit.pipeline._bootstrap import apply_bootstrap
+from ecgaudit.pipeline._continuous import (
+    add_continuous,
+    binary_part,
+    continuous_extras,
+    no_binary_tasks,
+)
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
 from ecgaudit.privacy import (
@@ -156,21 +162,27 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     prepared = prepare(predictions, config, metadata)
     frame = prepared.frame
     cohort = build_cohort(frame, config)
+    full_config, config = config, binary_part(config)  # continuous: pipeline/_continuous.py
     thresholds = _thresholds(frame, config)
     patients = (frame[config.patient_column].astype(str).to_numpy()
                 if config.patient_column else None)
     if patients is not None:
         _, patients = np.unique(patients, return_inverse=True)
     units = {g.attribute: _units(g, patients) for g in cohort.groupings}
-    metric_rows, disp_rows, session, points = _compute(frame, cohort, config, thresholds,
-                                                       patients)
+    if config.tasks:
+        metric_rows, disp_rows, session, points = _compute(frame, cohort, config, thresholds,
+                                                           patients)
+    else:  # continuous tasks only (pipeline/_continuous.py): no binary session to build
+        metric_rows, disp_rows, session, points = no_binary_tasks()
     ranking = points.ranking
 
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
     disparities = pd.DataFrame(disp_rows, columns=[c for c in DISPARITY_COLUMNS
                                                    if c not in ("p_holm", "p_bh")])
-    if config.bootstrap > 0:
+    if config.bootstrap > 0 and config.tasks:  # no binary task: continuous only
         metrics, disparities, ranking = apply_bootstrap(metrics, disparities, session, config)
+    metrics, disparities = add_continuous(metrics, disparities, frame, cohort, full_config,
+                                          patients)
     unit_of = {(g.attribute, name): int(units[g.attribute][i])
                for g in cohort.groupings for i, name in enumerate(g.groups)}
     plan = plan_suppression(metrics, unit_of, config.min_cell_size)
@@ -183,7 +195,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     disparities = disparities.loc[:, list(DISPARITY_COLUMNS)]
 
     manifest = build_manifest(
-        config=config.to_dict(),
+        config=full_config.to_dict(),
         inputs=[{"role": role, "name": t.name, "sha256": t.sha256, "rows": len(t.frame)}
                 for role, t in inputs],
         seed=config.seed,
@@ -199,6 +211,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         "tasks": [t.name for t in config.tasks],
         "attributes": [g.attribute for g in cohort.groupings],
         **suppress_extras(build_extras(frame, cohort, config, units, points, ranking), plan),
+        **continuous_extras(frame, cohort, full_config, units),
         "suppression": {"min_cell_size": plan.k, **plan.counts()},
     }
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,

@@ -5,7 +5,7 @@ A policy is a list of rules. Each rule has exactly one *kind*, chosen by its key
 =============  =========================================================================
 kind           keys
 =============  =========================================================================
-``value``      ``metric`` + ``min`` / ``max`` / ``between`` (optionally ``worst_group``)
+``value``      ``metric`` + ``min`` / ``max`` / ``between`` / ``max_abs`` (+ ``worst_group``)
 ``disparity``  ``metric`` + ``max_abs_difference`` or ``ratio_between``
 ``coverage``   ``min_n`` / ``min_positives`` / ``required_groups``
 ``change``     ``metric`` + ``max_worsening`` or ``max_abs_change`` (``ecgaudit compare``)
@@ -27,7 +27,7 @@ from pydantic import ValidationError as PydanticValidationError
 from ecgaudit.config import read_yaml
 from ecgaudit.errors import ConfigError
 from ecgaudit.result import AuditResult
-from ecgaudit.schema import INTERSECTION_SEP, METRICS, OVERALL_ATTRIBUTE
+from ecgaudit.schema import CONTINUOUS_METRICS, INTERSECTION_SEP, METRICS, OVERALL_ATTRIBUTE
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -49,7 +49,9 @@ HIGHER_IS_BETTER: frozenset[str] = frozenset(
 #: Metrics where a smaller value is better.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"brier", "ece", "fnr", "fpr"})
 
-_VALUE_KEYS = ("min", "max", "between")
+_VALUE_KEYS = ("min", "max", "between", "max_abs")
+#: Metric names a rule may use (binary and continuous outcomes).
+_RULE_METRICS = (*METRICS, *CONTINUOUS_METRICS)
 _DISPARITY_KEYS = ("max_abs_difference", "ratio_between")
 _COVERAGE_KEYS = ("min_n", "min_positives", "required_groups")
 _CHANGE_KEYS = ("max_worsening", "max_abs_change")
@@ -103,6 +105,7 @@ class Rule(BaseModel):
     min: float | None = None
     max: float | None = None
     between: tuple[float, float] | None = None
+    max_abs: float | None = Field(default=None, ge=0.0)
     worst_group: bool = False
     max_abs_difference: float | None = Field(default=None, ge=0.0)
     ratio_between: tuple[float, float] | None = None
@@ -135,6 +138,8 @@ class Rule(BaseModel):
             self.min is not None or self.max is not None
         ):
             raise ValueError("use either 'between' or 'min'/'max', not both")
+        if kind == "value" and self.max_abs is not None and len(present["value"]) > 1:
+            raise ValueError("'max_abs' (|value| <= x) cannot be combined with min/max/between")
         if kind == "disparity" and len(present["disparity"]) > 1:
             raise ValueError("use 'max_abs_difference' or 'ratio_between' in separate rules")
         if kind == "change" and len(present["change"]) > 1:
@@ -180,6 +185,8 @@ class Rule(BaseModel):
         """Return the accepted interval ``[low, high]`` of a value rule (infinite if open)."""
         if self.between is not None:
             return self.between
+        if self.max_abs is not None:
+            return -self.max_abs, self.max_abs
         lo = self.min if self.min is not None else float("-inf")
         hi = self.max if self.max is not None else float("inf")
         return lo, hi
@@ -251,8 +258,9 @@ def _check_names(policy: Policy, result: AuditResult | None, source: str) -> Non
     attrs = sorted(set(metrics["attribute"])) if metrics is not None else None
     for rule_id, rule in zip(ids, policy.rules):
         where = f"rule '{rule_id}'"
-        if rule.metric is not None and rule.metric not in METRICS:
-            problems.append(f"{where}: {unknown_name_message('metric', rule.metric, METRICS)}")
+        if rule.metric is not None and rule.metric not in _RULE_METRICS:
+            problems.append(
+                f"{where}: {unknown_name_message('metric', rule.metric, _RULE_METRICS)}")
         if metrics is None or tasks is None or attrs is None:
             continue
         for task in rule.tasks or ():

@@ -13,6 +13,7 @@ from typing import Any
 from ecgaudit.headline import task_verdict, worse_than_chance, worst_group
 from ecgaudit.privacy import min_cell_size_of
 from ecgaudit.reports import _figures as figs
+from ecgaudit.reports._continuous import binary_tasks, continuous_views
 from ecgaudit.reports._findings import exploratory_findings, findings, limitations
 from ecgaudit.reports._format import (
     METRIC_DEFINITIONS,
@@ -262,7 +263,7 @@ def build_view(result: AuditResult, *, gate: Mapping[str, Any] | None = None,
     config = manifest.get("config") or {}
     ctx = config.get("context") or {}
     min_cell = min_cell_size_of(manifest)
-    tasks = list(dict.fromkeys(str(r["task"]) for r in records))
+    tasks = binary_tasks(records)  # continuous tasks: reports/_continuous.py
     index: dict[Key, dict] = {(str(r["task"]), str(r["attribute"]), str(r["group"]),
                                str(r["metric"])): r for r in records}
     failing = _failing(gate)
@@ -324,4 +325,5 @@ def build_view(result: AuditResult, *, gate: Mapping[str, Any] | None = None,
         "perf_metrics": [{"id": m, "label": metric_label(m)} for m in PERFORMANCE_METRICS],
         "cal_metrics": [{"id": m, "label": metric_label(m)} for m in CALIBRATION_METRICS],
         "suppressed_text": suppressed_label(min_cell), "min_cell": min_cell,
+        "continuous": continuous_views(data, figures, min_cell),
     }

@@ -17,6 +17,7 @@ from scipy.special import expit
 from ecgaudit.config import AuditConfig, TaskConfig
 from ecgaudit.errors import JoinError, Problem, ValidationError
 from ecgaudit.io import InputTable
+from ecgaudit.validate._continuous import prepare_continuous
 
 __all__ = ["PreparedData", "prepare"]
 
@@ -82,7 +83,7 @@ def _rows(frame: pd.DataFrame, mask: np.ndarray, row_col: str) -> tuple[int, ...
 def _required(config: AuditConfig) -> list[str]:
     cols: list[str] = []
     for t in config.tasks:
-        cols += [t.label, t.score]
+        cols += [c for c in (t.label, t.score) if c is not None]
     cols += [a.column or name for name, a in config.attributes.items()]
     if config.patient_column:
         cols.append(config.patient_column)
@@ -325,6 +326,9 @@ def prepare(predictions: InputTable, config: AuditConfig,
             source_of.setdefault(c, (metadata.name, ROW_META))
     out = {}
     for task in config.tasks:
+        if task.kind == "continuous":  # measured/predicted numbers: validate/_continuous.py
+            problems += prepare_continuous(frame, task, source_of, out)
+            continue
         p, probs = _scores(frame, task, *source_of[task.score])
         y, lprobs = _labels(frame, task, *source_of[task.label], frame[task.score])
         problems += lprobs + probs
