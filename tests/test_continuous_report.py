@@ -61,7 +61,7 @@ def test_small_cell_shows_no_numbers(html: str, result) -> None:
     section = html[html.index('id="continuous"'):]
     rows = re.findall(r'<tr data-attribute="race" data-group="Tiny">', section)
     assert rows == []  # listed only as a suppressed group
-    assert "Tiny" in section and "suppressed (n &lt; 11)" in section
+    assert "Tiny" in section and "suppressed (privacy)" in section
     assert result.extras["continuous"]["potassium"]["groups"]
     assert all(g["group"] != "Tiny" for g in result.extras["continuous"]["potassium"]["groups"])
 
