@@ -27,6 +27,7 @@ import pandas as pd
 
 from ecgaudit.errors import InputError
 from ecgaudit.io import atomic_write_text
+from ecgaudit.io._viewcsv import write_view_tables
 from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS, SCHEMA_VERSION
 
 __all__ = ["AuditResult", "to_jsonable"]
@@ -150,6 +151,7 @@ class AuditResult:
             ),
         )
         atomic_write_text(paths["results"], self.to_json())
+        paths.update(write_view_tables(self.extras, out))  # docs/views.md
         return paths
 
     @classmethod

@@ -24,6 +24,7 @@ from ecgaudit.metrics import (
 from ecgaudit.pipeline._bootstrap import apply_bootstrap
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
+from ecgaudit.pipeline._views import build_views
 from ecgaudit.privacy import suppress_cohort, suppress_disparities, suppress_metrics
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS
@@ -196,6 +197,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         "tasks": [t.name for t in config.tasks],
         "attributes": [g.attribute for g in cohort.groupings],
         **build_extras(frame, cohort, config, units, points, ranking),
+        **build_views(frame, cohort, config, thresholds, patients, units),
     }
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
                        extras=extras)
