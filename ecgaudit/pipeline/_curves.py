@@ -76,7 +76,7 @@ def axis_values(frame: pd.DataFrame, name: str, spec: ContinuousAxisConfig,
 
 
 def axis_grid(values: np.ndarray, spec: ContinuousAxisConfig) -> np.ndarray:
-    """The configured grid, else ``grid_points`` points from the 5th to 95th percentile."""
+    """Return the configured grid, else ``grid_points`` points from the 5th to 95th pct."""
     if spec.grid is not None:
         return np.asarray(spec.grid, dtype=float)
     known = values[np.isfinite(values)]

@@ -66,7 +66,7 @@ def build_views(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
 def controlled_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                     thresholds: dict[str, dict[str, Any]], units: dict[str, np.ndarray]
                     ) -> list[dict[str, Any]]:
-    """Controlled disparities of every single attribute that is not itself a control.
+    """Return the controlled disparities of every single attribute that is not a control.
 
     Small-cell suppression mirrors the crude table's (group or reference below
     ``min_cell_size`` patients: no numbers); Holm and BH p-values are adjusted over the
