@@ -6,7 +6,8 @@ weighted AUROC, sensitivity, specificity and O/E ratio of
 bands from the audit's own replicates (``bootstrap: B``, ``seed``; the same stratified,
 patient-clustered draws as the audit's intervals). See ``docs/views.md``.
 
-Small-group rules: a ``by`` group with fewer than ``min_cell_size`` patients gets no curve
+Small-group rules: a grid point outside a group's observed range is withheld (no
+extrapolation); a ``by`` group with fewer than ``min_cell_size`` patients gets no curve
 (listed in ``withheld`` without a count); a grid point whose Kish effective size is below
 ``min_effective_n`` (default ``max(30, min_cell_size)``), or whose effective positives /
 negatives are below ``min_events`` where the metric needs them, is withheld with a reason;
@@ -56,6 +57,7 @@ class _Panel:
     group: str
     idx: np.ndarray
     inputs: CurveInputs
+    span: tuple[float, float]
     point: dict[str, np.ndarray]
     reps: list[dict[str, np.ndarray]]
 
@@ -137,13 +139,19 @@ def build_curves(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                 inputs = CurveInputs(y, p, float(thresholds[task.name]["value"]),
                                      kernel[:, idx])
                 point = curve_metrics(curve_sums(inputs, compiled=_compiled(config))[0])
-                panels.append(_Panel(task.name, name, by_name, group, idx, inputs, point, []))
+                panels.append(_Panel(task.name, name, by_name, group, idx, inputs,
+                                     _span(values[idx]), point, []))
     _replicates(panels, frame, cohort, config, patients)
     rows: list[dict[str, Any]] = []
     for panel in panels:
         rows += _panel_rows(panel, np.asarray(axes_meta[panel.axis]["grid"]),
                             config.continuous_axes[panel.axis], config)
     return {"curves_by_value": rows, "curves_by_value_axes": axes_meta}
+
+
+def _span(values: np.ndarray) -> tuple[float, float]:
+    known = values[np.isfinite(values)]
+    return (float(known.min()), float(known.max())) if known.size else (math.nan, math.nan)
 
 
 def _min_eff(spec: ContinuousAxisConfig, config: AuditConfig) -> int:
@@ -198,7 +206,9 @@ def _panel_rows(panel: _Panel, grid: np.ndarray, spec: ContinuousAxisConfig,
                    "group": panel.group, panel.axis: float(x), "metric": metric,
                    "estimate": None, "ci_low": None, "ci_high": None, "ci_method": method,
                    "n_eff": None, "status": "withheld", "reason": ""}
-            why = _too_small(panel.point, j, metric, min_eff, config.min_events)
+            why = (None if panel.span[0] <= x <= panel.span[1]
+                   else "outside the group's observed range (no extrapolation)")
+            why = why or _too_small(panel.point, j, metric, min_eff, config.min_events)
             est = float(panel.point[metric][j])
             if why is None and not math.isfinite(est):
                 why = "undefined at this point"
