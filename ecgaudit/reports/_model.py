@@ -36,6 +36,7 @@ from ecgaudit.reports._tables import (
     suppressed_label,
 )
 from ecgaudit.reports._tripod import CROSSWALK
+from ecgaudit.reports._viewsection import views_section
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import INTERSECTION_SEP, METRICS, OVERALL_ATTRIBUTE
 
@@ -305,4 +306,5 @@ def build_view(result: AuditResult, *, gate: Mapping[str, Any] | None = None,
         "perf_metrics": [{"id": m, "label": metric_label(m)} for m in PERFORMANCE_METRICS],
         "cal_metrics": [{"id": m, "label": metric_label(m)} for m in CALIBRATION_METRICS],
         "suppressed_text": suppressed_label(min_cell), "min_cell": min_cell,
+        "views": views_section(data, figures=figures),
     }
