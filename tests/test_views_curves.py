@@ -193,3 +193,27 @@ def test_unknown_by_attribute_is_a_config_error() -> None:
     cfg["continuous_axes"]["age"]["by"] = ["sexx"]
     with pytest.raises(ConfigError, match=r"continuous_axes\.age\.by.*sexx.*Did you mean"):
         ecgaudit.audit(_age_cohort(100), cfg)
+
+
+def test_missing_or_non_numeric_axis_column_is_a_clear_input_error(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from ecgaudit.cli import app
+    from ecgaudit.errors import ValidationError
+
+    df = _age_cohort(200)
+    cfg = _config(bootstrap=0)
+    cfg["continuous_axes"]["bmi"] = {}
+    with pytest.raises(ValidationError, match=r"column 'bmi': column not found"):
+        ecgaudit.audit(df, cfg)
+    df["bmi"] = "25.0"
+    df.loc[[3, 7], "bmi"] = "heavy"
+    with pytest.raises(ValidationError, match=r"column 'bmi', rows 4, 8: continuous axis 'bmi'"
+                                              r" needs numbers; 2 values"):
+        ecgaudit.audit(df, cfg)
+    df.to_csv(tmp_path / "p.csv", index=False)
+    (tmp_path / "c.yaml").write_text(__import__("yaml").safe_dump(cfg))
+    out = CliRunner().invoke(app, ["audit", str(tmp_path / "p.csv"), "--config",
+                                   str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")])
+    assert out.exit_code == 2 and "needs numbers" in out.output
+    assert not (tmp_path / "o" / "results.json").exists()

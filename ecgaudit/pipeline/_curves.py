@@ -25,6 +25,7 @@ import pandas as pd
 
 from ecgaudit.cohort import Cohort
 from ecgaudit.config import AuditConfig, ContinuousAxisConfig
+from ecgaudit.errors import Problem, ValidationError
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._cells import finest_strata
 from ecgaudit.metrics._kernelcurves import (
@@ -36,6 +37,7 @@ from ecgaudit.metrics._kernelcurves import (
     kernel_weights,
 )
 from ecgaudit.schema import OVERALL_ATTRIBUTE, OVERALL_GROUP
+from ecgaudit.validate._checks import ROW_PRED
 
 __all__ = ["CURVE_COLUMNS", "build_curves"]
 
@@ -66,7 +68,19 @@ def axis_values(frame: pd.DataFrame, name: str, spec: ContinuousAxisConfig,
                 config: AuditConfig) -> np.ndarray:
     """Numeric values of an axis (NaN when unknown, unparseable or outside the range)."""
     column = spec.column or name
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    text = raw.astype(str).str.strip()
+    bad = np.isnan(values) & raw.notna().to_numpy() & (text != "").to_numpy() & ~text.str.lower(
+        ).isin(["nan", "na", "none", "null"]).to_numpy()
+    if bad.any():
+        rows = (frame[ROW_PRED].to_numpy()[bad] if ROW_PRED in frame.columns
+                else np.flatnonzero(bad) + 1)
+        raise ValidationError([Problem(
+            f"continuous axis '{name}' needs numbers; {int(bad.sum())} values are not "
+            f"numeric (e.g. {text[bad].iloc[0][:20]!r})", column=column,
+            rows=tuple(int(r) for r in rows[:50]),
+            hint="give a number or leave the cell empty (unknown)")])
     lo_hi = spec.valid_range
     if lo_hi is None:
         attr = next((a for a in config.attributes.values()

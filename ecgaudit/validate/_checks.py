@@ -84,6 +84,7 @@ def _required(config: AuditConfig) -> list[str]:
     for t in config.tasks:
         cols += [t.label, t.score]
     cols += [a.column or name for name, a in config.attributes.items()]
+    cols += [a.column or name for name, a in config.continuous_axes.items()]  # docs/views.md
     if config.patient_column:
         cols.append(config.patient_column)
     for th in [config.threshold, *config.task_thresholds.values()]:
