@@ -152,3 +152,37 @@ def test_small_groups_are_suppressed_and_heterogeneity_is_detected() -> None:
 def test_unknown_control_attribute_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"control.*'sitex'.*Did you mean 'site'"):
         ecgaudit.audit(site_confounded_cohort(100), _config(control=["sitex"]))
+
+
+def test_pooled_intervals_cover_a_planted_common_effect() -> None:
+    """Coverage of the 95% intervals when every stratum has the same true effect."""
+    from scipy.stats import norm
+
+    from ecgaudit.metrics import delong_auc_variance
+
+    rng = np.random.default_rng(2024)
+    p0 = np.array([0.2, 0.35, 0.5, 0.6])
+    n1, n0 = np.array([60, 90, 120, 150]), np.array([150, 100, 80, 60])
+    reps, hit_rd, hit_rr = 1000, 0, 0
+    for _ in range(reps):
+        c = rng.binomial(n0, p0)
+        _, lo, hi = mh_rate_difference(rng.binomial(n1, p0 + 0.1), n1, c, n0)
+        hit_rd += lo <= 0.1 <= hi
+        _, lo, hi = mh_rate_ratio(rng.binomial(n1, p0 * 1.3), n1, c, n0)
+        hit_rr += lo <= 1.3 <= hi
+    assert 0.93 <= hit_rd / reps <= 0.97
+    assert 0.93 <= hit_rr / reps <= 0.97
+    true_diff = norm.cdf(1.5 / np.sqrt(2)) - norm.cdf(2.0 / np.sqrt(2))
+    hit_auc = 0
+    for _ in range(300):
+        d, v = [], []
+        for n in (80, 120, 160):
+            pairs = []
+            for sep in (1.5, 2.0):
+                y = (rng.random(n) < 0.4).astype(int)
+                pairs.append(delong_auc_variance(y, rng.normal(sep * y, 1.0)))
+            d.append(pairs[0][0] - pairs[1][0])
+            v.append(pairs[0][1] + pairs[1][1])
+        pooled = inverse_variance(np.array(d), np.array(v))
+        hit_auc += pooled.ci_low <= true_diff <= pooled.ci_high
+    assert 0.91 <= hit_auc / 300 <= 0.98
