@@ -231,6 +231,12 @@ class AuditConfig(_Strict):
         for where, a in named:
             if a not in attributes:
                 raise ValueError(_unknown(f"attribute in {where}", a, valid))
+        reserved = {"task", "axis", "by", "group", "metric", "estimate", "ci_low", "ci_high",
+                    "ci_method", "n_eff", "status", "reason"}
+        for axis in self.continuous_axes:
+            if axis in reserved:
+                raise ValueError(f"continuous_axes: '{axis}' names a column of the curve rows;"
+                                 " pick another axis name (and set `column:`)")
 
     def threshold_for(self, task: str) -> ThresholdConfig:
         """Return the threshold rule of ``task`` (its own, else the default)."""

@@ -193,6 +193,10 @@ def test_unknown_by_attribute_is_a_config_error() -> None:
     cfg["continuous_axes"]["age"]["by"] = ["sexx"]
     with pytest.raises(ConfigError, match=r"continuous_axes\.age\.by.*sexx.*Did you mean"):
         ecgaudit.audit(_age_cohort(100), cfg)
+    cfg = _config()
+    cfg["continuous_axes"] = {"group": {"column": "age"}}
+    with pytest.raises(ConfigError, match=r"'group' names a column of the curve rows"):
+        ecgaudit.audit(_age_cohort(100), cfg)
 
 
 def test_missing_or_non_numeric_axis_column_is_a_clear_input_error(tmp_path) -> None:

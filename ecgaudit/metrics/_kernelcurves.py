@@ -220,7 +220,7 @@ def curve_sums(c: CurveInputs, counts: np.ndarray | None = None,
     n = c.p.size
     if counts is None:
         counts = np.ones((1, n), dtype=np.int32)
-    counts = np.ascontiguousarray(np.asarray(counts)[:, c.order], dtype=np.float64)
+    counts = np.ascontiguousarray(np.asarray(counts)[:, c.order], dtype=np.int32)
     use = HAVE_NUMBA if compiled is None else (compiled and HAVE_NUMBA)
     if not use:
         return _sums_numpy(c, counts)

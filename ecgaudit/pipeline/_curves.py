@@ -44,8 +44,9 @@ __all__ = ["CURVE_COLUMNS", "build_curves"]
 #: Columns of a curve row; the axis value's column is named after the axis (e.g. ``age``).
 CURVE_COLUMNS = ("task", "axis", "by", "group", "metric", "estimate", "ci_low", "ci_high",
                  "ci_method", "n_eff", "status", "reason")
-#: Replicates drawn per block (bounds the replicate-count matrix's memory).
+#: Replicates drawn per block: at most 64, and at most ~8M replicate counts in memory.
 _BLOCK = 64
+_BLOCK_CELLS = 2**23
 #: What each metric needs besides the effective size: positives, negatives or both.
 _NEEDS = {"auroc": ("pos", "neg"), "sensitivity": ("pos",), "specificity": ("neg",),
           "oe_ratio": ("pos",)}
@@ -198,8 +199,9 @@ def _replicates(panels: list[_Panel], frame: pd.DataFrame, cohort: Cohort,
     strata = finest_strata([g.codes for g in cohort.groupings], len(frame))
     sampler = Sampler(strata.codes, patients, config.seed,
                       compiled=False if config.engine == "numpy" else None)
-    for start in range(0, config.bootstrap, _BLOCK):
-        counts = sampler.draw(range(start, min(start + _BLOCK, config.bootstrap)))
+    block = max(1, min(_BLOCK, _BLOCK_CELLS // max(len(frame), 1)))
+    for start in range(0, config.bootstrap, block):
+        counts = sampler.draw(range(start, min(start + block, config.bootstrap)))
         for panel in panels:
             sums = curve_sums(panel.inputs, counts[:, panel.idx], compiled=_compiled(config))
             panel.reps.append(curve_metrics(sums))
