@@ -221,3 +221,10 @@ def test_missing_or_non_numeric_axis_column_is_a_clear_input_error(tmp_path) -> 
                                    str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")])
     assert out.exit_code == 2 and "needs numbers" in out.output
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_kernel_is_gaussian_truncated_at_six_bandwidths() -> None:
+    a = np.array([0.0, 5.9, 6.1, -6.1, np.nan])
+    w = kernel_weights(a, np.array([0.0]), 1.0)[0]
+    np.testing.assert_allclose(w[:2], np.exp(-0.5 * a[:2] ** 2))
+    assert w[2] == w[3] == w[4] == 0.0

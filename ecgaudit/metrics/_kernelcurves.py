@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover
 
 __all__ = [
     "CURVE_METRICS",
+    "TRUNCATE",
     "CurveInputs",
     "bandwidth_rule",
     "curve_metrics",
@@ -46,6 +47,8 @@ __all__ = [
     "kernel_weights",
 ]
 
+#: The Gaussian kernel is cut at this many bandwidths.
+TRUNCATE = 6.0
 #: Metrics drawn along a numeric axis, in display order.
 CURVE_METRICS: tuple[str, ...] = ("auroc", "sensitivity", "specificity", "oe_ratio")
 #: Weighted sums per grid point: total, positive and negative weight, Mann-Whitney
@@ -88,12 +91,13 @@ def bandwidth_rule(values: np.ndarray, rule: str | float) -> float:
 def kernel_weights(values: np.ndarray, grid: np.ndarray, h: float) -> np.ndarray:
     """Gaussian kernel weights of every row at every grid point, shape ``(G, n)``.
 
-    Rows whose value is NaN get weight 0.
+    The kernel is truncated at ``TRUNCATE`` bandwidths (weights below ``1.5e-8`` become 0,
+    so a grid point's sums visit only the rows near it); rows whose value is NaN get 0.
     """
     a = np.asarray(values, dtype=float)
     z = (a[None, :] - np.asarray(grid, dtype=float)[:, None]) / h
     w = np.exp(-0.5 * z * z)
-    w[:, ~np.isfinite(a)] = 0.0
+    w[~(np.abs(z) <= TRUNCATE)] = 0.0
     return w
 
 
@@ -125,12 +129,27 @@ class CurveInputs:
         new = np.ones(p.size, dtype=bool)
         new[1:] = self.p[1:] != self.p[:-1]
         self.starts = np.append(np.flatnonzero(new), p.size).astype(np.int64)
-
+        self.yf = self.y.astype(np.float64)
+        self.tpf = self.yf * self.flag
+        self.tnf = (1.0 - self.yf) * ~self.flag
+        # Per grid point, the rows with a non-zero weight (sorted positions), their weights
+        # and whether each ends its tie block among those rows (compressed rows).
+        g_idx, pos = np.nonzero(self.kernel)
+        self.ptr = np.searchsorted(g_idx, np.arange(self.kernel.shape[0] + 1)).astype(np.int64)
+        self.pos = pos.astype(np.int64)
+        self.kv = self.kernel[g_idx, pos]
+        ends = np.ones(pos.size)
+        same_g = g_idx[1:] == g_idx[:-1]
+        ends[:-1] = ~(same_g & (self.p[pos[1:]] == self.p[pos[:-1]]))
+        self.kv_last = ends
 
 @_pjit
-def _sums_kernel(y, p, flag, starts, kernel, counts, out):  # pragma: no cover - compiled
+def _sums_kernel(yf, p, tpf, tnf, ptr, pos, kv, kv_last, counts,
+                 out):  # pragma: no cover - compiled
+    # Branch-free over the rows near grid point g: yf = y, tpf = y * flag,
+    # tnf = (1 - y)(1 - flag); kv_last = 1 on a tie block's last row (its weights then join
+    # the Mann-Whitney sum).
     n_rep, n_grid = out.shape[0], out.shape[1]
-    n_blocks = starts.size - 1
     for bg in _prange(n_rep * n_grid):
         b = bg // n_grid
         g = bg % n_grid
@@ -143,28 +162,26 @@ def _sums_kernel(y, p, flag, starts, kernel, counts, out):  # pragma: no cover -
         wp = 0.0
         w2 = 0.0
         w2pos = 0.0
-        for k in range(n_blocks):
-            bp = 0.0
-            bn = 0.0
-            for i in range(starts[k], starts[k + 1]):
-                w = kernel[g, i] * counts[b, i]
-                if w == 0.0:
-                    continue
-                w_all += w
-                w2 += w * w
-                wp += w * p[i]
-                if y[i] == 1:
-                    bp += w
-                    w2pos += w * w
-                    if flag[i]:
-                        tp += w
-                else:
-                    bn += w
-                    if not flag[i]:
-                        tn += w
-            u += bp * (wneg + 0.5 * bn)
-            wpos += bp
-            wneg += bn
+        bp = 0.0
+        bn = 0.0
+        for j in range(ptr[g], ptr[g + 1]):
+            i = pos[j]
+            w = kv[j] * counts[b, i]
+            wy = w * yf[i]
+            w_all += w
+            w2 += w * w
+            w2pos += wy * w
+            wp += w * p[i]
+            tp += w * tpf[i]
+            tn += w * tnf[i]
+            bp += wy
+            bn += w - wy
+            e = kv_last[j]
+            u += e * bp * (wneg + 0.5 * bn)
+            wpos += e * bp
+            wneg += e * bn
+            bp -= e * bp
+            bn -= e * bn
         out[b, g, 0] = w_all
         out[b, g, 1] = wpos
         out[b, g, 2] = wneg
@@ -225,7 +242,7 @@ def curve_sums(c: CurveInputs, counts: np.ndarray | None = None,
     if not use:
         return _sums_numpy(c, counts)
     out = np.empty((counts.shape[0], c.kernel.shape[0], len(_SUMS)))
-    _sums_kernel(c.y, c.p, c.flag, c.starts, c.kernel, counts, out)
+    _sums_kernel(c.yf, c.p, c.tpf, c.tnf, c.ptr, c.pos, c.kv, c.kv_last, counts, out)
     return out
 
 
