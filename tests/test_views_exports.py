@@ -135,3 +135,24 @@ def test_export_cli_writes_json_and_xml_and_rejects_bad_input(saved, tmp_path) -
     bad_xml = runner.invoke(app, ["export", str(path), "-f", "hti1", "-o",
                                   str(tmp_path / "x.xml")])
     assert bad_xml.exit_code == 2 and not (tmp_path / "x.xml").exists()
+
+
+def test_report_view_model_of_the_views(saved) -> None:
+    from ecgaudit.reports._viewsection import views_section
+
+    data = saved[1]
+    w = views_section(data, figures=False)
+    assert [c["by"] for c in w["curves"]] == ["sex", "sex"]  # NORM, AFIB
+    assert w["axes"][0]["rule"] == "silverman"
+    rows = w["controlled"]["tasks"][0]["rows"]
+    assert {r["metric"] for r in rows} == {"auroc", "sensitivity", "specificity"}
+    assert w["controlled"]["control"] == "site"
+    counts = w["standards"]["chai_counts"]
+    assert counts["audit"] > 0 and counts["context"] > 0 and counts["user"] > 0
+    assert {c["id"] for c in w["crosswalk"]} == {"views-curves", "views-controlled"}
+    bare = dict(data, extras={k: v for k, v in data["extras"].items()
+                              if k not in ("curves_by_value", "curves_by_value_axes",
+                                           "controlled_disparities", "control")})
+    plain = views_section(bare, figures=False)
+    assert plain["curves"] == [] and plain["controlled"] is None and plain["crosswalk"] == []
+    assert len(plain["standards"]["hti1"]) == 28
