@@ -228,3 +228,36 @@ def test_kernel_is_gaussian_truncated_at_six_bandwidths() -> None:
     w = kernel_weights(a, np.array([0.0]), 1.0)[0]
     np.testing.assert_allclose(w[:2], np.exp(-0.5 * a[:2] ** 2))
     assert w[2] == w[3] == w[4] == 0.0
+
+
+@pytest.mark.slow
+def test_pointwise_bands_cover_the_smoothed_truth() -> None:
+    """Percentile bands from the audit's sampler cover the kernel-smoothed AUROC at age x.
+
+    The target of the estimator at a fixed bandwidth is the kernel-weighted AUROC of the
+    population, approximated here by one very large sample.
+    """
+    from ecgaudit.pipeline._curves import _band
+
+    grid, h = np.array([35.0, 60.0, 80.0]), 5.0
+
+    def sample(n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        age = rng.uniform(20, 90, n)
+        y = (rng.random(n) < 0.3).astype(np.int8)
+        d = 3.0 - 2.5 * (age - 20) / 70
+        return y, d * y + rng.normal(size=n), age
+
+    y, p, age = sample(400_000, np.random.default_rng(0))
+    truth = curve_metrics(curve_sums(CurveInputs(y, p, 0.0, kernel_weights(age, grid, h)))[0])
+    rng = np.random.default_rng(1)
+    reps, hits = 150, np.zeros(grid.size)
+    for r in range(reps):
+        y, p, age = sample(1500, rng)
+        inputs = CurveInputs(y, p, 0.0, kernel_weights(age, grid, h))
+        counts = Sampler(np.zeros(y.size, dtype=np.int64), None, seed=r).draw(range(200))
+        boot = curve_metrics(curve_sums(inputs, counts))["auroc"]
+        for j in range(grid.size):
+            lo, hi, _ = _band(boot[:, j], 0.95, 0.05)
+            hits[j] += lo <= truth["auroc"][j] <= hi
+    coverage = hits / reps
+    assert np.all((coverage >= 0.87) & (coverage <= 0.99)), coverage
