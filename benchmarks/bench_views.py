@@ -1,6 +1,7 @@
 """Time the committee views: age curves (kernel sums x bootstrap) and controlled disparities.
 
-    PYTHONPATH=. python benchmarks/bench_views.py --n 100000 --boot 1000 --out benchmarks/results/bench_views.json
+    PYTHONPATH=. python benchmarks/bench_views.py --n 100000 --boot 1000 \
+        --out benchmarks/results/bench_views_100k.json
 
 Times the views' own work (curves with bands; controlled disparities) on a synthetic
 cohort, compiled engine, median of ``--repeat`` runs after one warm-up (numba compile).
