@@ -29,6 +29,7 @@ __all__ = [
     "AuditConfig",
     "CalibrationConfig",
     "ContextConfig",
+    "ContinuousAxisConfig",
     "DeriveOn",
     "JoinConfig",
     "TaskConfig",
@@ -159,6 +160,32 @@ class ContextConfig(_Strict):
     target_population: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
+class ContinuousAxisConfig(_Strict):
+    """A numeric attribute (e.g. age, BMI) used as a continuous axis (curves on a grid).
+
+    ``grid`` lists the evaluation points (default: ``grid_points`` equally spaced points
+    from the 5th to the 95th percentile). ``bandwidth`` is ``silverman`` / ``scott`` (rules
+    of thumb on all known values) or a number in the attribute's units. ``by`` names
+    configured attributes whose groups each get their own curves. Values outside
+    ``valid_range`` (e.g. PTB-XL's age 300) are treated as unknown. See ``docs/views.md``.
+    """
+
+    column: str | None = None
+    by: tuple[str, ...] = ()
+    grid: tuple[float, ...] | None = None
+    grid_points: int = Field(default=25, ge=3, le=200)
+    bandwidth: Literal["silverman", "scott"] | float = "silverman"
+    valid_range: tuple[float, float] | None = None
+    min_effective_n: int | None = Field(default=None, ge=1)
+
+    @field_validator("bandwidth")
+    @classmethod
+    def _positive(cls, v: str | float) -> str | float:
+        if not isinstance(v, str) and not v > 0:
+            raise ValueError("bandwidth must be 'silverman', 'scott' or a positive number")
+        return v
+
+
 class AuditConfig(_Strict):
     """The complete configuration of one audit run."""
 
@@ -181,6 +208,8 @@ class AuditConfig(_Strict):
     bootstrap_max_degenerate: float = Field(default=0.05, ge=0.0, le=1.0)
     bootstrap_bins: int | None = Field(default=None, ge=2**12, le=2**16)
     engine: Literal["auto", "compiled", "numpy"] = "auto"
+    continuous_axes: dict[str, ContinuousAxisConfig] = Field(default_factory=dict)
+    control: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _resolve(self) -> AuditConfig:
@@ -208,7 +237,24 @@ class AuditConfig(_Strict):
         for task in self.task_thresholds:
             if task not in names:
                 raise ValueError(_unknown("task_thresholds task", task, names))
+        self._check_views(resolved)
         return self
+
+    def _check_views(self, attributes: dict[str, AttributeConfig]) -> None:
+        # continuous_axes.*.by and control name configured attributes (docs/views.md).
+        valid = sorted(attributes)
+        named = [("control", a) for a in self.control] + [
+            (f"continuous_axes.{ax}.by", a) for ax, c in self.continuous_axes.items()
+            for a in c.by]
+        for where, a in named:
+            if a not in attributes:
+                raise ValueError(_unknown(f"attribute in {where}", a, valid))
+        reserved = {"task", "axis", "by", "group", "metric", "estimate", "ci_low", "ci_high",
+                    "ci_method", "n_eff", "status", "reason"}
+        for axis in self.continuous_axes:
+            if axis in reserved:
+                raise ValueError(f"continuous_axes: '{axis}' names a column of the curve rows;"
+                                 " pick another axis name (and set `column:`)")
 
     def threshold_for(self, task: str) -> ThresholdConfig:
         """Return the threshold rule of ``task`` (its own, else the default)."""

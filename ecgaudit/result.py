@@ -29,6 +29,7 @@ from ecgaudit.errors import InputError
 from ecgaudit.headline import WorstGroup
 from ecgaudit.headline import worst_group as headline_worst_group
 from ecgaudit.io import atomic_write_text
+from ecgaudit.io._viewcsv import write_view_tables
 from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS, SCHEMA_VERSION
 
 __all__ = ["AuditResult", "to_jsonable"]
@@ -152,6 +153,7 @@ class AuditResult:
             ),
         )
         atomic_write_text(paths["results"], self.to_json())
+        paths.update(write_view_tables(self.extras, out))  # docs/views.md
         return paths
 
     def worst_group(self, task: str | None = None, metric: str = "auroc"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ecgaudit.cli import (
     _audit,  # noqa: F401  (registers `audit`)
+    _export,  # noqa: F401  (registers `export`)
     _finetune,  # noqa: F401  (registers `finetune`)
     _gate,  # noqa: F401  (registers `gate`, `compare`)
     _predict,  # noqa: F401  (registers `predict`)

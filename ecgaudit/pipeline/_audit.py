@@ -30,6 +30,7 @@ from ecgaudit.pipeline._continuous import (
 )
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
+from ecgaudit.pipeline._views import build_views
 from ecgaudit.privacy import (
     SuppressionPlan,
     plan_suppression,
@@ -212,6 +213,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         "attributes": [g.attribute for g in cohort.groupings],
         **suppress_extras(build_extras(frame, cohort, config, units, points, ranking), plan),
         **continuous_extras(frame, cohort, full_config, units),
+        **build_views(frame, cohort, config, thresholds, patients, units),
         "suppression": {"min_cell_size": plan.k, **plan.counts()},
     }
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,

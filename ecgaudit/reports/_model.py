@@ -39,6 +39,7 @@ from ecgaudit.reports._tables import (
     suppressed_label,
 )
 from ecgaudit.reports._tripod import CROSSWALK
+from ecgaudit.reports._viewsection import views_section
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import INTERSECTION_SEP, METRICS, OVERALL_ATTRIBUTE
 
@@ -326,4 +327,5 @@ def build_view(result: AuditResult, *, gate: Mapping[str, Any] | None = None,
         "cal_metrics": [{"id": m, "label": metric_label(m)} for m in CALIBRATION_METRICS],
         "suppressed_text": suppressed_label(min_cell), "min_cell": min_cell,
         "continuous": continuous_views(data, figures, min_cell),
+        "views": views_section(data, figures=figures),
     }

@@ -85,6 +85,7 @@ def _required(config: AuditConfig) -> list[str]:
     for t in config.tasks:
         cols += [c for c in (t.label, t.score) if c is not None]
     cols += [a.column or name for name, a in config.attributes.items()]
+    cols += [a.column or name for name, a in config.continuous_axes.items()]  # docs/views.md
     if config.patient_column:
         cols.append(config.patient_column)
     for th in [config.threshold, *config.task_thresholds.values()]:
