@@ -49,12 +49,15 @@ def main() -> None:
     c = build_cohort(frame, cfg)
     th = {"t": {"value": 0.4}}
     units = {g.attribute: g.sizes() for g in c.groupings}
+    # the timing covers the computation; nothing is withheld (no crude table is built here)
+    no_suppression = pd.DataFrame(columns=["task", "attribute", "group", "metric", "status",
+                                           "reason"])
     timings: dict[str, list[float]] = {"curves": [], "controlled": []}
     for k in range(a.repeat + 1):
         t0 = time.perf_counter()
         build_curves(frame, c, cfg, th, None, units)
         t1 = time.perf_counter()
-        controlled_rows(frame, c, cfg, th, units)
+        controlled_rows(frame, c, cfg, th, no_suppression)
         t2 = time.perf_counter()
         if k:
             timings["curves"].append(t1 - t0)

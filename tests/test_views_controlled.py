@@ -135,7 +135,6 @@ def test_controlled_rows_keep_the_disparity_contract(confounded, tmp_path) -> No
 
 def test_small_groups_are_suppressed_and_heterogeneity_is_detected() -> None:
     df = site_confounded_cohort(3000)
-    df.loc[:4, "sex"] = "other"  # 5 patients: suppressed, no numbers
     # A real sex effect in site B only: heterogeneity across sites.
     rng = np.random.default_rng(2)
     b_women = ((df.site == "B") & (df.sex == "female")).to_numpy()
@@ -143,10 +142,19 @@ def test_small_groups_are_suppressed_and_heterogeneity_is_detected() -> None:
                                    0, 1)
     res = ecgaudit.audit(df, _config())
     rows = pd.DataFrame(res.extras["controlled_disparities"]).set_index(["group", "metric"])
+    assert rows.loc[("female", "flag_rate")].heterogeneity_p < 0.001
+    # A 5-patient group is withheld, and so is its complement (the crude table's rule):
+    # every controlled comparison of either has no numbers.
+    df.loc[:4, "sex"] = "other"
+    res = ecgaudit.audit(df, _config())
+    rows = pd.DataFrame(res.extras["controlled_disparities"]).set_index(["group", "metric"])
+    crude = res.metrics.set_index(["attribute", "group", "metric"])
     other = rows.loc["other"]
     assert (other.status == "suppressed").all()
     assert other.difference.isna().all() and other.n_strata.isna().all()
-    assert rows.loc[("female", "flag_rate")].heterogeneity_p < 0.001
+    for (group, metric), row in rows.iterrows():
+        if crude.loc[("sex", group, metric), "status"] == "suppressed":
+            assert row.status == "suppressed" and pd.isna(row.difference)
 
 
 def test_unknown_control_attribute_is_a_config_error() -> None:

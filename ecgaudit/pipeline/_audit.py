@@ -213,7 +213,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         "attributes": [g.attribute for g in cohort.groupings],
         **suppress_extras(build_extras(frame, cohort, config, units, points, ranking), plan),
         **continuous_extras(frame, cohort, full_config, units),
-        **build_views(frame, cohort, config, thresholds, patients, units),
+        **build_views(frame, cohort, config, thresholds, patients, units, metrics),
         "suppression": {"min_cell_size": plan.k, **plan.counts()},
     }
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,

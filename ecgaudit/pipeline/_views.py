@@ -32,7 +32,7 @@ _HET_VALUES = ("heterogeneity_statistic", "heterogeneity_p", "i2")
 
 def build_views(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                 thresholds: dict[str, dict[str, Any]], patients: np.ndarray | None,
-                units: dict[str, np.ndarray]) -> dict[str, Any]:
+                units: dict[str, np.ndarray], metrics: pd.DataFrame) -> dict[str, Any]:
     """Return the extras entries of the configured views (empty when none is configured).
 
     Parameters
@@ -49,6 +49,9 @@ def build_views(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
         Patient code per row.
     units : dict
         Patients (or ECGs) per group, by attribute.
+    metrics : pandas.DataFrame
+        The crude metric table after small-cell suppression: a controlled comparison is
+        withheld whenever its group's or reference's crude metric row is.
 
     Returns
     -------
@@ -59,18 +62,18 @@ def build_views(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
     if config.control:
         out["control"] = list(config.control)
         out["controlled_disparities"] = controlled_rows(frame, cohort, config, thresholds,
-                                                        units)
+                                                        metrics)
     return out
 
 
 def controlled_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
-                    thresholds: dict[str, dict[str, Any]], units: dict[str, np.ndarray]
+                    thresholds: dict[str, dict[str, Any]], metrics: pd.DataFrame
                     ) -> list[dict[str, Any]]:
     """Return the controlled disparities of every single attribute that is not a control.
 
-    Small-cell suppression mirrors the crude table's (group or reference below
-    ``min_cell_size`` patients: no numbers); Holm and BH p-values are adjusted over the
-    controlled rows as their own family.
+    Small-cell suppression mirrors the crude table's (a comparison whose group or
+    reference crude metric row is withheld in ``metrics`` has no numbers); Holm and BH
+    p-values are adjusted over the controlled rows as their own family.
     """
     control = INTERSECTION_SEP.join(config.control)
     strata = finest_strata([cohort.grouping(a).codes for a in config.control],
@@ -90,11 +93,7 @@ def controlled_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
     if not rows:
         return []
     table = pd.DataFrame(rows).assign(p_holm=np.nan, p_bh=np.nan)
-    unit_of = {(g.attribute, name): int(units[g.attribute][i])
-               for g in cohort.groupings for i, name in enumerate(g.groups)}
-    gu = pd.Series([unit_of[(a, b)] for a, b in zip(table.attribute, table.group)])
-    ru = pd.Series([unit_of[(a, b)] for a, b in zip(table.attribute, table.reference)])
-    table = suppress_disparities(table, gu, ru, config.min_cell_size)
+    table = suppress_disparities(table, metrics)
     small = (table["status"] == "suppressed").to_numpy()
     table.loc[small, list(_HET_VALUES)] = np.nan
     table.loc[small, "heterogeneity_test"] = "none"
