@@ -31,12 +31,14 @@ def print_summary(result: AuditResult, console: Console | None = None) -> None:
     console = console or Console(highlight=False, width=120)
     m = result.metrics
     d = result.disparities
-    table = Table(title="ecgaudit summary (AUROC, 95% CI)")
-    for col in ("task", "n", "overall", "worst group", "worst AUROC",
+    head = "auroc" if (m["metric"] == "auroc").any() else "harrell_c"  # survival: C-index
+    label = {"auroc": "AUROC", "harrell_c": "C-index"}[head]
+    table = Table(title=f"ecgaudit summary ({label}, 95% CI)")
+    for col in ("task", "n", "overall", "worst group", f"worst {label}",
                 "disparities p_holm<0.05", "suppressed groups"):
         table.add_column(col)
     for task in dict.fromkeys(m["task"]):
-        mt = m[(m.task == task) & (m.metric == "auroc")]
+        mt = m[(m.task == task) & (m.metric == head)]
         overall = mt[mt.attribute == "overall"].iloc[0]
         groups = mt[(mt.attribute != "overall") & ~mt.attribute.str.contains(" & ", regex=False)
                     & mt.status.isin(["ok", "unstable"])]

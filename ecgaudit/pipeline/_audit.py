@@ -24,6 +24,7 @@ from ecgaudit.metrics import (
 from ecgaudit.pipeline._bootstrap import apply_bootstrap
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
+from ecgaudit.pipeline._survival import is_survival, run_survival
 from ecgaudit.privacy import suppress_cohort, suppress_disparities, suppress_metrics
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS
@@ -149,6 +150,8 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     prepared = prepare(predictions, config, metadata)
     frame = prepared.frame
     cohort = build_cohort(frame, config)
+    if is_survival(config):
+        return run_survival(prepared, cohort, config, inputs, provenance)
     thresholds = _thresholds(frame, config)
     patients = (frame[config.patient_column].astype(str).to_numpy()
                 if config.patient_column else None)

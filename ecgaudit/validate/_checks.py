@@ -17,6 +17,7 @@ from scipy.special import expit
 from ecgaudit.config import AuditConfig, TaskConfig
 from ecgaudit.errors import JoinError, Problem, ValidationError
 from ecgaudit.io import InputTable
+from ecgaudit.validate._survival import survival_columns
 
 __all__ = ["PreparedData", "prepare"]
 
@@ -82,7 +83,7 @@ def _rows(frame: pd.DataFrame, mask: np.ndarray, row_col: str) -> tuple[int, ...
 def _required(config: AuditConfig) -> list[str]:
     cols: list[str] = []
     for t in config.tasks:
-        cols += [t.label, t.score]
+        cols += [c for c in (t.label, t.score, t.time, t.event) if c]
     cols += [a.column or name for name, a in config.attributes.items()]
     if config.patient_column:
         cols.append(config.patient_column)
@@ -325,6 +326,10 @@ def prepare(predictions: InputTable, config: AuditConfig,
             source_of.setdefault(c, (metadata.name, ROW_META))
     out = {}
     for task in config.tasks:
+        if task.kind == "survival":
+            cols, sprobs = survival_columns(frame, task, source_of)
+            problems, out = problems + sprobs, {**out, **cols}
+            continue
         p, probs = _scores(frame, task, *source_of[task.score])
         y, lprobs = _labels(frame, task, *source_of[task.label], frame[task.score])
         problems += lprobs + probs
