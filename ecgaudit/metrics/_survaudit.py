@@ -6,7 +6,8 @@ between disjoint groups get a Wald interval and z-test. With ``n_boot > 0`` ever
 and every difference gets a percentile interval from one set of stratified (by the finest
 intersection of the groupings), optionally patient-clustered replicates drawn by the
 project's counter-based sampler (:class:`ecgaudit.metrics._bootsample.Sampler`), so a seed
-means the same draws as in the binary audit; differences get the bootstrap p-value.
+means the same draws as in the binary audit; differences get the bootstrap p-value, except
+Harrell's C, which keeps its continuous z-test; observed and predicted risk get no test.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ REASON_NO_PAIRS = "no comparable pairs (no event followed by a longer follow-up)
 REASON_UNDEFINED = "undefined for this group (no events or no patients event-free past {h:g})"
 REASON_ONE_HORIZON = "needs two or more horizons"
 REASON_UNSTABLE = "fewer than {k} events{by}; interpret with caution"
+#: Outcome descriptions, not model performance: differences get intervals but no test (they
+#: would only enlarge the multiplicity family).
+DESCRIPTIVE = frozenset({"observed_risk", "predicted_risk"})
 REASON_DEGENERATE = "bootstrap CI unavailable: {share:.1%} of replicates were degenerate"
 
 
@@ -243,8 +247,12 @@ def _disparity_rows(cells: list[SurvCell], tasks: Sequence[SurvTask],
                 continue
             a, b = float(c.est[j]), float(ref.est[j])
             row.update(difference=a - b, ratio=_ratio(a, b))
-            extra = (_boot_diff(c, ref, j, level, max_degenerate) if c.reps
-                     else _closed_diff(c, ref, j, level) if metric == "harrell_c" else {})
+            closed = _closed_diff(c, ref, j, level) if metric == "harrell_c" else {}
+            extra = _boot_diff(c, ref, j, level, max_degenerate) if c.reps else closed
+            if c.reps and "p_value" in closed:  # the continuous z-test, as in binary audits
+                extra.update(test=closed["test"], p_value=closed["p_value"])
+            if metric in DESCRIPTIVE:
+                extra.update(test="none", p_value=NAN)
             why = extra.pop("reason_extra", "")
             row.update(extra)
             if "unstable" in (gs, rs):
