@@ -25,6 +25,7 @@ from ecgaudit.reports._format import (
     safe_name,
     slug,
 )
+from ecgaudit.reports._survival import survival_view
 from ecgaudit.reports._tables import (
     CALIBRATION_METRICS,
     HEATMAP_METRICS,
@@ -305,4 +306,5 @@ def build_view(result: AuditResult, *, gate: Mapping[str, Any] | None = None,
         "perf_metrics": [{"id": m, "label": metric_label(m)} for m in PERFORMANCE_METRICS],
         "cal_metrics": [{"id": m, "label": metric_label(m)} for m in CALIBRATION_METRICS],
         "suppressed_text": suppressed_label(min_cell), "min_cell": min_cell,
+        "survival": survival_view(records, disp, extras, figures),
     }
