@@ -133,3 +133,29 @@ def test_horizon_beyond_follow_up_is_nan():
     assert np.isnan(v[("td_auroc", t.max() + 1)])
     assert np.isnan(v[("brier", t.max() + 1)])
     assert np.isfinite(v[("harrell_c", None)])
+
+
+@pytest.mark.parametrize("competing", [False, True])
+def test_compiled_kernel_matches_numpy(competing):
+    from ecgaudit.metrics import _kernels
+    from ecgaudit.metrics._survaudit import compiled_replicates
+
+    if not _kernels.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    t, e, s, p = _cohort(n=250, seed=11)
+    if competing:
+        e = np.where(np.arange(t.size) % 6 == 0, 2, e).astype(np.int8)
+    idx = np.arange(10, 10 + t.size)
+    g = SurvGroup.build(t, e, s, p)
+    rng = np.random.default_rng(12)
+    weights = rng.poisson(1.0, (6, t.size + 20)).astype(np.int32)
+    weights[0, :] = 1
+    hs = [300.0, 800.0]
+    got = compiled_replicates(g, idx, weights, hs, 0.4)
+    want = np.array([survival_values(g, w[idx].astype(float), hs, 0.4) for w in weights])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, equal_nan=True)
+    # a risk score (no probability): the probability metrics are undefined in both
+    g2 = SurvGroup.build(t, e, s, None)
+    got2 = compiled_replicates(g2, idx, weights[:2], hs, 0.4)
+    want2 = np.array([survival_values(g2, w[idx].astype(float), hs, 0.4) for w in weights[:2]])
+    np.testing.assert_allclose(got2, want2, rtol=1e-10, atol=1e-12, equal_nan=True)

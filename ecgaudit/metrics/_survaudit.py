@@ -20,15 +20,18 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from ecgaudit.metrics import _kernels
 from ecgaudit.metrics._bootci import bootstrap_p_value, degenerate_share, percentile_limits
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._cells import finest_strata
 from ecgaudit.metrics._survival import (
+    CAL_CLIP,
     SurvGroup,
     harrell_influence,
     metric_keys,
     survival_values,
 )
+from ecgaudit.metrics._survkernel import METRIC_CODES, replicate_values
 from ecgaudit.metrics._survtable import survival_metric
 
 __all__ = ["SurvCell", "SurvTask", "survival_audit"]
@@ -104,16 +107,46 @@ def _cells(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
 
 def _bootstrap(cells: list[SurvCell], tasks: Sequence[SurvTask],
                groupings: Sequence[_Grouping], patient: np.ndarray | None, n_boot: int,
-               seed: int, block: int = 64) -> None:
+               seed: int, block: int = 64, compiled: bool | None = None) -> None:
     n_rows = tasks[0].time.size
     strata = finest_strata([np.asarray(g.codes) for g in groupings], n_rows)
     sampler = Sampler(strata.codes, patient, seed)
+    compiled = _kernels.HAVE_NUMBA if compiled is None else compiled
     for b0 in range(0, n_boot, block):
-        weights = sampler.draw(range(b0, min(n_boot, b0 + block))).astype(np.float64)
+        weights = sampler.draw(range(b0, min(n_boot, b0 + block)))
         for c in cells:
             t = tasks[c.task]
+            if compiled:
+                c.reps.append(compiled_replicates(c.g, c.idx, weights, t.horizons,
+                                                  t.threshold))
+                continue
+            wf = weights.astype(np.float64)
             c.reps.append(np.array([survival_values(c.g, w[c.idx], t.horizons, t.threshold)
-                                    for w in weights]))
+                                    for w in wf]))
+
+
+def compiled_replicates(g: SurvGroup, idx: np.ndarray, weights: np.ndarray,
+                        horizons: Sequence[float], threshold: float) -> np.ndarray:
+    """Values of every replicate in ``weights`` (rows x all rows) by the compiled kernel.
+
+    Same numbers as :func:`survival_values` per replicate (to rounding), in the order of
+    :func:`metric_keys`.
+    """
+    hs = sorted(float(h) for h in horizons)
+    keys = metric_keys(hs)
+    col = np.zeros((len(METRIC_CODES), len(hs)), dtype=np.int64)
+    for j, (m, h) in enumerate(keys):
+        per_h = m not in ("harrell_c", "uno_c", "ibs")  # one value each, in slot 0
+        col[METRIC_CODES.index(m), hs.index(h) if per_h and h is not None else 0] = j
+    r = g.rows
+    prob = np.zeros(g.n) if g.prob is None else g.prob
+    porder = np.argsort(np.clip(prob, CAL_CLIP, 1.0 - CAL_CLIP), kind="stable")
+    out = np.empty((weights.shape[0], len(keys)))
+    ustart = np.append(r.start, r.time.size).astype(np.int64)
+    replicate_values(weights, np.asarray(idx[r.index], np.int64), r.time, r.event,
+                     g.rank, g.n_ranks, prob, g.prob is not None, r.uniq, ustart,
+                     np.array(hs), float(threshold), porder, col, out)
+    return out
 
 
 def _status(c: SurvCell, t: SurvTask, metric: str, h: float | None, v: float,

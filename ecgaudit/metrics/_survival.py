@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, logit
 
 from ecgaudit.metrics._survconc import concordance_sums, risk_ranks
 from ecgaudit.metrics._survkm import (
@@ -131,24 +130,32 @@ def _weighted_auc(rank: np.ndarray, n_ranks: int, a: np.ndarray, b: np.ndarray) 
 
 def _smoothed_ici(p: np.ndarray, y: np.ndarray, known_w: np.ndarray, w: np.ndarray
                   ) -> float:
-    """Weighted Gaussian-kernel calibration curve on the logit scale; mean |curve - p|."""
-    x = logit(np.clip(p, CAL_CLIP, 1.0 - CAL_CLIP))
+    """Weighted Gaussian-kernel calibration curve on the logit scale; mean |curve - p|.
+
+    The curve is evaluated at ``CAL_GRID`` weighted quantiles of the logit predictions of
+    the rows with known status by the horizon (IPCW weights in the smoother; frequency
+    weights for the grid and the Silverman bandwidth, so a replicate equals the same
+    computation on repeated rows) and interpolated linearly in between.
+    """
+    pc = np.clip(p, CAL_CLIP, 1.0 - CAL_CLIP)
+    x = np.log(pc / (1.0 - pc))
     keep = known_w > 0
     if keep.sum() < 2 or not np.any(y[keep]) or np.all(y[keep]):
         return NAN
-    xs, ys, ws, fs = x[keep], y[keep], known_w[keep], w[keep]
-    # Bandwidth and grid use the frequency weights only, so that a replicate equals the
-    # same computation on repeated rows.
-    mean = np.average(xs, weights=fs)
-    sd = math.sqrt(np.average((xs - mean) ** 2, weights=fs))
-    bw = 1.06 * sd * float(fs.sum()) ** -0.2 if sd > 0 else 1.0
-    grid = np.quantile(xs, np.linspace(0.0, 1.0, CAL_GRID), weights=fs,
-                       method="inverted_cdf")
+    order = np.argsort(x[keep], kind="stable")
+    xs, ys = x[keep][order], y[keep][order]
+    ws, fs = known_w[keep][order], w[keep][order]
+    ftot = fs.sum()
+    mean = float(np.dot(xs, fs) / ftot)
+    sd = math.sqrt(float(np.dot((xs - mean) ** 2, fs) / ftot))
+    bw = 1.06 * sd * float(ftot) ** -0.2 if sd > 0 else 1.0
+    at = np.searchsorted(np.cumsum(fs), np.arange(CAL_GRID) / (CAL_GRID - 1) * ftot)
+    grid = xs[np.minimum(at, xs.size - 1)]
     k = np.exp(-0.5 * ((grid[:, None] - xs[None, :]) / bw) ** 2) * ws[None, :]
     curve = (k @ ys) / k.sum(axis=1)
     cal = np.interp(x, grid, curve)
     wt = w.sum()
-    return float(np.dot(w, np.abs(cal - expit(x))) / wt) if wt > 0 else NAN
+    return float(np.dot(w, np.abs(cal - pc)) / wt) if wt > 0 else NAN
 
 
 def _at_horizon(g: SurvGroup, w: np.ndarray, gt: np.ndarray, G: np.ndarray, h: float,
