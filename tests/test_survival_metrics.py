@@ -159,3 +159,18 @@ def test_compiled_kernel_matches_numpy(competing):
     got2 = compiled_replicates(g2, idx, weights[:2], hs, 0.4)
     want2 = np.array([survival_values(g2, w[idx].astype(float), hs, 0.4) for w in weights[:2]])
     np.testing.assert_allclose(got2, want2, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+def test_ici_small_when_calibrated_and_large_when_shifted():
+    # no censoring, event by the horizon with the predicted probability itself
+    rng = np.random.default_rng(21)
+    n = 4000
+    p = rng.uniform(0.05, 0.6, n)
+    event_by_h = rng.random(n) < p
+    t = np.where(event_by_h, rng.uniform(1, 100, n), rng.uniform(101, 200, n))
+    e = np.ones(n, np.int8)
+    v = _values(t, e, p, p, [100.5])
+    assert v[("cal_ici", 100.5)] < 0.02
+    shifted = _values(t, e, p, np.clip(p + 0.1, 0, 1), [100.5])
+    assert 0.07 < shifted[("cal_ici", 100.5)] < 0.13
+    assert shifted[("oe_ratio", 100.5)] == pytest.approx(event_by_h.mean() / (p + 0.1).mean())

@@ -40,6 +40,7 @@ NAN = float("nan")
 #: Grid points and clip of the smoothed calibration curve.
 CAL_GRID = 20
 CAL_CLIP = 1e-6
+CAL_BINS = 200
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ def _smoothed_ici(p: np.ndarray, y: np.ndarray, known_w: np.ndarray, w: np.ndarr
     """Weighted Gaussian-kernel calibration curve on the logit scale; mean |curve - p|.
 
     The curve is evaluated at ``CAL_GRID`` weighted quantiles of the logit predictions of
-    the rows with known status by the horizon (IPCW weights in the smoother; frequency
+    the rows with known status by the horizon, pooled into ``CAL_BINS`` equal-width logit
+    bins (IPCW weights in the smoother; frequency
     weights for the grid and the Silverman bandwidth, so a replicate equals the same
     computation on repeated rows) and interpolated linearly in between.
     """
@@ -151,8 +153,18 @@ def _smoothed_ici(p: np.ndarray, y: np.ndarray, known_w: np.ndarray, w: np.ndarr
     bw = 1.06 * sd * float(ftot) ** -0.2 if sd > 0 else 1.0
     at = np.searchsorted(np.cumsum(fs), np.arange(CAL_GRID) / (CAL_GRID - 1) * ftot)
     grid = xs[np.minimum(at, xs.size - 1)]
-    k = np.exp(-0.5 * ((grid[:, None] - xs[None, :]) / bw) ** 2) * ws[None, :]
-    curve = (k @ ys) / k.sum(axis=1)
+    # Binned smoother: rows pooled into CAL_BINS equal-width logit bins (weighted mean
+    # position, summed weights), so a replicate costs O(n + grid x bins), not O(n x grid).
+    span = xs[-1] - xs[0]
+    b = (np.minimum(((xs - xs[0]) / span * CAL_BINS).astype(np.int64), CAL_BINS - 1)
+         if span > 0 else np.zeros(xs.size, np.int64))
+    bw_sum = np.bincount(b, weights=ws, minlength=CAL_BINS)
+    bx = np.bincount(b, weights=ws * xs, minlength=CAL_BINS)
+    by = np.bincount(b, weights=ws * ys, minlength=CAL_BINS)
+    nz = bw_sum > 0
+    centre = bx[nz] / bw_sum[nz]
+    k = np.exp(-0.5 * ((grid[:, None] - centre[None, :]) / bw) ** 2)
+    curve = (k @ by[nz]) / (k @ bw_sum[nz])
     cal = np.interp(x, grid, curve)
     wt = w.sum()
     return float(np.dot(w, np.abs(cal - pc)) / wt) if wt > 0 else NAN

@@ -26,6 +26,7 @@ METRIC_CODES = ("harrell_c", "uno_c", "td_auroc", "brier", "ibs", "observed_risk
 _NAN = math.nan
 _GRID = 20
 _CLIP = 1e-6
+_BINS = 200
 
 
 @_jit
@@ -87,12 +88,27 @@ def _ici(p, case, kw, w, porder):
             ws[j] = kw[k]
             fs[j] = w[k]
             j += 1
-    ftot = fs.sum()
-    mean = np.dot(xs, fs) / ftot
-    var = np.dot((xs - mean) ** 2, fs) / ftot
-    sd = math.sqrt(var)
+    ftot = 0.0
+    sx = 0.0
+    for r in range(m):
+        ftot += fs[r]
+        sx += xs[r] * fs[r]
+    mean = sx / ftot
+    var = 0.0
+    for r in range(m):
+        var += (xs[r] - mean) ** 2 * fs[r]
+    sd = math.sqrt(var / ftot)
     bw = 1.06 * sd * ftot ** -0.2 if sd > 0 else 1.0
     cum = np.cumsum(fs)
+    span = xs[m - 1] - xs[0]
+    bsum = np.zeros(_BINS)
+    bx = np.zeros(_BINS)
+    by = np.zeros(_BINS)
+    for r in range(m):
+        bi = min(int((xs[r] - xs[0]) / span * _BINS), _BINS - 1) if span > 0 else 0
+        bsum[bi] += ws[r]
+        bx[bi] += ws[r] * xs[r]
+        by[bi] += ws[r] * ys[r]
     grid = np.empty(_GRID)
     curve = np.empty(_GRID)
     for g in range(_GRID):
@@ -101,18 +117,21 @@ def _ici(p, case, kw, w, porder):
         grid[g] = xs[i]
         top = 0.0
         bot = 0.0
-        for r in range(m):
-            z = (grid[g] - xs[r]) / bw
-            kk = math.exp(-0.5 * z * z) * ws[r]
-            top += kk * ys[r]
-            bot += kk
+        for r in range(_BINS):
+            if bsum[r] > 0:
+                z = (grid[g] - bx[r] / bsum[r]) / bw
+                kk = math.exp(-0.5 * z * z)
+                top += kk * by[r]
+                bot += kk * bsum[r]
         curve[g] = top / bot
     err = 0.0
     wt = 0.0
     for k in range(p.size):
         pc = min(max(p[k], _CLIP), 1.0 - _CLIP)
         x = math.log(pc / (1.0 - pc))
-        i = np.searchsorted(grid, x, side="right") - 1
+        i = -1  # last grid index with grid[i] <= x (np.interp's segment); grid is short
+        while i + 1 < _GRID and grid[i + 1] <= x:
+            i += 1
         if i >= _GRID - 1:
             c = curve[_GRID - 1]
         elif i < 0:
