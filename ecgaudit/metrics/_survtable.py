@@ -91,9 +91,9 @@ SURVIVAL_METRICS: tuple[SurvivalMetric, ...] = (
         bounded=False),
     SurvivalMetric(
         "cal_ici", "Integrated calibration index",
-        "IPCW-weighted mean absolute gap between a kernel-smoothed calibration curve at "
-        "the horizon and the predicted risk.", False, "probability", "each", "bootstrap",
-        "closed form on uncensored data"),
+        "Mean absolute gap between a binned, IPCW-weighted kernel-smoothed calibration "
+        "curve at the horizon and the predicted risk.", False, "probability", "each",
+        "bootstrap", "simulation (calibrated vs shifted predictions)"),
     SurvivalMetric(
         "sensitivity", "Sensitivity at the threshold",
         "IPCW share of events by the horizon with predicted risk >= the frozen threshold.",

@@ -63,8 +63,12 @@ def _units(g: Grouping, patients: np.ndarray | None) -> np.ndarray:
 
 
 def _curves(cells: list[SurvCell], tasks: list[SurvTask], cohort: Cohort,
-            ok: dict[tuple[str, str], bool]) -> dict[str, Any]:
-    """Kaplan-Meier curves and binned calibration at each horizon, per single-attribute group."""
+            ok: dict[tuple[str, str], bool], k: int) -> dict[str, Any]:
+    """Kaplan-Meier curves and binned calibration at each horizon, per single-attribute group.
+
+    Calibration bins are drawn only when every bin holds at least ``k`` patients' rows, and
+    carry no counts (no small count can be read off an export).
+    """
     out: dict[str, Any] = {}
     for c in cells:
         g = cohort.groupings[c.grouping]
@@ -77,7 +81,7 @@ def _curves(cells: list[SurvCell], tasks: list[SurvTask], cohort: Cohort,
         grid = np.linspace(0.0, float(r.time.max()), KM_POINTS)
         entry: dict[str, Any] = {"km": {"time": grid.tolist(),
                                         "survival": step_at(r.uniq, s, grid).tolist()}}
-        if c.g.prob is not None:
+        if c.g.prob is not None and c.g.n >= k * CAL_BINS:
             entry["calibration"] = _calibration_bins(c, t)
         out.setdefault(t.name, {}).setdefault(g.attribute, {})[name] = entry
     return out
@@ -95,7 +99,7 @@ def _calibration_bins(c: SurvCell, t: SurvTask) -> dict[str, Any]:
             sub = SurvivalRows.build(r.time[b], r.event[b])
             cif = aalen_johansen(sub, np.ones(b.size))
             obs = float(step_at(sub.uniq, cif, h, before=0.0)) if h < sub.time.max() else None
-            pts.append({"predicted": float(p[b].mean()), "observed": obs, "n": int(b.size)})
+            pts.append({"predicted": float(p[b].mean()), "observed": obs})
         res[f"{h:g}"] = pts
     return res
 
@@ -166,7 +170,7 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
         "reference_groups": cohort.references(),
         "tasks": [t.name for t in tasks],
         "attributes": [g.attribute for g in cohort.groupings],
-        "survival_curves": _curves(cells, tasks, cohort, ok),
+        "survival_curves": _curves(cells, tasks, cohort, ok, config.min_cell_size),
     }
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
                        extras=extras)
