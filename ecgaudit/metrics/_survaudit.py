@@ -95,7 +95,12 @@ def _cells(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
                 idx = np.flatnonzero(codes == k)
                 g = SurvGroup.build(t.time[idx], t.event[idx], t.score[idx],
                                     None if t.prob is None else t.prob[idx])
-                est = survival_values(g, None, t.horizons, t.threshold)
+                if _kernels.HAVE_NUMBA and idx.size:  # same values, compiled (tested)
+                    est = compiled_replicates(g, np.arange(idx.size),
+                                              np.ones((1, idx.size), np.int32), t.horizons,
+                                              t.threshold)[0]
+                else:
+                    est = survival_values(g, None, t.horizons, t.threshold)
                 _, infl = harrell_influence(g)
                 if patient is not None and idx.size:
                     _, inv = np.unique(patient[idx], return_inverse=True)

@@ -126,11 +126,11 @@ def _ici(p, case, kw, w, porder):
         curve[g] = top / bot
     err = 0.0
     wt = 0.0
-    for k in range(p.size):
+    i = -1  # rows in porder have ascending x: the grid segment only moves right
+    for k in porder:
         pc = min(max(p[k], _CLIP), 1.0 - _CLIP)
         x = math.log(pc / (1.0 - pc))
-        i = -1  # last grid index with grid[i] <= x (np.interp's segment); grid is short
-        while i + 1 < _GRID and grid[i + 1] <= x:
+        while i + 1 < _GRID and grid[i + 1] <= x:  # last i with grid[i] <= x (np.interp)
             i += 1
         if i >= _GRID - 1:
             c = curve[_GRID - 1]
