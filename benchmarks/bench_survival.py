@@ -121,12 +121,16 @@ def main() -> None:
     ap.add_argument("--boot", type=int, default=1000)
     ap.add_argument("--sksurv-groups", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--skip-sksurv", action="store_true")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     frame = cohort(args.n)
     runs = [time_audit(frame, args.boot) for _ in range(args.repeats)]
     audit_s = float(np.median([r[0] for r in runs]))
     print(f"audit: {audit_s:.1f} s (B = {args.boot})", flush=True)
+    if args.skip_sksurv:
+        print(json.dumps({"n": args.n, "boot": args.boot, "audit_seconds_median": audit_s}))
+        return
     sk = time_sksurv(frame, args.sksurv_groups)
     sk_total = sk["seconds_one_pass_extrapolated"] * (args.boot + 1)
     res = {"n": args.n, "boot": args.boot, "groups": runs[0][1], "horizons": 2,

@@ -31,10 +31,19 @@ _BINS = 200
 
 @_jit
 def _conc(w, time, event, rank, n_ranks, cw, competing_inf):
+    """Harrell's C (unit case weights) and the case-weighted C (``cw``) from one pass.
+
+    Both sums query the same tree (later rows weighted by ``w``); they differ only in the
+    event's own weight. With ``competing_inf`` competing events (code 2) are inserted
+    first, as if followed up forever (the Harrell convention; Uno treats them as
+    censored, so a group with competing events needs a second pass for Uno).
+    """
     tree = np.zeros(n_ranks + 1)
     total = 0.0
     num = 0.0
     den = 0.0
+    num_w = 0.0
+    den_w = 0.0
     n = time.size
     if competing_inf:
         for k in range(n):
@@ -51,18 +60,21 @@ def _conc(w, time, event, rank, n_ranks, cw, competing_inf):
                 _add(tree, rank[k], w[k])
                 total += w[k]
         for k in range(lo, hi):
-            if event[k] == 1:
-                a = w[k] * cw[k]
+            if event[k] == 1 and w[k] > 0:
                 below = _prefix(tree, rank[k] - 1)
                 tied = _prefix(tree, rank[k]) - below
-                num += a * (below + 0.5 * tied)
-                den += a * total
+                pair = below + 0.5 * tied
+                num += w[k] * pair
+                den += w[k] * total
+                a = w[k] * cw[k]
+                num_w += a * pair
+                den_w += a * total
         for k in range(lo, hi):
             if event[k] == 1 and w[k] > 0:
                 _add(tree, rank[k], w[k])
                 total += w[k]
         hi = lo
-    return num / den if den > 0 else _NAN
+    return (num / den if den > 0 else _NAN), (num_w / den_w if den_w > 0 else _NAN)
 
 
 @_jit
@@ -193,16 +205,20 @@ def _one(w, time, event, rank, n_ranks, prob, has_prob, uniq, ustart, horizons, 
         wt += w[k]
         if w[k] > 0:
             tmax = time[k]
-    ones = np.ones(n)
-    out[col[0, 0]] = _conc(w, time, event, rank, n_ranks, ones, True)
     nh = horizons.size
     tau = horizons[nh - 1]
+    cw = np.zeros(n)
+    competing = False
+    for k in range(n):
+        competing = competing or event[k] == 2
+        if event[k] == 1 and time[k] < tau and gt[k] > 0:
+            cw[k] = 1.0 / gt[k] ** 2
+    harrell, uno = _conc(w, time, event, rank, n_ranks, cw, True)
+    out[col[0, 0]] = harrell
     if tau < tmax:
-        cw = np.zeros(n)
-        for k in range(n):
-            if event[k] == 1 and time[k] < tau and gt[k] > 0:
-                cw[k] = 1.0 / gt[k] ** 2
-        out[col[1, 0]] = _conc(w, time, event, rank, n_ranks, cw, False)
+        if competing:
+            uno = _conc(w, time, event, rank, n_ranks, cw, False)[1]
+        out[col[1, 0]] = uno
     briers = np.full(nh, _NAN)
     a = np.empty(n)
     b = np.empty(n)
