@@ -56,11 +56,12 @@ def test_bootstrap_coverage_td_auroc():
     rng = np.random.default_rng(2)
     hits, reps = 0, 120
     for i in range(reps):
-        t, e, x = _draw(rng, 250, 1.0)
+        t, e, x = _draw(rng, 500, 1.0)
         task = SurvTask("t", t, e, x, None, 0.5, (1.0,))
-        m, _, _ = survival_audit([task], [_G(np.zeros(250, np.int64))], None, level=0.95,
+        m, _, _ = survival_audit([task], [_G(np.zeros(500, np.int64))], None, level=0.95,
                                  min_events=1, n_boot=200, seed=i, max_degenerate=0.05)
         row = next(r for r in m if r["metric"] == "td_auroc" and r["group"] == "a")
         hits += row["ci_low"] <= auc <= row["ci_high"]
-    # 120 cohorts: the binomial SE of the coverage is about 2 points
+    # 120 cohorts: the binomial SE of the coverage is about 2.5 points. Measured 92.5%
+    # (90.0% with n = 250): the percentile interval runs slightly short, as usual for AUCs.
     assert 0.90 <= hits / reps <= 0.99
