@@ -165,3 +165,6 @@ def test_cli_flags(tmp_path):
     bad = runner.invoke(app, ["audit", str(path), "--time", "t", "--event", "e", "--score",
                               "risk", "--sex", "sex", "--out", str(tmp_path / "o2")])
     assert bad.exit_code == 2 and "--horizon" in bad.output and "Traceback" not in bad.output
+    stray = runner.invoke(app, ["audit", str(path), "--label", "e", "--score", "p",
+                                "--horizon", "365", "--out", str(tmp_path / "o3")])
+    assert stray.exit_code == 2 and "--time" in stray.output

@@ -26,6 +26,8 @@ def _flag_config(label: list[str], score: list[str], task: list[str], positive: 
     if surv and (surv["time"] or surv["event"]):
         tasks = survival_tasks(surv["time"], surv["event"], score, task, surv["horizon"],
                                surv["risk"], logits)
+    elif surv and (surv["horizon"] or surv["risk"]):
+        raise ConfigError("--horizon and --risk are for survival audits: add --time and --event")
     elif not label or len(label) != len(score):
         raise ConfigError(
             "without --config, give one --score for every --label (e.g. --label y --score p)"
