@@ -168,3 +168,19 @@ def test_cli_flags(tmp_path):
     stray = runner.invoke(app, ["audit", str(path), "--label", "e", "--score", "p",
                                 "--horizon", "365", "--out", str(tmp_path / "o3")])
     assert stray.exit_code == 2 and "--time" in stray.output
+
+
+def test_numpy_and_compiled_engines_agree():
+    from ecgaudit.metrics import _kernels
+
+    if not _kernels.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    df = _frame(n=300)
+    df.loc[df.index % 9 == 0, "e"] = 2
+    cfg = _cfg(bootstrap=8, task={"competing_event": 2})
+    a = ecgaudit.audit(df, {**cfg, "engine": "numpy"})
+    b = ecgaudit.audit(df, {**cfg, "engine": "compiled"})
+    for col in ("estimate", "ci_low", "ci_high"):
+        np.testing.assert_allclose(a.metrics[col], b.metrics[col], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(a.disparities["difference_ci_low"],
+                               b.disparities["difference_ci_low"], rtol=1e-9, atol=1e-12)

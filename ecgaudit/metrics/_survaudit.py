@@ -86,7 +86,7 @@ class SurvCell:
 
 
 def _cells(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
-           patient: np.ndarray | None) -> list[SurvCell]:
+           patient: np.ndarray | None, compiled: bool) -> list[SurvCell]:
     cells = []
     for ti, t in enumerate(tasks):
         for gi, grp in enumerate(groupings):
@@ -95,7 +95,7 @@ def _cells(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
                 idx = np.flatnonzero(codes == k)
                 g = SurvGroup.build(t.time[idx], t.event[idx], t.score[idx],
                                     None if t.prob is None else t.prob[idx])
-                if _kernels.HAVE_NUMBA and idx.size:  # same values, compiled (tested)
+                if compiled and idx.size:  # same values as survival_values (tested)
                     est = compiled_replicates(g, np.arange(idx.size),
                                               np.ones((1, idx.size), np.int32), t.horizons,
                                               t.threshold)[0]
@@ -112,11 +112,10 @@ def _cells(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
 
 def _bootstrap(cells: list[SurvCell], tasks: Sequence[SurvTask],
                groupings: Sequence[_Grouping], patient: np.ndarray | None, n_boot: int,
-               seed: int, block: int = 64, compiled: bool | None = None) -> None:
+               seed: int, compiled: bool, block: int = 64) -> None:
     n_rows = tasks[0].time.size
     strata = finest_strata([np.asarray(g.codes) for g in groupings], n_rows)
     sampler = Sampler(strata.codes, patient, seed)
-    compiled = _kernels.HAVE_NUMBA if compiled is None else compiled
     for b0 in range(0, n_boot, block):
         weights = sampler.draw(range(b0, min(n_boot, b0 + block)))
         for c in cells:
@@ -302,7 +301,8 @@ def _disparity_rows(cells: list[SurvCell], tasks: Sequence[SurvTask],
 
 def survival_audit(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
                    patient: np.ndarray | None, *, level: float, min_events: int,
-                   n_boot: int, seed: int, max_degenerate: float
+                   n_boot: int, seed: int, max_degenerate: float,
+                   compiled: bool | None = None
                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[SurvCell]]:
     """Metric and disparity rows of every survival task, grouping and group.
 
@@ -324,6 +324,8 @@ def survival_audit(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
         Bootstrap seed.
     max_degenerate : float
         Largest share of undefined replicates that still gives an interval.
+    compiled : bool, optional
+        Use the numba kernel (default: when numba is installed); both give the same values.
 
     Returns
     -------
@@ -332,9 +334,10 @@ def survival_audit(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
     cells : list of SurvCell
         The per-group computations (for curves in the report extras).
     """
-    cells = _cells(tasks, groupings, patient)
+    use = _kernels.HAVE_NUMBA if compiled is None else bool(compiled)
+    cells = _cells(tasks, groupings, patient, use)
     if n_boot > 0:
-        _bootstrap(cells, tasks, groupings, patient, n_boot, seed)
+        _bootstrap(cells, tasks, groupings, patient, n_boot, seed, use)
     metric_rows, statuses = _metric_rows(cells, tasks, groupings, level, min_events,
                                          max_degenerate)
     disp = _disparity_rows(cells, tasks, groupings, statuses, level, max_degenerate)

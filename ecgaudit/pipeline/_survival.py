@@ -135,7 +135,8 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
     m_rows, d_rows, cells = survival_audit(
         tasks, cohort.groupings, patients, level=config.ci_level,
         min_events=config.min_events, n_boot=config.bootstrap, seed=config.seed,
-        max_degenerate=config.bootstrap_max_degenerate)
+        max_degenerate=config.bootstrap_max_degenerate,
+        compiled={"auto": None, "compiled": True, "numpy": False}[config.engine])
     units = {g.attribute: _units(g, patients) for g in cohort.groupings}
     unit_of = {(g.attribute, n): int(units[g.attribute][i])
                for g in cohort.groupings for i, n in enumerate(g.groups)}
