@@ -53,6 +53,10 @@ class TaskConfig(_Strict):
     ``kind="continuous"``: ``label`` is the measured value and ``score`` the predicted value
     (same unit); ``cutpoints`` derive binary tasks ``<name>>=<cut>`` and ``tolerance`` is the
     clinical tolerance on ``|predicted - measured|`` (see docs/continuous.md).
+    ``kind="survival"`` tasks have no label but ``time`` and ``event`` columns (event 1,
+    censored 0, optionally a ``competing_event`` code) and ``horizons`` (in the time unit);
+    their ``score`` is a risk (``score_type: risk``) or the predicted probability of the
+    event by the horizon (see docs/survival.md).
     """
 
     name: str = Field(min_length=1)
@@ -60,19 +64,40 @@ class TaskConfig(_Strict):
     label: str | None = None
     score: str
     positive_label: str | int | float | bool | None = None
-    score_type: Literal["probability", "logit"] = "probability"
+    score_type: Literal["probability", "logit", "risk"] = "probability"
+    # kind: continuous (docs/continuous.md)
     cutpoints: tuple[float, ...] = ()
     tolerance: float | None = Field(default=None, gt=0.0)
+    # kind: survival (docs/survival.md)
+    time: str | None = None
+    event: str | None = None
+    horizons: tuple[float, ...] = ()
+    competing_event: int | str | None = None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> TaskConfig:
-        if self.kind in ("binary", "continuous") and self.label is None:
+        if self.kind == "survival":
+            _check_survival_task(self)
+        elif self.label is None:
             raise ValueError(f"a {self.kind} task needs a 'label' column")
+        elif self.score_type == "risk":
+            raise ValueError("score_type 'risk' is for survival tasks only")
         if self.kind != "continuous" and (self.cutpoints or self.tolerance is not None):
             raise ValueError("'cutpoints' and 'tolerance' apply to `kind: continuous` tasks only")
         if len(set(self.cutpoints)) != len(self.cutpoints):
             raise ValueError(f"'cutpoints' must be distinct; got {list(self.cutpoints)}")
         return self
+
+
+def _check_survival_task(task: TaskConfig) -> None:
+    missing = [k for k in ("time", "event") if getattr(task, k) is None]
+    if missing or not task.horizons:
+        need = [*missing, *([] if task.horizons else ["horizons"])]
+        raise ValueError(f"a survival task needs {', '.join(repr(k) for k in need)}")
+    if any(not h > 0 or h != h or h == float("inf") for h in task.horizons):
+        raise ValueError(f"horizons must be positive, finite times; got {list(task.horizons)}")
+    if len(set(task.horizons)) != len(task.horizons):
+        raise ValueError(f"horizons must be distinct; got {list(task.horizons)}")
 
 
 class AttributeConfig(_Strict):

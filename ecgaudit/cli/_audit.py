@@ -11,6 +11,7 @@ from ecgaudit.cli._app import app, cli_errors
 from ecgaudit.cli._gate import run_gate
 from ecgaudit.cli._predict import progress_bar
 from ecgaudit.cli._summary import print_summary, print_verdicts
+from ecgaudit.cli._survflags import survival_tasks
 from ecgaudit.config import AuditConfig, load_config, parse_config
 from ecgaudit.errors import ConfigError
 from ecgaudit.pipeline import audit_files, audit_model
@@ -21,19 +22,25 @@ from ecgaudit.reports import write_report
 def _flag_config(label: list[str], score: list[str], task: list[str], positive: str | None,
                  logits: bool, attrs: dict[str, str | None], extra: list[str],
                  id_column: str | None, patient: str | None, threshold: float | None,
-                 kind: str = "binary") -> dict[str, Any]:
-    if not label or len(label) != len(score):
+                 kind: str = "binary", surv: dict[str, Any] | None = None) -> dict[str, Any]:
+    if kind not in ("binary", "continuous"):
+        raise ConfigError(f"--kind must be 'binary' or 'continuous', not '{kind}'")
+    if surv and (surv["time"] or surv["event"]):
+        tasks = survival_tasks(surv["time"], surv["event"], score, task, surv["horizon"],
+                               surv["risk"], logits)
+    elif surv and (surv["horizon"] or surv["risk"]):
+        raise ConfigError("--horizon and --risk are for survival audits: add --time and --event")
+    elif not label or len(label) != len(score):
         raise ConfigError(
             "without --config, give one --score for every --label (e.g. --label y --score p)"
         )
-    if kind not in ("binary", "continuous"):
-        raise ConfigError(f"--kind must be 'binary' or 'continuous', not '{kind}'")
-    names = task or label
-    if len(names) != len(label):
-        raise ConfigError("give one --task name for every --label, or none")
-    tasks = [{"name": n, "label": lab, "score": s, "positive_label": positive,
-              "score_type": "logit" if logits else "probability", "kind": kind}
-             for n, lab, s in zip(names, label, score)]
+    else:
+        names = task or label
+        if len(names) != len(label):
+            raise ConfigError("give one --task name for every --label, or none")
+        tasks = [{"name": n, "label": lab, "score": s, "positive_label": positive,
+                  "score_type": "logit" if logits else "probability", "kind": kind}
+                 for n, lab, s in zip(names, label, score)]
     attributes: dict[str, dict[str, Any]] = {}
     for name, column in attrs.items():
         if column:
@@ -100,6 +107,10 @@ def audit(
     batch_size: Annotated[int, typer.Option(min=1, help="Inference batch size.")] = 64,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
     threads: Annotated[int | None, typer.Option(min=1, help="Inference threads.")] = None,
+    time: Annotated[str | None, typer.Option(help="Survival: follow-up time column.")] = None,
+    event: Annotated[str | None, typer.Option(help="Survival: event column (1 event, 0 censored).")] = None,
+    horizon: Annotated[list[float], typer.Option(help="Survival: horizon in the time unit (repeat).")] = [],  # noqa: B006
+    risk: Annotated[bool, typer.Option(help="Survival: scores are risks on any scale (not probabilities).")] = False,
 ) -> None:
     """Audit predictions by subgroup and write metrics.csv, disparities.csv, results.json."""
     flags = {
@@ -107,6 +118,7 @@ def audit(
         "logits": logits, "attrs": {"race": race, "sex": sex, "age": age},
         "extra": attribute, "id_column": id_column, "patient": patient, "threshold": threshold,
         "kind": kind,
+        "surv": {"time": time, "event": event, "horizon": horizon, "risk": risk},
     }
     overrides = {"seed": seed, "bootstrap": bootstrap, "min_cell_size": min_cell,
                  "bootstrap_bins": bootstrap_bins}

@@ -48,17 +48,20 @@ def print_summary(result: AuditResult, console: Console | None = None) -> None:
     console = console or Console(highlight=False, width=120)
     data = result.to_dict()
     records, disp = data["metrics"], data["disparities"]
-    table = Table(title="ecgaudit summary (AUROC, 95% CI; * unstable: few events)")
-    for col in ("task", "n", "overall", "worst group", "worst AUROC",
+    has_auroc = any(r["metric"] == "auroc" for r in records)
+    head = "auroc" if has_auroc or not records else "harrell_c"  # survival: C-index
+    label = {"auroc": "AUROC", "harrell_c": "C-index"}[head]
+    table = Table(title=f"ecgaudit summary ({label}, 95% CI; * unstable: few events)")
+    for col in ("task", "n", "overall", "worst group", f"worst {label}",
                 "Holm findings (harms)", "suppressed groups"):
         table.add_column(col)
     notes = []
     for task in dict.fromkeys(str(r["task"]) for r in records):
-        overall = next((r for r in records if r["task"] == task and r["metric"] == "auroc"
+        overall = next((r for r in records if r["task"] == task and r["metric"] == head
                         and r["attribute"] == "overall"), None)
         if overall is None:  # a continuous task: print_continuous_summary
             continue
-        w = worst_group(records, task)
+        w = worst_group(records, task, metric=head)
         name = f"{w.attribute}={w.group}{' *' if w.unstable else ''}" if w else "-"
         worst_txt = _fmt(w.estimate, w.ci_low, w.ci_high) if w else "-"
         confirmed, _ = select_findings([d for d in disp if d["task"] == task],

@@ -30,6 +30,7 @@ from ecgaudit.pipeline._continuous import (
 )
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
+from ecgaudit.pipeline._survival import is_survival, run_survival
 from ecgaudit.pipeline._views import build_views
 from ecgaudit.privacy import (
     SuppressionPlan,
@@ -163,6 +164,8 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     prepared = prepare(predictions, config, metadata)
     frame = prepared.frame
     cohort = build_cohort(frame, config)
+    if is_survival(config):  # time-to-event tasks: pipeline/_survival.py
+        return run_survival(prepared, cohort, config, inputs, provenance)
     full_config, config = config, binary_part(config)  # continuous: pipeline/_continuous.py
     thresholds = _thresholds(frame, config)
     patients = (frame[config.patient_column].astype(str).to_numpy()

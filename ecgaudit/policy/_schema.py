@@ -27,7 +27,7 @@ from pydantic import ValidationError as PydanticValidationError
 from ecgaudit.config import read_yaml
 from ecgaudit.errors import ConfigError
 from ecgaudit.result import AuditResult
-from ecgaudit.schema import CONTINUOUS_METRICS, INTERSECTION_SEP, METRICS, OVERALL_ATTRIBUTE
+from ecgaudit.schema import INTERSECTION_SEP, OVERALL_ATTRIBUTE, RULE_METRICS
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -44,14 +44,14 @@ Judge = Literal["point", "ci", "ci_low", "ci_high"]
 
 #: Metrics where a larger value is better (used by ``max_worsening``).
 HIGHER_IS_BETTER: frozenset[str] = frozenset(
-    {"auroc", "auprc", "sensitivity", "specificity", "ppv", "npv"}
+    {"auroc", "auprc", "sensitivity", "specificity", "ppv", "npv",
+     "harrell_c", "uno_c", "td_auroc"}
 )
 #: Metrics where a smaller value is better.
-LOWER_IS_BETTER: frozenset[str] = frozenset({"brier", "ece", "fnr", "fpr"})
+LOWER_IS_BETTER: frozenset[str] = frozenset({"brier", "ece", "fnr", "fpr", "ibs", "cal_ici"})
 
 _VALUE_KEYS = ("min", "max", "between", "max_abs")
 #: Metric names a rule may use (binary and continuous outcomes).
-_RULE_METRICS = (*METRICS, *CONTINUOUS_METRICS)
 _DISPARITY_KEYS = ("max_abs_difference", "ratio_between")
 _COVERAGE_KEYS = ("min_n", "min_positives", "required_groups")
 _CHANGE_KEYS = ("max_worsening", "max_abs_change")
@@ -258,9 +258,9 @@ def _check_names(policy: Policy, result: AuditResult | None, source: str) -> Non
     attrs = sorted(set(metrics["attribute"])) if metrics is not None else None
     for rule_id, rule in zip(ids, policy.rules):
         where = f"rule '{rule_id}'"
-        if rule.metric is not None and rule.metric not in _RULE_METRICS:
+        if rule.metric is not None and rule.metric not in RULE_METRICS:
             problems.append(
-                f"{where}: {unknown_name_message('metric', rule.metric, _RULE_METRICS)}")
+                f"{where}: {unknown_name_message('metric', rule.metric, RULE_METRICS)}")
         if metrics is None or tasks is None or attrs is None:
             continue
         for task in rule.tasks or ():

@@ -28,6 +28,7 @@ from ecgaudit.reports._format import (
     safe_name,
     slug,
 )
+from ecgaudit.reports._survival import survival_view
 from ecgaudit.reports._tables import (
     CALIBRATION_METRICS,
     HEATMAP_METRICS,
@@ -328,4 +329,5 @@ def build_view(result: AuditResult, *, gate: Mapping[str, Any] | None = None,
         "suppressed_text": suppressed_label(min_cell), "min_cell": min_cell,
         "continuous": continuous_views(data, figures, min_cell),
         "views": views_section(data, figures=figures),
+        "survival": survival_view(records, disp, extras, figures),
     }

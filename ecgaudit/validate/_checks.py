@@ -18,6 +18,7 @@ from ecgaudit.config import AuditConfig, TaskConfig
 from ecgaudit.errors import JoinError, Problem, ValidationError
 from ecgaudit.io import InputTable
 from ecgaudit.validate._continuous import prepare_continuous
+from ecgaudit.validate._survival import survival_columns
 
 __all__ = ["PreparedData", "prepare"]
 
@@ -83,7 +84,7 @@ def _rows(frame: pd.DataFrame, mask: np.ndarray, row_col: str) -> tuple[int, ...
 def _required(config: AuditConfig) -> list[str]:
     cols: list[str] = []
     for t in config.tasks:
-        cols += [c for c in (t.label, t.score) if c is not None]
+        cols += [c for c in (t.label, t.score, t.time, t.event) if c]
     cols += [a.column or name for name, a in config.attributes.items()]
     cols += [a.column or name for name, a in config.continuous_axes.items()]  # docs/views.md
     if config.patient_column:
@@ -329,6 +330,10 @@ def prepare(predictions: InputTable, config: AuditConfig,
     for task in config.tasks:
         if task.kind == "continuous":  # measured/predicted numbers: validate/_continuous.py
             problems += prepare_continuous(frame, task, source_of, out)
+            continue
+        if task.kind == "survival":  # times, events, risks: validate/_survival.py
+            cols, sprobs = survival_columns(frame, task, source_of)
+            problems, out = problems + sprobs, {**out, **cols}
             continue
         p, probs = _scores(frame, task, *source_of[task.score])
         y, lprobs = _labels(frame, task, *source_of[task.label], frame[task.score])
