@@ -147,9 +147,9 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
     unit_of = {(g.attribute, n): int(units[g.attribute][i])
                for g in cohort.groupings for i, n in enumerate(g.groups)}
     metrics = pd.DataFrame(m_rows, columns=list(METRIC_COLUMNS))
-    # The binary audit's plan: groups of 1..k-1 patients, event counts and the threshold
-    # rates' cells, and their complements (survival rates are treated conservatively).
-    plan = plan_suppression(metrics, unit_of, config.min_cell_size)
+    # The binary audit's plan: groups of 1..k-1 patients and event counts of 1..k-1, with
+    # their complements (rates at a horizon are IPCW-weighted: no integer cell to rebuild).
+    plan = plan_suppression(metrics, unit_of, config.min_cell_size, rate_cells=False)
     metrics = suppress_metrics(metrics, plan)
     disparities = pd.DataFrame(d_rows, columns=[c for c in DISPARITY_COLUMNS
                                                 if c not in ("p_holm", "p_bh")])

@@ -137,7 +137,7 @@ def _confusion(metrics: pd.DataFrame) -> dict[tuple[str, str, str], tuple[float,
 
 
 def _primary(plan: SuppressionPlan, metrics: pd.DataFrame, units: Mapping[Cell, int],
-             tasks: Iterable[str]) -> None:
+             tasks: Iterable[str], rate_cells: bool = True) -> None:
     k = plan.k
     for cell, u in units.items():
         if bool(is_small_cell(u, k)):
@@ -150,7 +150,7 @@ def _primary(plan: SuppressionPlan, metrics: pd.DataFrame, units: Mapping[Cell, 
         if is_small_cell([n_pos, n - n_pos], k).any():
             plan.positives[key] = "primary"
         # A count that cannot be rebuilt (NaN) is treated as small: withhold rather than leak.
-        if any(math.isnan(c) for c in table) or is_small_cell(table, k).any():
+        if rate_cells and (any(math.isnan(c) for c in table) or is_small_cell(table, k).any()):
             plan.rates[key] = "primary"
     del tasks
 
@@ -164,8 +164,8 @@ def _complement(members: list[Cell], hidden: set[Cell], size: Mapping[Cell, floa
     return min(free, key=lambda c: (size.get(c, math.inf), c))
 
 
-def plan_suppression(metrics: pd.DataFrame, units: Mapping[Cell, int], k: int
-                     ) -> SuppressionPlan:
+def plan_suppression(metrics: pd.DataFrame, units: Mapping[Cell, int], k: int,
+                     *, rate_cells: bool = True) -> SuppressionPlan:
     """Decide which cells to withhold (primary small cells and their complements).
 
     Parameters
@@ -177,6 +177,11 @@ def plan_suppression(metrics: pd.DataFrame, units: Mapping[Cell, int], k: int
         Patients (ECGs without a patient column) per ``(attribute, group)``.
     k : int
         ``min_cell_size``.
+    rate_cells : bool, default True
+        Also withhold the threshold rates whose confusion cells (TP, FN, FP, TN, rebuilt
+        from rate x denominator) are small. Survival audits pass ``False``: their rates at a
+        horizon are IPCW-weighted proportions of the cases and controls by that horizon, not
+        of ``n_pos`` and ``n - n_pos``, so no integer cell can be rebuilt from them.
 
     Returns
     -------
@@ -190,7 +195,7 @@ def plan_suppression(metrics: pd.DataFrame, units: Mapping[Cell, int], k: int
     first = metrics.drop_duplicates(["attribute", "group"])
     size = {(str(a), str(g)): float(n) if pd.notna(n) else math.inf
             for a, g, n in zip(first["attribute"], first["group"], first["n"])}
-    _primary(plan, metrics, units, tasks)
+    _primary(plan, metrics, units, tasks, rate_cells)
     constraints = _constraints(cells)
     changed = True
     while changed:
