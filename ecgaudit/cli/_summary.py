@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from ecgaudit._text import visible
 from ecgaudit.result import AuditResult
 
 
@@ -42,14 +44,14 @@ def print_summary(result: AuditResult, console: Console | None = None) -> None:
                     & mt.status.isin(["ok", "unstable"])]
         if len(groups):
             worst = groups.loc[groups.estimate.idxmin()]
-            worst_name = f"{worst.attribute}={worst.group}"
+            worst_name = escape(visible(f"{worst.attribute}={worst.group}", keep_newlines=False))
             worst_txt = _fmt(worst.estimate, worst.ci_low, worst.ci_high)
         else:
             worst_name, worst_txt = "-", "-"
         dt = d[d.task == task]
         flagged = int((dt.p_holm < 0.05).sum())
         suppressed = int(mt.loc[mt.status.eq("suppressed"), "group"].nunique())
-        table.add_row(str(task), str(overall.n),
+        table.add_row(escape(visible(task, keep_newlines=False)), str(overall.n),
                       _fmt(overall.estimate, overall.ci_low, overall.ci_high),
                       worst_name, worst_txt, str(flagged), str(suppressed))
     console.print(table)

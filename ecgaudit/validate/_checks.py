@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from ecgaudit._text import id_examples
 from ecgaudit.config import AuditConfig, TaskConfig
-from ecgaudit.errors import JoinError, Problem, ValidationError
+from ecgaudit.errors import JoinError, Problem, ValidationError, format_rows
 from ecgaudit.io import InputTable
 
 __all__ = ["PreparedData", "prepare"]
@@ -136,8 +137,12 @@ def _check_duplicates(table: InputTable, id_col: str) -> list[Problem]:
     if not dup.any():
         return []
     rows = tuple(int(i) + 1 for i in np.flatnonzero(dup))
-    return [Problem(f"{MSG_DUPLICATE_IDS} (e.g. {_examples(ids[dup])})", source=table.name,
+    return [Problem(f"{MSG_DUPLICATE_IDS} ({id_examples(ids[dup])})", source=table.name,
                     column=id_col, rows=rows)]
+
+
+def _positions(mask: pd.Series) -> list[int]:
+    return [int(i) + 1 for i in np.flatnonzero(mask.to_numpy())]
 
 
 def _join(pred: InputTable, meta: InputTable, config: AuditConfig) -> tuple[pd.DataFrame, int]:
@@ -155,12 +160,15 @@ def _join(pred: InputTable, meta: InputTable, config: AuditConfig) -> tuple[pd.D
             f"on '{id_col}': {int(no_meta.sum())} prediction rows have no metadata"
         )
         if no_meta.any():
-            msg += f" (e.g. ids {_examples(left.loc[no_meta, id_col])})"
+            msg += (f" ('{pred.name}' rows {format_rows(_positions(no_meta))}; "
+                    f"{id_examples(left.loc[no_meta.to_numpy(), id_col])})")
         msg += f"; {int(no_pred.sum())} metadata rows have no predictions"
         if no_pred.any():
-            msg += f" (e.g. ids {_examples(right.loc[no_pred, id_col])})"
-        msg += (". Every row must match; fix the files, or set `join: {allow_extra_metadata: "
-                "true}` if the metadata deliberately covers more patients.")
+            msg += (f" ('{meta.name}' rows {format_rows(_positions(no_pred))}; "
+                    f"{id_examples(right.loc[no_pred.to_numpy(), id_col])})")
+        msg += (". Ids are compared as text ('00001' is not '1'). Every row must match; fix "
+                "the files, or set `join: {allow_extra_metadata: true}` if the metadata "
+                "deliberately covers more patients.")
         raise JoinError(msg)
     right = right.loc[~no_pred.to_numpy()]
     merged = left.assign(__key=lk).merge(
@@ -270,7 +278,8 @@ def _ages(frame: pd.DataFrame, config: AuditConfig, source_of: dict[str, tuple[s
             problems.append(Problem(
                 MSG_AGE_UNPARSEABLE.format(values=_examples(frame.loc[unparseable, col])),
                 source, col, _rows(frame, unparseable, row_col),
-                "give ages in years as numbers; leave unknown ages empty"))
+                "give ages in years as numbers; leave unknown ages empty, or declare codes "
+                "such as 'NA' unknown with `missing_values: [NA]` for this attribute"))
         bad = (num < spec.min_age) | (num > spec.max_age)
         if bad.any():
             problems.append(Problem(
