@@ -120,8 +120,7 @@ def _link_tree(src: Path, dst: Path) -> None:
             shutil.copy2(src, dst)
 
 
-def _stage(parent: Path, name: str, files: Mapping[str, bytes]) -> Path:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
+def _stage(tmp: Path, files: Mapping[str, bytes]) -> None:
     os.chmod(tmp, 0o777 & ~_umask())
     for rel, data in files.items():
         dest = tmp / rel
@@ -131,7 +130,6 @@ def _stage(parent: Path, name: str, files: Mapping[str, bytes]) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(dest, 0o666 & ~_umask())
-    return tmp
 
 
 def _umask() -> int:
@@ -201,8 +199,9 @@ def write_output_set(out_dir: str | Path, files: Mapping[str, bytes],
             for stale in set(replaces) - set(files):
                 (out / stale).unlink(missing_ok=True)
             return {rel: Path(out_dir) / rel for rel in files}
-        tmp = _stage(out.parent, out.name, files)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         try:
+            _stage(tmp, files)
             if not out.exists():
                 os.rename(tmp, out)
             else:

@@ -79,6 +79,9 @@ def _sniff_text(p: Path, name: str) -> None:
             return
         raise InputError(f"'{name}' is not a CSV file: it is gzip-compressed; name it "
                          f"'{name}.gz' or decompress it")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"'{name}' is not a CSV file ecgaudit can read: it is UTF-16 text, "
+                         "not UTF-8; save it as UTF-8 CSV")
     for magic, what in _BINARY_MAGIC.items():
         if head.startswith(magic):
             raise InputError(f"'{name}' is not a CSV file: it looks like {what}. Export the "
