@@ -232,7 +232,8 @@ def _read_weights(p: Path, fmt: Format) -> dict[str, torch.Tensor]:
                 f"model file '{p.name}': invalid safetensors file: {err}"
             ) from None
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        with p.open("rb") as fh:  # a file object: torch must not dispatch on the suffix
+            obj = torch.load(fh, map_location="cpu", weights_only=True)
     except Exception as err:  # UnpicklingError / RuntimeError from the weights-only unpickler
         if "weights_only" in str(err) or "Unsupported global" in str(err):
             raise ModelLoadError(
