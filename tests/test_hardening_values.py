@@ -199,3 +199,18 @@ def test_parquet_ids_are_text_too(tmp_path: Path) -> None:
     pd.DataFrame({"ecg_id": [1, 2], "v": [0.1, 0.2]}).to_parquet(tmp_path / "t.parquet")
     frame = read_table(tmp_path / "t.parquet", text_columns=["ecg_id"]).frame
     assert frame["ecg_id"].tolist() == ["1", "2"]
+
+
+def test_na_written_in_a_label_or_patient_column_is_named(tmp_path: Path) -> None:
+    f = good_frame().astype({"y": object})
+    f.loc[3, "y"] = "NA"
+    f.to_csv(tmp_path / "preds.csv", index=False)
+    assert_exit2(_audit(tmp_path / "preds.csv", tmp_path / "o"), "column 'y'", "row 4",
+                 "label is missing (written as 'NA')", out=tmp_path / "o")
+    f = good_frame()
+    f["pid"] = [f"p{i}" for i in range(len(f))]
+    f.loc[[2, 9], "pid"] = "NA"
+    f.to_csv(tmp_path / "preds.csv", index=False)
+    res = _audit(tmp_path / "preds.csv", tmp_path / "o", "--patient", "pid")
+    assert_exit2(res, "column 'pid'", "rows 3, 10", "missing patient id", "'NA'",
+                 out=tmp_path / "o")

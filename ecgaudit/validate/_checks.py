@@ -36,6 +36,8 @@ MSG_SCORE_RANGE = "scores must lie in [0, 1]; found values from {lo:g} to {hi:g}
 MSG_ONE_CLASS = "task '{task}' has only {cls} in the whole cohort (n={n}); it cannot be audited"
 MSG_AGE_UNPARSEABLE = "age values that are not numbers: {values}"
 MSG_AGE_IMPOSSIBLE = "impossible ages outside [{lo:g}, {hi:g}] years: {values}"
+#: Literal codes that look like "missing" (read as text; only empty cells are missing).
+NA_CODES = frozenset({"na", "n/a", "none", "null", "nan", "#n/a"})
 HINT_SWAP = (
     "the label column looks continuous and the score column binary: "
     "did you swap label and score?"
@@ -118,13 +120,22 @@ def _check_columns(tables: list[InputTable], config: AuditConfig) -> list[Proble
     return problems
 
 
+def _na_codes(values: pd.Series) -> np.ndarray:
+    """Rows holding a literal missing-value code such as ``NA`` (read as text, not NaN)."""
+    if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
+        return np.zeros(len(values), dtype=bool)
+    return values.map(lambda v: isinstance(v, str) and v.strip().lower() in NA_CODES
+                      ).to_numpy(dtype=bool)
+
+
 def _check_missing(frame: pd.DataFrame, column: str, what: str, source: str,
                    row_col: str) -> list[Problem]:
-    missing = frame[column].isna().to_numpy()
+    missing = frame[column].isna().to_numpy() | _na_codes(frame[column])
     if not missing.any():
         return []
     return [Problem(MSG_MISSING_IDS.format(what=what), source, column,
-                    _rows(frame, missing, row_col), "every row needs one")]
+                    _rows(frame, missing, row_col),
+                    "every row needs one (codes such as 'NA' are not ids)")]
 
 
 def _check_duplicates(table: InputTable, id_col: str) -> list[Problem]:
@@ -202,6 +213,12 @@ def _labels(frame: pd.DataFrame, task: TaskConfig, source: str, row_col: str,
             return (None if problems else mapped.to_numpy(dtype=np.int8)), problems
         bad = np.zeros(len(frame), dtype=bool)
         bad[np.flatnonzero(~missing)[text_mask]] = True
+        if lower <= NA_CODES:
+            problems.append(Problem(
+                f"{MSG_LABEL_MISSING} (written as {_examples(present[text_mask])})", source,
+                task.label, _rows(frame, bad, row_col),
+                "remove or fill these rows (only empty cells are read as missing)"))
+            return None, problems
         problems.append(Problem(MSG_LABEL_STRINGS.format(values=_examples(present[text_mask])),
                                 source, task.label, _rows(frame, bad, row_col), HINT_POSITIVE))
         return None, problems
