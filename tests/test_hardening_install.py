@@ -101,6 +101,13 @@ def test_commands_work_read_only_with_an_unwritable_home(sandbox: dict[str, Path
     assert {"metrics.csv", "results.json", "report.html"} <= {p.name for p in out.iterdir()}
     _ok(_run(sandbox, "report", out, "-o", sandbox["work"] / "again.html"))
     assert not list(sandbox["site"].rglob("__pycache__")), "nothing written into the package"
+    shared = sandbox["base"] / "shared"  # a folder the user may write, in a read-only parent
+    (shared / "results").mkdir(parents=True)
+    shared.chmod(0o755)
+    (shared / "results").chmod(0o777)
+    _ok(_run(sandbox, "audit", "preds.csv", "--config", cfg, "--out", shared / "results",
+             "--no-report"))
+    assert {"metrics.csv", "results.json"} <= {p.name for p in (shared / "results").iterdir()}
     res = _run(sandbox, "audit", "preds.csv", "--config", cfg, "--out", sandbox["home"] / "o")
     assert res.returncode == 2, res.stderr
     assert "not writable" in res.stderr and "--out" in res.stderr

@@ -4,15 +4,19 @@
 (``.<name>.tmp-XXXX``), fsyncs them, then swaps that folder with the output folder:
 
 * the output folder does not exist yet: one ``rename`` (atomic);
-* it exists: files that are not part of the new set (the user's own, or a report from a
-  previous run) are hard-linked into the staging folder first, then the two folders are
+* it exists: files that are not part of the new set (the user's own; members of an
+  earlier set are dropped) are hard-linked into the staging folder first, then the two
+  folders are
   exchanged atomically (Linux ``renameat2(RENAME_EXCHANGE)``; elsewhere two renames, with
   the old folder kept under ``.<name>.old-XXXX`` until the second one succeeded), and the
-  old folder is deleted.
+  old folder is deleted;
+* it exists but cannot be swapped (it is the working directory, or its parent is not
+  writable): each file is replaced atomically, one by one.
 
 A killed run leaves only a hidden ``.<name>.tmp-*`` folder, never a mixed set. Concurrent
 runs into one folder are refused: :func:`output_lock` holds an exclusive ``flock`` on
-``.<name>.lock`` beside it for as long as a run writes there.
+``.<name>.lock`` beside it (inside it when the parent is read-only) for as long as a run
+writes there.
 """
 
 from __future__ import annotations
@@ -45,8 +49,16 @@ _AT_FDCWD = -100
 _HELD: dict[str, int] = {}
 
 
+def _can_swap(out: Path) -> bool:
+    """Return True if the folder can be swapped: its parent is writable (renames)."""
+    parent = out.parent
+    return not parent.exists() or os.access(parent, os.W_OK | os.X_OK)
+
+
 def _lock_path(out: Path) -> Path:
-    return out.parent / f".{out.name}.lock"
+    if _can_swap(out) or not out.is_dir():
+        return out.parent / f".{out.name}.lock"
+    return out / ".ecgaudit.lock"  # parent read-only (a shared folder): lock inside
 
 
 @contextlib.contextmanager
@@ -159,9 +171,9 @@ def write_output_set(out_dir: str | Path, files: Mapping[str, bytes],
 
     Files already in ``out_dir`` are kept unless they are in ``files`` or named in
     ``replaces`` (the members of an earlier set, which must not survive beside the new
-    one). If ``out_dir``
-    is the current working directory (or holds it), the files are replaced one by one
-    instead (each atomically), since the folder itself cannot be swapped.
+    one). If ``out_dir`` is the current working directory (or holds it), or its parent is
+    not writable, the files are replaced one by one instead (each atomically), since the
+    folder itself cannot be swapped.
 
     Parameters
     ----------
@@ -191,7 +203,8 @@ def write_output_set(out_dir: str | Path, files: Mapping[str, bytes],
     out.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(out):
         cwd = Path.cwd().resolve()
-        if out.is_dir() and (out.resolve() == cwd or out.resolve() in cwd.parents):
+        if out.is_dir() and (out.resolve() == cwd or out.resolve() in cwd.parents
+                             or not _can_swap(out)):
             from ecgaudit.io._atomic import atomic_write_bytes
 
             for rel, data in files.items():
