@@ -118,6 +118,19 @@ def test_killed_process_leaves_only_a_hidden_temporary_folder(tmp_path: Path) ->
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert res.returncode == -9
     assert _listing(out) == {"a.csv": b"1", "b.json": b"1"}
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".o.tmp-")]
+    assert len(left) == 1  # the killed run's staging folder, hidden
+    write_output_set(out, {"a.csv": b"3", "b.json": b"3"})  # the next run cleans it up
+    assert _listing(out) == {"a.csv": b"3", "b.json": b"3"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith((".o.tmp-", ".o.old-"))]
+
+
+def test_interrupted_two_rename_swap_is_recovered(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    write_output_set(out, {"a.csv": b"1"})
+    os.rename(out, tmp_path / ".o.old-abc123")  # killed between the two renames
+    write_output_set(out, {"b.csv": b"2"})
+    assert _listing(out) == {"a.csv": b"1", "b.csv": b"2"}
 
 
 def test_concurrent_run_into_the_same_folder_is_refused(preds: Path, tmp_path: Path) -> None:

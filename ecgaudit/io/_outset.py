@@ -13,7 +13,8 @@
 * it exists but cannot be swapped (it is the working directory, or its parent is not
   writable): each file is replaced atomically, one by one.
 
-A killed run leaves only a hidden ``.<name>.tmp-*`` folder, never a mixed set. Concurrent
+A killed run leaves only a hidden ``.<name>.tmp-*`` folder, never a mixed set; the next
+run into the same folder removes it. Concurrent
 runs into one folder are refused: :func:`output_lock` holds an exclusive ``flock`` on
 ``.<name>.lock`` beside it (inside it when the parent is read-only) for as long as a run
 writes there.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import glob
 import os
 import shutil
 import stat
@@ -165,6 +167,19 @@ def _swap_in(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _recover(out: Path) -> None:
+    """Clean up after a run that was killed while writing (called under the lock).
+
+    An interrupted two-rename swap leaves the previous set in ``.<name>.old-*``: it is put
+    back. Staging folders ``.<name>.tmp-*`` of killed runs are deleted.
+    """
+    olds = sorted(out.parent.glob(f".{glob.escape(out.name)}.old-*"))
+    if olds and not out.exists():
+        os.rename(olds.pop(), out)
+    for left in [*olds, *out.parent.glob(f".{glob.escape(out.name)}.tmp-*")]:
+        shutil.rmtree(left, ignore_errors=True)
+
+
 def write_output_set(out_dir: str | Path, files: Mapping[str, bytes],
                      replaces: Iterable[str] = OUTPUT_SET_NAMES) -> dict[str, Path]:
     """Write ``files`` (relative name -> bytes) into ``out_dir`` as one atomic set.
@@ -202,6 +217,7 @@ def write_output_set(out_dir: str | Path, files: Mapping[str, bytes],
                          "choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(out):
+        _recover(out)
         cwd = Path.cwd().resolve()
         if out.is_dir() and (out.resolve() == cwd or out.resolve() in cwd.parents
                              or not _can_swap(out)):
