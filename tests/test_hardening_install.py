@@ -142,13 +142,13 @@ class _FakeNumba:
 
 def test_cache_choice_without_any_writable_location(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import ecgaudit.metrics._kernels as k
+    import ecgaudit.metrics._numbacache as k
 
     monkeypatch.setattr(k.tempfile, "gettempdir", lambda: str(tmp_path))
     fake = _FakeNumba(works_with_cache_dir=True)
-    assert k._choose_cache(fake) is True
+    assert k.choose_cache(fake) is True
     assert str(tmp_path / f"ecgaudit-numba-cache-{os.getuid()}") == fake.config.CACHE_DIR
     nothing = _FakeNumba(works_with_cache_dir=False)
-    assert k._choose_cache(nothing) is False and nothing.config.CACHE_DIR == ""
+    assert k.choose_cache(nothing) is False and nothing.config.CACHE_DIR == ""
     monkeypatch.setattr(k.tempfile, "gettempdir", lambda: str(tmp_path / "missing" / "x"))
-    assert k._choose_cache(_FakeNumba(works_with_cache_dir=True)) is False
+    assert k.choose_cache(_FakeNumba(works_with_cache_dir=True)) is False

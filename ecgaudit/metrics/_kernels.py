@@ -20,62 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-
-def _cache_works(numba_module: object) -> bool:
-    """Return True if numba can cache a function of this file.
-
-    numba raises at decoration when no cache location is writable (package read-only and
-    HOME unwritable).
-    """
-    try:
-        numba_module.njit(cache=True)(_probe)  # type: ignore[attr-defined]
-    except (RuntimeError, OSError):
-        return False
-    return True
-
-
-def _probe() -> int:  # pragma: no cover - never compiled, only decorated
-    return 0
-
-
-def _choose_cache(numba_module: object) -> bool:
-    """Choose where numba caches: its default places, else a private temporary folder.
-
-    Without any writable place kernels compile without a cache; a read-only install must
-    still work.
-    """
-    if _cache_works(numba_module):
-        return True
-    config = numba_module.config  # type: ignore[attr-defined]
-    before = config.CACHE_DIR
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    fallback = Path(tempfile.gettempdir()) / f"ecgaudit-numba-cache-{uid}"
-    try:
-        fallback.mkdir(mode=0o700, exist_ok=True)
-        st = fallback.stat()
-        if (hasattr(os, "getuid") and st.st_uid != os.getuid()) or not os.access(
-                fallback, os.W_OK | os.X_OK):
-            raise PermissionError(str(fallback))
-        config.CACHE_DIR = str(fallback)
-        if _cache_works(numba_module):
-            return True
-    except OSError:
-        pass
-    config.CACHE_DIR = before
-    return False
-
+from ecgaudit.metrics._numbacache import choose_cache
 
 try:  # pragma: no cover - exercised in both environments by the test suite's CI image
     import numba
 
     HAVE_NUMBA = True
-    _CACHE = _choose_cache(numba)
+    _CACHE = choose_cache(numba)
     _jit = numba.njit(cache=_CACHE, nogil=True)
     _ijit = numba.njit(cache=_CACHE, nogil=True, inline="always")
     _pjit = numba.njit(cache=_CACHE, nogil=True, parallel=True)
