@@ -83,6 +83,7 @@ def _as_user(box: dict[str, Path], code: str) -> subprocess.CompletedProcess[str
                           text=True, env=env, cwd=box["work"], timeout=300, check=False)
 
 
+@pytest.mark.slow
 def test_commands_work_read_only_with_an_unwritable_home(sandbox: dict[str, Path]) -> None:
     res = _as_user(sandbox, "import os, sys, ecgaudit; print(ecgaudit.__file__, "
                             "os.access(os.path.dirname(ecgaudit.__file__), os.W_OK), "
