@@ -153,3 +153,15 @@ def test_cache_choice_without_any_writable_location(tmp_path: Path,
     assert k.choose_cache(nothing) is False and nothing.config.CACHE_DIR == ""
     monkeypatch.setattr(k.tempfile, "gettempdir", lambda: str(tmp_path / "missing" / "x"))
     assert k.choose_cache(_FakeNumba(works_with_cache_dir=True)) is False
+
+
+def test_unreadable_input_is_an_input_error(sandbox: dict[str, Path]) -> None:
+    secret = sandbox["work"] / "secret.csv"
+    secret.write_text("ecg_id,y\n1,0\n")
+    secret.chmod(0o000)
+    res = _run(sandbox, "audit", secret, "--label", "y", "--score", "p",
+               "--out", sandbox["work"] / "o3")
+    assert res.returncode == 2, res.stderr
+    assert "secret.csv" in res.stderr
+    assert "not readable" in res.stderr or "permission denied" in res.stderr
+    assert "Traceback" not in res.stderr

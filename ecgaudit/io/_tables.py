@@ -168,6 +168,8 @@ def read_table(path: str | Path, text_columns: Sequence[str | None] = ()) -> Inp
     except UnicodeDecodeError:
         raise InputError(f"'{name}' is not a CSV file: it is not UTF-8 text; save it as "
                          "UTF-8 CSV") from None
+    except PermissionError:
+        raise InputError(f"cannot read '{name}': permission denied") from None
     except (pd.errors.ParserError, ValueError, OSError, ImportError) as err:
         raise InputError(f"'{name}' could not be parsed as a table: {_reason(err)}") from None
     if frame.empty:
