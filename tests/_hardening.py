@@ -67,6 +67,8 @@ def assert_exit2(result, *needles: str, out: Path | None = None,
         assert bad not in text, f"{bad!r} leaked into:\n{text}"
     if out is not None:
         assert not out.exists() or not any(out.iterdir()), "no output may be written on error"
+        if not out.exists():
+            assert not (out.parent / f".{out.name}.lock").exists(), "no lock file litter"
     return text
 
 

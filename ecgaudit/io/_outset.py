@@ -84,6 +84,7 @@ def output_lock(out_dir: str | Path) -> Iterator[None]:
         return
     lock = _lock_path(out)
     lock.parent.mkdir(parents=True, exist_ok=True)
+    created = not lock.exists()
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         import fcntl
@@ -102,7 +103,9 @@ def output_lock(out_dir: str | Path) -> Iterator[None]:
         yield
     finally:
         del _HELD[key]
-        os.close(fd)  # releases the flock; the lock file stays (removing it would race)
+        if created and not out.exists():  # a failed run leaves no litter beside nothing
+            lock.unlink(missing_ok=True)
+        os.close(fd)  # releases the flock; once outputs exist the lock file stays
 
 
 def _exchange(a: Path, b: Path) -> bool:
