@@ -144,7 +144,8 @@ def test_concurrent_run_into_the_same_folder_is_refused(preds: Path, tmp_path: P
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
         text = assert_exit2(_audit(preds, out), "being written by another ecgaudit run",
-                            "choose another --out", out=out)
+                            "choose another --out")
+        assert not out.exists()  # the refused run wrote nothing (the lock is the holder's)
         assert ".o.lock" in text
     finally:
         holder.kill()
