@@ -25,6 +25,7 @@ from ecgaudit.errors import ConfigError
 
 __all__ = [
     "DEFAULT_AGE_BANDS",
+    "DEFAULT_MAX_GROUPS",
     "AttributeConfig",
     "AuditConfig",
     "CalibrationConfig",
@@ -43,8 +44,13 @@ M = TypeVar("M", bound=BaseModel)
 DEFAULT_AGE_BANDS: tuple[float, ...] = (40.0, 60.0, 80.0)
 
 
+#: Most distinct groups one attribute may have (``max_groups``); more stops the audit early.
+DEFAULT_MAX_GROUPS = 200
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN / inf are never valid config numbers (a NaN threshold silently passes nothing).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TaskConfig(_Strict):
@@ -141,12 +147,22 @@ class ThresholdConfig(_Strict):
     """
 
     rule: Literal["fixed", "sensitivity", "specificity", "youden"] = "fixed"
-    value: float | None = None
+    value: float | None = Field(default=None, ge=0.0, le=1.0)
     target: float | None = Field(default=None, gt=0.0, le=1.0)
     derive_on: DeriveOn | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ThresholdConfig:
+        if self.rule == "fixed" and self.target is not None:
+            raise ValueError(
+                "'target' applies to rules 'sensitivity' / 'specificity'; rule 'fixed' uses "
+                "'value' (remove 'target', or set the rule that should reach it)"
+            )
+        if self.rule != "fixed" and self.value is not None:
+            raise ValueError(
+                f"'value' applies to rule 'fixed'; rule '{self.rule}' derives the threshold "
+                "(remove 'value', or use rule: fixed)"
+            )
         if self.rule == "fixed":
             if self.value is None:
                 object.__setattr__(self, "value", 0.5)
@@ -235,6 +251,7 @@ class AuditConfig(_Strict):
     engine: Literal["auto", "compiled", "numpy"] = "auto"
     continuous_axes: dict[str, ContinuousAxisConfig] = Field(default_factory=dict)
     control: tuple[str, ...] = ()
+    max_groups: int = Field(default=DEFAULT_MAX_GROUPS, ge=2)
 
     @model_validator(mode="after")
     def _resolve(self) -> AuditConfig:
@@ -406,7 +423,17 @@ def read_yaml(path: str | Path, what: str) -> Any:
         text = p.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read {what} '{p.name}': {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} '{p.name}' is not a text (UTF-8 YAML) file") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{p.name}: not valid YAML: {err}") from None
+        raise ConfigError(f"{p.name}: not valid YAML{_yaml_where(err)}") from None
+
+
+def _yaml_where(err: yaml.YAMLError) -> str:
+    """Line, column and problem of a YAML error, without quoting the file's content."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{where}: {problem}" if problem else where

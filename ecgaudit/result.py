@@ -28,8 +28,8 @@ import pandas as pd
 from ecgaudit.errors import InputError
 from ecgaudit.headline import WorstGroup
 from ecgaudit.headline import worst_group as headline_worst_group
-from ecgaudit.io import atomic_write_text
-from ecgaudit.io._viewcsv import write_view_tables
+from ecgaudit.io import frame_to_csv, write_output_set
+from ecgaudit.io._viewcsv import VIEW_TABLES, view_table_files
 from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS, SCHEMA_VERSION
 
 __all__ = ["AuditResult", "to_jsonable"]
@@ -123,8 +123,25 @@ class AuditResult:
             self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False
         ) + "\n"
 
+    def output_files(self) -> dict[str, bytes]:
+        """Return the saved files by name: ``metrics.csv``, ``disparities.csv``, ``results.json``.
+
+        CSV text cells that a spreadsheet would run as formulas are neutralised (OWASP);
+        ``results.json`` keeps the raw values.
+        """
+        return {
+            "metrics.csv": frame_to_csv(self.metrics.loc[:, list(METRIC_COLUMNS)]).encode(),
+            "disparities.csv": frame_to_csv(
+                self.disparities.loc[:, list(DISPARITY_COLUMNS)]).encode(),
+            "results.json": self.to_json().encode("utf-8"),
+            **view_table_files(self.extras),  # docs/views.md
+        }
+
     def save(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write ``metrics.csv``, ``disparities.csv`` and ``results.json`` atomically.
+        """Write ``metrics.csv``, ``disparities.csv`` and ``results.json`` as one atomic set.
+
+        The files are written into a temporary sibling folder and swapped in, so the folder
+        never holds files of two different runs (see :func:`ecgaudit.io.write_output_set`).
 
         Parameters
         ----------
@@ -136,25 +153,10 @@ class AuditResult:
         dict of str to Path
             The files written, by role.
         """
-        out = Path(out_dir)
-        paths = {
-            "metrics": out / "metrics.csv",
-            "disparities": out / "disparities.csv",
-            "results": out / "results.json",
-        }
-        atomic_write_text(
-            paths["metrics"],
-            self.metrics.loc[:, list(METRIC_COLUMNS)].to_csv(index=False, lineterminator="\n"),
-        )
-        atomic_write_text(
-            paths["disparities"],
-            self.disparities.loc[:, list(DISPARITY_COLUMNS)].to_csv(
-                index=False, lineterminator="\n"
-            ),
-        )
-        atomic_write_text(paths["results"], self.to_json())
-        paths.update(write_view_tables(self.extras, out))  # docs/views.md
-        return paths
+        written = write_output_set(out_dir, self.output_files())
+        roles = {"metrics": "metrics.csv", "disparities": "disparities.csv",
+                 "results": "results.json", **VIEW_TABLES}
+        return {role: written[name] for role, name in roles.items() if name in written}
 
     def worst_group(self, task: str | None = None, metric: str = "auroc"
                     ) -> WorstGroup | dict[str, WorstGroup | None] | None:

@@ -138,9 +138,16 @@ def test_join_mismatch_reports_counts_on_each_side(tmp_path):
     meta_path = tmp_path / "meta.csv"
     meta.to_csv(meta_path, index=False)
     result, out = _run(tmp_path, pred, "--metadata", str(meta_path), "--id", "ecg_id")
-    _assert_input_error(result, out, "preds.csv", "meta.csv",
-                        "5 prediction rows have no metadata",
-                        "1 metadata rows have no predictions", "999")
+    text = _assert_input_error(result, out, "preds.csv", "meta.csv",
+                               "5 prediction rows have no metadata",
+                               "1 metadata rows have no predictions", "rows 1, 2, 3, 4, 5",
+                               "ECGAUDIT_SHOW_IDS=1")
+    assert "999" not in text  # ids are shown only when asked (issue 13, class 8)
+    args = ["audit", str(tmp_path / "preds.csv"), "--label", "y", "--score", "p", "--sex",
+            "sex", "--age", "age", "--out", str(out), "--metadata", str(meta_path), "--id",
+            "ecg_id"]
+    result = runner.invoke(app, args, env={"ECGAUDIT_SHOW_IDS": "1"})
+    _assert_input_error(result, out, "'999'")
 
 
 def test_missing_input_file_and_bad_config(tmp_path):

@@ -73,7 +73,7 @@ def test_head_end_to_end_is_deterministic_and_exports_a_loadable_model(tmp_path:
     prep = Preprocessor(cfg)
     recs = {r.record_id: prep(r) for r in open_ecgs(ECGS)}
     test_ids = split.loc[split["split"] == "test", "ecg_id"].tolist()
-    scores = score_windows(adapted, np.stack([recs[i] for i in test_ids]))
+    scores = score_windows(adapted, np.stack([recs[str(i)] for i in test_ids]))  # text ids
     meta = pd.read_csv(META).set_index("ecg_id").loc[test_ids]
     m = a.after.metrics
     for j, task in enumerate(TASKS):

@@ -40,7 +40,8 @@ def real() -> dict[str, object]:
     for rec in source:
         ids.append(rec.record_id)
         wins.append(prep(rec))
-    meta = pd.read_csv(EX / "metadata.csv").set_index("ecg_id").loc[ids].reset_index()
+    meta = pd.read_csv(EX / "metadata.csv", dtype={"ecg_id": str}).set_index(  # text ids
+        "ecg_id").loc[ids].reset_index()
     y = meta[[f"label_{t}" for t in TASKS]].to_numpy(dtype=np.float32)
     return {"cfg": cfg, "loaded": loaded, "x": np.stack(wins), "y": y, "meta": meta,
             "source": source}

@@ -60,7 +60,7 @@ def test_scores_equal_a_plain_per_record_torch_loop(preds: pd.DataFrame) -> None
             xi = (x[i] - x[i].mean(1, keepdims=True)) / x[i].std(1, keepdims=True)
             wins = np.stack([xi[:, s:s + 300] for s in (0, 150, 300, 450, 600)])
             ref[i] = torch.sigmoid(net(torch.tensor(wins, dtype=torch.float32))).max(0).values
-    assert preds["ecg_id"].tolist() == ids.tolist()
+    assert preds["ecg_id"].tolist() == [str(i) for i in ids]  # ids are text (issue 13)
     got = preds[[f"score:{c}" for c in CLASSES]].to_numpy()[:n]
     np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5)
 
@@ -68,7 +68,8 @@ def test_scores_equal_a_plain_per_record_torch_loop(preds: pd.DataFrame) -> None
 def test_output_columns_and_manifest(preds: pd.DataFrame) -> None:
     meta = pd.read_csv(META)
     assert list(preds.columns) == list(meta.columns) + [f"score:{c}" for c in CLASSES]
-    pd.testing.assert_frame_equal(preds[meta.columns], meta)
+    # ids are read as text (issue 13); every other column is exactly the metadata file's
+    pd.testing.assert_frame_equal(preds[meta.columns].astype({"ecg_id": "int64"}), meta)
     man = preds.attrs[MANIFEST_ATTR]
     assert man["model"]["format"] == "safetensors" and man["ecgs"]["n_records"] == 194
     assert [s["step"] for s in man["preprocessing"]] == [
@@ -99,11 +100,15 @@ def test_threads_are_restored_and_progress_reported() -> None:
     assert len(calls) == 10
 
 
-def test_metadata_join_errors(tmp_path: Path) -> None:
+def test_metadata_join_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     meta = pd.read_csv(META)
     meta.iloc[1:].to_csv(tmp_path / "short.csv", index=False)
-    with pytest.raises(JoinError, match=r"1 ECGs have no row in metadata 'short.csv'.*\[9\]"):
+    with pytest.raises(JoinError, match=r"1 ECGs have no row in metadata 'short.csv'.*hidden"):
         predict(WEIGHTS, CONFIG, WAVES, metadata=tmp_path / "short.csv")
+    monkeypatch.setenv("ECGAUDIT_SHOW_IDS", "1")
+    with pytest.raises(JoinError, match=r"1 ECGs have no row in metadata 'short.csv'.*'9'"):
+        predict(WEIGHTS, CONFIG, WAVES, metadata=tmp_path / "short.csv")
+    monkeypatch.delenv("ECGAUDIT_SHOW_IDS")
     meta.rename(columns={"ecg_id": "id"}).to_csv(tmp_path / "noid.csv", index=False)
     with pytest.raises(JoinError, match="has no 'ecg_id' column"):
         predict(WEIGHTS, CONFIG, WAVES, metadata=tmp_path / "noid.csv")

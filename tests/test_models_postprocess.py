@@ -63,7 +63,7 @@ def _scores(frame: pd.DataFrame) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def meta() -> pd.DataFrame:
-    return pd.read_csv(META)
+    return pd.read_csv(META, dtype={"ecg_id": str})  # ecgaudit reads ids as text
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_predict_on_export_gives_finetunes_recalibrated_scores(
 
     # 2. independent computation of the same maps
     labels = meta.set_index("ecg_id").loc[ids]
-    split = pd.read_csv(out / "split.csv").set_index("ecg_id").loc[ids, "split"].to_numpy()
+    split = pd.read_csv(out / "split.csv", dtype={"ecg_id": str}).set_index("ecg_id").loc[ids, "split"].to_numpy()
     fit = split != "test"  # recalibrate fits on train + val
     for j, t in enumerate(TASKS):
         if method == "isotonic":

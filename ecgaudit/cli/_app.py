@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 
+from ecgaudit._text import visible
 from ecgaudit.errors import EcgAuditError, InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,8 +34,14 @@ app = typer.Typer(
 
 
 def echo_err(message: str) -> None:
-    """Print a message to standard error."""
-    typer.echo(message, err=True)
+    """Print a message to standard error, control and escape sequences made visible."""
+    typer.echo(visible(message), err=True)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    """Print a Python warning on one line, escape sequences made visible."""
+    echo_err(f"warning: {visible(message)} ({category.__name__})")
 
 
 def cli_errors(func: F) -> F:
@@ -52,6 +61,11 @@ def cli_errors(func: F) -> F:
         except InputError as err:
             echo_err(f"error: {err}")
             raise typer.Exit(EXIT_USAGE) from None
+        except OSError as err:  # a file the user named cannot be read or written
+            where = f" '{Path(err.filename).name}'" if err.filename else ""
+            echo_err(f"error: cannot access{where}: {err.strerror or err}. Check the path "
+                     "and its permissions")
+            raise typer.Exit(EXIT_USAGE) from None
         except EcgAuditError as err:
             echo_err(f"error: {err}")
             raise typer.Exit(EXIT_FAIL) from None
@@ -62,7 +76,7 @@ def cli_errors(func: F) -> F:
             if os.environ.get("ECGAUDIT_DEBUG"):
                 raise
             echo_err(
-                f"internal error: {type(err).__name__}: {err}\n"
+                f"internal error: {type(err).__name__}: {str(err)[:500]}\n"
                 "This is a bug in ecgaudit; re-run with ECGAUDIT_DEBUG=1 for details."
             )
             raise typer.Exit(EXIT_FAIL) from None
@@ -80,6 +94,7 @@ def _root(
     version: bool = typer.Option(False, "--version", help="Show the version and exit."),
 ) -> None:
     """Audit ECG models for subgroup performance, calibration and fairness."""
+    warnings.showwarning = _show_warning
     if version:
         from ecgaudit import __version__
 

@@ -8,15 +8,16 @@ from typing import Annotated, Any
 import typer
 
 from ecgaudit.cli._app import app, cli_errors
-from ecgaudit.cli._gate import run_gate
+from ecgaudit.cli._gate import check_outputs, run_gate, write_gate_outputs
 from ecgaudit.cli._predict import progress_bar
 from ecgaudit.cli._summary import print_summary, print_verdicts
 from ecgaudit.cli._survflags import survival_tasks
 from ecgaudit.config import AuditConfig, load_config, parse_config
 from ecgaudit.errors import ConfigError
+from ecgaudit.io import check_output_dir, output_lock, write_output_set
 from ecgaudit.pipeline import audit_files, audit_model
 from ecgaudit.policy import load_policy
-from ecgaudit.reports import write_report
+from ecgaudit.reports import render_html
 
 
 def _flag_config(label: list[str], score: list[str], task: list[str], positive: str | None,
@@ -122,32 +123,49 @@ def audit(
     }
     overrides = {"seed": seed, "bootstrap": bootstrap, "min_cell_size": min_cell,
                  "bootstrap_bins": bootstrap_bins}
+    inputs = [predictions, metadata, config, policy, model, model_config, ecgs]
+    check_output_dir(out, inputs, "--out")
+    check_outputs({"--junit": junit}, inputs)
     cfg = _resolve_config(config, flags, overrides)
     if policy is not None:
         load_policy(policy)  # a broken policy fails before any computation
+    with output_lock(out):  # a second run into the same folder is refused, not mixed
+        _run_audit(cfg, predictions, metadata, out, policy, junit, report, fail_on_policy,
+                   model=model, model_config=model_config, ecgs=ecgs, batch_size=batch_size,
+                   device=device, threads=threads)
+
+
+def _run_audit(cfg: AuditConfig, predictions: Path | None, metadata: Path | None, out: Path,
+               policy: Path | None, junit: Path | None, report: bool, fail_on_policy: bool,
+               **model_args: Any) -> None:
+    model, model_config, ecgs = (model_args.pop(k) for k in ("model", "model_config", "ecgs"))
     if model is not None or ecgs is not None or model_config is not None:
         if predictions is not None or None in (model, model_config, ecgs):
             raise ConfigError("audit a model with --model, --model-config and --ecgs together, "
                               "and no predictions file")
         with progress_bar() as bar:
             result = audit_model(model, model_config, ecgs, cfg, metadata=metadata,
-                                 batch_size=batch_size, device=device, threads=threads,
-                                 progress=bar)
+                                 progress=bar, **model_args)
     elif predictions is None:
         raise ConfigError("give a predictions file, or --model/--model-config/--ecgs")
     else:
         result = audit_files(predictions, cfg, metadata=metadata)
-    paths = result.save(out)
+    files = result.output_files()
     print_summary(result)
     gate = None
     if policy is not None:
-        gate = run_gate(result, policy, out=out / "gate.json", junit=junit)
+        gate = run_gate(result, policy)
+        files["gate.json"] = gate.to_json().encode("utf-8")
     print_verdicts(result, gate.to_dict() if gate is not None else None)
     if report:
-        paths["report"] = write_report(result, out / "report.html",
-                                       gate=gate.to_dict() if gate is not None else None)
-    typer.echo(f"results: {paths['results']}")
+        files["report.html"] = render_html(
+            result, gate=gate.to_dict() if gate is not None else None).encode("utf-8")
+    # One atomic set: metrics, disparities, results, gate and report of the same run.
+    written = write_output_set(out, files)
+    if gate is not None and junit is not None:
+        write_gate_outputs(gate, None, junit)
+    typer.echo(f"results: {written['results.json']}")
     if report:
-        typer.echo(f"report: {paths['report']}")
+        typer.echo(f"report: {written['report.html']}")
     if gate is not None and fail_on_policy and gate.exit_code != 0:
         raise typer.Exit(gate.exit_code)

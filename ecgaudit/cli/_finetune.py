@@ -10,6 +10,7 @@ import typer
 
 from ecgaudit.cli._app import app, cli_errors, echo_err, is_terminal
 from ecgaudit.errors import InputError
+from ecgaudit.io import check_output_dir
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -21,8 +22,8 @@ def _ecg_options(path: Path | None) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise InputError(f"--ecg-spec '{path.name}' is not a readable JSON file: {err}") from None
+    except (OSError, ValueError):
+        raise InputError(f"--ecg-spec '{path.name}' is not a readable JSON file") from None
     if not isinstance(data, dict):
         raise InputError(f"--ecg-spec '{path.name}' must be a JSON object (fs, leads, ...)")
     return data
@@ -93,6 +94,7 @@ def finetune(
     """Fine-tune a model for a site; audit before and after on held-out patients."""
     from ecgaudit.pipeline._finetune import finetune_and_audit
 
+    check_output_dir(out, [model, model_config, ecgs, metadata, config, policy, ecg_spec])
     progress = _Progress()
     try:
         outcome = finetune_and_audit(model, model_config, ecgs, metadata, config, out,

@@ -12,13 +12,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _rich_escape
 from rich.table import Table
 
+from ecgaudit._text import visible
 from ecgaudit.cli._app import app, cli_errors, echo_err
 from ecgaudit.config import load_config
 from ecgaudit.errors import ConfigError
-from ecgaudit.io import atomic_write_text, read_table
+from ecgaudit.io import atomic_write_text, check_output_file, frame_to_csv, read_table
 from ecgaudit.policy import (
     Comparison,
     GateResult,
@@ -32,7 +33,7 @@ from ecgaudit.policy import (
 )
 from ecgaudit.result import AuditResult
 
-__all__ = ["print_gate_summary", "run_gate", "write_gate_outputs"]
+__all__ = ["check_outputs", "print_gate_summary", "run_gate", "write_gate_outputs"]
 
 #: Rows shown in the one-screen summary (failures and inconclusive first).
 MAX_ROWS = 10
@@ -41,6 +42,11 @@ MSG_PAIRED_NEEDS_BOTH = (
 )
 _STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
 _ORDER = {"fail": 0, "inconclusive": 1, "pass": 2}
+
+
+def escape(text: str) -> str:
+    """Rich-markup-escape ``text`` with control and escape sequences made visible."""
+    return _rich_escape(visible(text))
 
 
 def _num(x: float | None) -> str:
@@ -69,7 +75,7 @@ def print_gate_summary(gate: GateResult, console: Console | None = None) -> None
     con = console or Console(width=max(100, Console().width), highlight=False)
     s = gate.summary
     con.print(
-        f"[{_STYLE.get(gate.status, 'bold')}]{gate.mode} '{gate.policy_name}': "
+        f"[{_STYLE.get(gate.status, 'bold')}]{gate.mode} '{escape(gate.policy_name)}': "
         f"{gate.status.upper()}[/] (exit {gate.exit_code}) - {s['pass']} pass, "
         f"{s['fail']} fail, {s['inconclusive']} inconclusive"
     )
@@ -100,6 +106,13 @@ def print_gate_summary(gate: GateResult, console: Console | None = None) -> None
         con.print(f"... {len(problems) - MAX_ROWS} more (every outcome is in gate.json / JUnit)")
     for note in gate.notes:
         con.print(f"note: {escape(note)}", soft_wrap=True)
+
+
+def check_outputs(outputs: dict[str, Path | None], inputs: list[Path | None]) -> None:
+    """Refuse output files that are folders, inputs or unwritable, before any work."""
+    for option, path in outputs.items():
+        if path is not None:
+            check_output_file(path, inputs, option)
 
 
 def write_gate_outputs(gate: GateResult, out: Path | None, junit: Path | None) -> None:
@@ -153,6 +166,7 @@ def gate(
     out: Annotated[Path | None, typer.Option(help="Write gate.json here.")] = None,
 ) -> None:
     """Judge an audit result against a fairness policy (exit 0 pass, 1 fail, 3 inconclusive)."""
+    check_outputs({"--junit": junit, "--out": out}, [results, policy])
     result = AuditResult.load(results)
     outcome = run_gate(result, policy, out=out, junit=junit)
     raise typer.Exit(outcome.exit_code)
@@ -198,6 +212,9 @@ def compare(
     seed: Annotated[int | None, typer.Option(help="Random seed (default: config seed).")] = None,
 ) -> None:
     """Compare a candidate with a baseline per group; judge 'no group worse by > delta'."""
+    check_outputs({"--junit": junit, "--out": out, "--table": table},
+                  [baseline, candidate, policy, baseline_predictions, candidate_predictions,
+                   config, metadata])
     base = AuditResult.load(baseline)
     cand = AuditResult.load(candidate)
     comp = compare_results(base, cand)
@@ -213,7 +230,7 @@ def compare(
         )
         comp = merge_comparisons(paired, comp)
     if table is not None:
-        atomic_write_text(table, comp.table.to_csv(index=False, lineterminator="\n"))
+        atomic_write_text(table, frame_to_csv(comp.table))
     if policy is None:
         _print_comparison(comp)
         return

@@ -14,7 +14,7 @@ import typer
 
 from ecgaudit.cli._app import app, cli_errors, echo_err, is_terminal
 from ecgaudit.errors import InputError
-from ecgaudit.io import atomic_write_bytes, atomic_write_text
+from ecgaudit.io import atomic_write_bytes, atomic_write_text, check_output_file, frame_to_csv
 
 #: Output suffixes understood by ``-o``.
 OUTPUT_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -23,7 +23,7 @@ OUTPUT_SUFFIXES = (".csv", ".parquet", ".pq")
 def _write_table(frame: Any, out: Path) -> None:
     suffix = out.suffix.lower()
     if suffix == ".csv":
-        atomic_write_text(out, frame.to_csv(index=False))
+        atomic_write_text(out, frame_to_csv(frame))
     elif suffix in (".parquet", ".pq"):
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
@@ -103,6 +103,7 @@ def predict(
             f"output '{out.name}': unknown format '{out.suffix}'; use one of "
             f"{list(OUTPUT_SUFFIXES)}"
         )
+    check_output_file(out, [model, model_config, ecgs, metadata], "--out")
     start = time.perf_counter()
     kwargs: dict[str, Any] = dict(batch_size=batch_size, device=device, threads=threads,
                                   metadata=metadata, header_demographics=header_demographics)

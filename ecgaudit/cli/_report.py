@@ -10,6 +10,7 @@ import typer
 
 from ecgaudit.cli._app import app, cli_errors
 from ecgaudit.errors import InputError
+from ecgaudit.io import check_output_file
 from ecgaudit.reports import write_report
 from ecgaudit.result import AuditResult
 
@@ -56,6 +57,7 @@ def report(
     ] = None,
 ) -> None:
     """Render the HTML audit report of a saved result (no recomputation)."""
+    check_output_file(output, [results, gate], "--output")
     result = AuditResult.load(results)
     gate_data = read_gate(gate) if gate is not None else None
     path = write_report(result, output, gate=gate_data)

@@ -7,11 +7,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from ecgaudit._text import visible
 from ecgaudit.cli._contsummary import print_continuous_summary
 from ecgaudit.headline import select_findings, task_verdict, worse_than_chance, worst_group
 from ecgaudit.result import AuditResult
+
+
+def _safe(text: str) -> str:
+    """Return a name as visible, markup-free terminal text (escape sequences shown)."""
+    return escape(visible(text, keep_newlines=False))
 
 
 def _fmt(est: float | None, lo: float | None, hi: float | None) -> str:
@@ -62,18 +69,19 @@ def print_summary(result: AuditResult, console: Console | None = None) -> None:
         if overall is None:  # a continuous task: print_continuous_summary
             continue
         w = worst_group(records, task, metric=head)
-        name = f"{w.attribute}={w.group}{' *' if w.unstable else ''}" if w else "-"
+        name = (_safe(f"{w.attribute}={w.group}") + (" *" if w.unstable else "")) if w else "-"
         worst_txt = _fmt(w.estimate, w.ci_low, w.ci_high) if w else "-"
         confirmed, _ = select_findings([d for d in disp if d["task"] == task],
                                        [r for r in records if r["task"] == task])
         harms = sum(f.kind != "better" for f in confirmed)
-        table.add_row(task, str(overall["n"]),
+        table.add_row(_safe(task), str(overall["n"]),
                       _fmt(overall["estimate"], overall["ci_low"], overall["ci_high"]),
                       name, worst_txt, f"{len(confirmed)} ({harms})",
                       str(_suppressed_groups(records, task)))
         for r in worse_than_chance(records, task):
             flag = " (unstable: few events)" if r.get("status") == "unstable" else ""
-            notes.append(f"{task}: AUROC below chance in {r['attribute']}={r['group']}: "
+            notes.append(f"{_safe(task)}: AUROC below chance in "
+                         f"{_safe(str(r['attribute']) + '=' + str(r['group']))}: "
                          f"{_fmt(r['estimate'], r['ci_low'], r['ci_high'])}{flag}")
     if table.row_count or not records:
         console.print(table)
@@ -101,4 +109,4 @@ def print_verdicts(result: AuditResult, gate: Mapping[str, Any] | None = None,
     for task in dict.fromkeys(str(r["task"]) for r in data["metrics"]
                               if r["metric"] == "auroc"):
         v = task_verdict(task, data["metrics"], data["disparities"], power, gate)
-        console.print(f"verdict {task}: {v['text']}")
+        console.print(f"verdict {_safe(task)}: {_safe(v['text'])}")

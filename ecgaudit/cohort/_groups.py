@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ecgaudit._text import visible
 from ecgaudit.config import AttributeConfig, AuditConfig
 from ecgaudit.errors import ConfigError
 from ecgaudit.schema import INTERSECTION_SEP, OVERALL_ATTRIBUTE, OVERALL_GROUP, UNKNOWN_GROUP
@@ -284,6 +285,22 @@ def _combinations(config: AuditConfig) -> list[tuple[str, ...]]:
     return [c for k in range(2, depth + 1) for c in itertools.combinations(names, k)]
 
 
+MSG_TOO_MANY_GROUPS = (
+    "attribute '{name}' (column '{column}') has {n} distinct groups, more than the limit of "
+    "{limit} (`max_groups`); an audit of that many groups takes very long and no group is "
+    "large enough to judge. Bin or merge the values (`recode:` in the attribute's config, "
+    "e.g. map rare values to 'Other'), audit another column, or raise `max_groups:` in the "
+    "config"
+)
+
+
+def _check_group_count(name: str, column: str, n: int, limit: int) -> None:
+    """Stop early, with a hint, when an attribute has more groups than ``max_groups``."""
+    if n > limit:
+        raise ConfigError(MSG_TOO_MANY_GROUPS.format(name=visible(name), column=visible(column),
+                                                     n=n, limit=limit))
+
+
 def build_cohort(frame: pd.DataFrame, config: AuditConfig) -> Cohort:
     """Build every grouping of the audit from a validated frame.
 
@@ -301,7 +318,8 @@ def build_cohort(frame: pd.DataFrame, config: AuditConfig) -> Cohort:
     Raises
     ------
     ConfigError
-        If a configured reference group does not occur in the data.
+        If a configured reference group does not occur in the data, or an attribute has
+        more than ``config.max_groups`` groups.
     """
     n = len(frame)
     overall = Grouping(OVERALL_ATTRIBUTE, np.zeros(n, dtype=np.int32), (OVERALL_GROUP,), None)
@@ -309,6 +327,7 @@ def build_cohort(frame: pd.DataFrame, config: AuditConfig) -> Cohort:
     for name, spec in config.attributes.items():
         column = frame[spec.column or name]
         codes, groups = _age(column, spec) if spec.kind == "age" else _categorical(column, spec)
+        _check_group_count(name, spec.column or name, len(groups), config.max_groups)
         sizes = np.bincount(codes, minlength=len(groups))
         ref = _reference(name, groups, sizes, spec.reference)
         singles[name] = Grouping(name, codes, groups, ref, (name,))

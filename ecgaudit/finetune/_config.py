@@ -42,7 +42,7 @@ Strategy = Literal["recalibrate", "head", "full", "thresholds"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SplitConfig(_Strict):

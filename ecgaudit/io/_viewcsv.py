@@ -1,50 +1,44 @@
 """CSV files of the committee views (``curves_by_value.csv``, ``controlled_disparities.csv``).
 
-Written next to ``metrics.csv`` by :meth:`ecgaudit.result.AuditResult.save` when the
-result's extras hold the rows (see ``docs/views.md``); atomically, and with text cells that
-a spreadsheet would run as a formula (leading ``= + - @``, tab or carriage return) prefixed
-by a single quote.
+Part of the output set written by :meth:`ecgaudit.result.AuditResult.save` and the CLI when
+the result's extras hold the rows (see ``docs/views.md``), through the project's one
+injection-safe CSV writer (:func:`ecgaudit.io.frame_to_csv`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
-from ecgaudit.io._atomic import atomic_write_text
+from ecgaudit.io._csv import frame_to_csv
 
-__all__ = ["VIEW_TABLES", "write_view_tables"]
+__all__ = ["VIEW_TABLES", "view_table_files"]
 
 #: ``extras`` key -> CSV file name.
 VIEW_TABLES = {"curves_by_value": "curves_by_value.csv",
                "controlled_disparities": "controlled_disparities.csv"}
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
-    return value
+def view_table_files(extras: Mapping[str, Any]) -> dict[str, bytes]:
+    """Return the view tables present in ``extras`` as CSV bytes, by file name.
 
+    Parameters
+    ----------
+    extras : mapping
+        ``AuditResult.extras``.
 
-def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    frame = pd.DataFrame.from_records(list(rows), columns=columns)
-    for col in frame.columns:
-        if frame[col].dtype == object:
-            frame[col] = frame[col].map(_safe)
-    return frame.to_csv(index=False, lineterminator="\n")
-
-
-def write_view_tables(extras: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
-    """Write the view tables present in ``extras``; return the paths by role."""
-    paths = {}
+    Returns
+    -------
+    dict of str to bytes
+        ``{file name: CSV}`` for every non-empty view table.
+    """
+    out = {}
     for key, name in VIEW_TABLES.items():
         rows = extras.get(key)
         if rows:
-            paths[key] = out_dir / name
-            atomic_write_text(paths[key], _csv(rows))
-    return paths
+            columns = list(dict.fromkeys(k for r in rows for k in r))
+            out[name] = frame_to_csv(pd.DataFrame.from_records(list(rows),
+                                                               columns=columns)).encode()
+    return out

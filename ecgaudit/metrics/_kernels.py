@@ -24,13 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgaudit.metrics._numbacache import choose_cache
+
 try:  # pragma: no cover - exercised in both environments by the test suite's CI image
     import numba
 
     HAVE_NUMBA = True
-    _jit = numba.njit(cache=True, nogil=True)
-    _ijit = numba.njit(cache=True, nogil=True, inline="always")
-    _pjit = numba.njit(cache=True, nogil=True, parallel=True)
+    _CACHE = choose_cache(numba)
+    _jit = numba.njit(cache=_CACHE, nogil=True)
+    _ijit = numba.njit(cache=_CACHE, nogil=True, inline="always")
+    _pjit = numba.njit(cache=_CACHE, nogil=True, parallel=True)
     prange = numba.prange
 except ImportError:  # pragma: no cover
     HAVE_NUMBA = False
@@ -434,6 +437,6 @@ def _cache_dir() -> Path | None:
     return Path(path) if path else None
 
 
-_CACHE_DIR = _cache_dir() if HAVE_NUMBA else None
+_CACHE_DIR = _cache_dir() if HAVE_NUMBA and _CACHE else None
 if _CACHE_DIR is not None:
     _drop_stale_cache(_CACHE_DIR)

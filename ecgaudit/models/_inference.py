@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ecgaudit.errors import InputError, JoinError
+from ecgaudit._text import id_examples, visible
+from ecgaudit.errors import InputError, JoinError, ModelLoadError, format_rows
 from ecgaudit.io import read_table
 from ecgaudit.io.waveforms import EcgRecord, EcgSource, open_ecgs
 from ecgaudit.models._config import ModelConfig, load_model_config
@@ -114,6 +115,14 @@ def run_inference(
                 f"model '{model.file_name}' returned shape {tuple(raw.shape)} but the config "
                 f"declares {len(cfg.classes)} classes {list(cfg.classes)}"
             )
+        bad = ~np.isfinite(raw).all(axis=1)
+        if bad.any():
+            raise ModelLoadError(
+                f"model '{model.file_name}' returned NaN or infinite outputs for "
+                f"{int(bad.sum())} of {raw.shape[0]} windows (records {len(out) + 1}.."
+                f"{len(out) + len(counts)} of the input); check the weights for NaN/inf and "
+                "the preprocessing in the model config"
+            )
         probs = _activate(raw, cfg.output_activation)
         start = 0
         for c in counts:
@@ -154,24 +163,25 @@ class Predictions:
 
 def _read_metadata(metadata: str | Path, id_col: str, ids: list[Any]) -> pd.DataFrame:
     """Read metadata and check, before any inference, that every ECG has exactly one row."""
-    table = read_table(metadata)
+    table = read_table(metadata, text_columns=(id_col,))
     meta = table.frame
     if id_col not in meta.columns:
         raise JoinError(
             f"metadata '{table.name}' has no '{id_col}' column (the model config's id_column); "
-            f"columns: {list(meta.columns)}"
+            f"it has {len(meta.columns)} columns: {visible(list(meta.columns)[:20])}"
         )
     meta_keys = meta[id_col].astype(str)
     if meta_keys.duplicated().any():
-        dup = meta[id_col][meta_keys.duplicated()].head(5).tolist()
-        raise JoinError(f"metadata '{table.name}', column '{id_col}': repeated ids {dup}")
+        rows = [int(i) + 1 for i in np.flatnonzero(meta_keys.duplicated(keep=False).to_numpy())]
+        dup = meta[id_col][meta_keys.duplicated()].tolist()
+        raise JoinError(f"metadata '{table.name}', column '{id_col}', rows {format_rows(rows)}: "
+                        f"repeated ids ({id_examples(dup)})")
     known = set(meta_keys)
     missing = [i for i in ids if str(i) not in known]
     if missing:
         raise JoinError(
-            f"{len(missing)} ECGs have no row in metadata '{table.name}' (column '{id_col}'), "
-            f"e.g. {missing[:5]}; metadata ids look like {meta[id_col].head(3).tolist()}. "
-            "Record names must equal the metadata ids."
+            f"{len(missing)} ECGs have no row in metadata '{table.name}' (column '{id_col}') "
+            f"({id_examples(missing)}). Record names must equal the metadata ids."
         )
     wanted = {str(i) for i in ids}
     return meta[meta_keys.isin(wanted)].reset_index(drop=True)

@@ -5,7 +5,7 @@ The format is recognised from the file's first bytes, not its name:
 * safetensors (8-byte header length + JSON header) -> weights into a registered architecture;
 * a zip written by ``torch.save`` -> ``torch.load(weights_only=True)`` (tensors only);
 * a TorchScript zip (``code/`` + ``constants.pkl``) -> ``torch.jit.load``;
-* ``.onnx`` -> onnxruntime;
+* an ONNX protobuf (whatever its suffix) -> onnxruntime;
 * a raw pickle stream, joblib / compressed pickle, or a ``torch.save`` zip holding Python
   objects (a full ``nn.Module``) -> refused with :class:`ModelLoadError`, nothing executed.
 """
@@ -28,6 +28,12 @@ import torch
 from ecgaudit.errors import InputError, ModelLoadError
 from ecgaudit.models._architectures import build_architecture
 from ecgaudit.models._config import ModelConfig
+from ecgaudit.models._contract import (
+    ONNX_MAGIC_FIELD,
+    check_finite,
+    check_onnx_input,
+    probe_torchscript,
+)
 
 __all__ = ["PICKLE_REFUSED", "LoadedModel", "detect_format", "load_model", "resolve_device"]
 
@@ -55,6 +61,12 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _looks_onnx(head: bytes) -> bool:
+    """Return True if ``head`` starts like an ONNX ModelProto (ir_version varint first)."""
+    return len(head) >= 4 and head[0] == ONNX_MAGIC_FIELD and 1 <= head[1] <= 0x20 and (
+        head[2] in (0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x42))
 
 
 def detect_format(path: str | Path) -> Format:
@@ -107,7 +119,7 @@ def detect_format(path: str | Path) -> Format:
         if any(n.endswith("data.pkl") for n in names):
             return "state_dict"
         raise ModelLoadError(f"model file '{name}' is a zip archive but not a PyTorch file")
-    if p.suffix.lower() == ".onnx":
+    if _looks_onnx(head) or p.suffix.lower() == ".onnx":
         return "onnx"
     raise ModelLoadError(
         f"model file '{name}': unrecognised format; give safetensors, a torch.save state dict "
@@ -220,7 +232,8 @@ def _read_weights(p: Path, fmt: Format) -> dict[str, torch.Tensor]:
                 f"model file '{p.name}': invalid safetensors file: {err}"
             ) from None
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        with p.open("rb") as fh:  # a file object: torch must not dispatch on the suffix
+            obj = torch.load(fh, map_location="cpu", weights_only=True)
     except Exception as err:  # UnpicklingError / RuntimeError from the weights-only unpickler
         if "weights_only" in str(err) or "Unsupported global" in str(err):
             raise ModelLoadError(
@@ -300,7 +313,11 @@ def load_model(
                 warnings.simplefilter("ignore", DeprecationWarning)
                 module = torch.jit.load(str(p), map_location=dev)
         except Exception as err:
-            raise ModelLoadError(f"TorchScript file '{p.name}' cannot be loaded: {err}") from None
+            first = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+            raise ModelLoadError(
+                f"TorchScript file '{p.name}' cannot be loaded: {first}") from None
+        check_finite(module.state_dict().items(), p.name)
+        probe_torchscript(module.eval(), config, p.name, dev)
         return LoadedModel(config, fmt, module.eval(), dev, p.name, digest)
     if config.architecture is None:
         raise ModelLoadError(
@@ -310,7 +327,9 @@ def load_model(
     module = build_architecture(
         config.architecture, len(config.leads), len(config.classes), config.architecture_params
     )
-    check_state_dict(module, _read_weights(p, fmt), p.name)
+    weights = _read_weights(p, fmt)
+    check_finite(weights.items(), p.name)
+    check_state_dict(module, weights, p.name)
     return LoadedModel(config, fmt, module.to(dev).eval(), dev, p.name, digest)
 
 
@@ -335,5 +354,6 @@ def _load_onnx(p: Path, config: ModelConfig, dev: str, digest: str,
         session = ort.InferenceSession(str(p), sess_options=opts, providers=providers)
     except Exception as err:
         raise ModelLoadError(f"ONNX file '{p.name}' cannot be loaded: {err}") from None
+    check_onnx_input(list(session.get_inputs()[0].shape), config, p.name)
     return LoadedModel(config, "onnx", None, dev, p.name, digest, session=session, threads=threads,
                        extra={"onnx_input": json.dumps(session.get_inputs()[0].shape)})

@@ -275,11 +275,12 @@ def audit_files(predictions: str | Path, config: AuditConfig | Mapping[str, Any]
         The result; input files are identified by base name and SHA-256 in the manifest.
     """
     cfg = _as_config(config)
-    pred = read_table(predictions)
+    ids = (cfg.id_column, cfg.patient_column)  # identifiers are read as text
+    pred = read_table(predictions, text_columns=ids)
     inputs = [("predictions", pred)]
     meta = None
     if metadata is not None:
-        meta = read_table(metadata)
+        meta = read_table(metadata, text_columns=ids)
         inputs.append(("metadata", meta))
     return _run(inputs, cfg, meta)
 
@@ -329,5 +330,6 @@ def audit_model(model: str | Path, model_config: str | Path, ecgs: str | Path,
     table = _frame_table(frame, "<model predictions>")
     inputs: list[tuple[str, InputTable]] = [("predictions", table)]
     if metadata is not None:
-        inputs.append(("metadata", read_table(metadata)))
+        inputs.append(("metadata", read_table(
+            metadata, text_columns=(cfg.id_column, cfg.patient_column))))
     return _run(inputs, cfg, None, provenance={"inference": inference})

@@ -40,7 +40,7 @@ from ecgaudit.finetune import (
 from ecgaudit.finetune._data import load_site_data, score_windows
 from ecgaudit.finetune._gate import before_after_gate, default_policy, summarize_before_after
 from ecgaudit.finetune._report import calibration_bins, write_before_after
-from ecgaudit.io import atomic_write_text, file_sha256
+from ecgaudit.io import atomic_write_text, file_sha256, frame_to_csv
 from ecgaudit.models import load_model, load_model_config
 from ecgaudit.pipeline._audit import audit
 from ecgaudit.policy import Comparison, GateResult, load_policy
@@ -289,8 +289,7 @@ def finetune_and_audit(
     paths = export_site_model(out, state_dict=state, model_config=mcfg.to_dict(),
                               manifest=manifest, postprocess=postprocess or None)
     split_csv = pd.DataFrame({cfg.id_column: frame[cfg.id_column], "split": split.split})
-    paths["split"] = atomic_write_text(out / "split.csv", split_csv.to_csv(index=False,
-                                                                          lineterminator="\n"))
+    paths["split"] = atomic_write_text(out / "split.csv", frame_to_csv(split_csv))
     adir = out / "audit"
     for name, res_ in (("before", before), ("after", after)):
         for role, p in res_.save(adir / name).items():
@@ -302,7 +301,7 @@ def finetune_and_audit(
             adir / fname, json.dumps(to_jsonable(data), sort_keys=True, indent=1,
                                      allow_nan=False) + "\n")
     paths["comparison.csv"] = atomic_write_text(
-        adir / "comparison.csv", comparison.table.to_csv(index=False, lineterminator="\n"))
+        adir / "comparison.csv", frame_to_csv(comparison.table))
     calib = None
     if cfg.strategy != "thresholds":  # after-scores of 'thresholds' are decisions, not risks
         calib = {t: {"before": calibration_bins(p_base[test, j], y[test, j],

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
+from ecgaudit._text import xml_safe
 from ecgaudit.policy._judge import Outcome
 from ecgaudit.result import to_jsonable
 
@@ -204,7 +205,7 @@ class GateResult:
             root.set(k, str(v))
         root.set("time", "0")
         ET.indent(root, space="  ")
-        body = ET.tostring(root, encoding="unicode")
+        body = xml_safe(ET.tostring(root, encoding="unicode"))  # e.g. ESC in a group name
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
     def _junit_child(self, o: RuleOutcome) -> tuple[str | None, str, str]:

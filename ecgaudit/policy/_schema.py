@@ -91,7 +91,7 @@ def unknown_name_message(kind: str, value: str, valid: Iterable[str]) -> str:
 class Rule(BaseModel):
     """One rule of a policy (see the module docstring for the kinds)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str | None = None
     description: str | None = None
@@ -213,7 +213,7 @@ class Policy(BaseModel):
     ``"warn"`` reports it as a warning and exits 0.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = "policy"
     description: str | None = None

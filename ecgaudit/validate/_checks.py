@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from ecgaudit._text import id_examples
 from ecgaudit.config import AuditConfig, TaskConfig
-from ecgaudit.errors import JoinError, Problem, ValidationError
+from ecgaudit.errors import JoinError, Problem, ValidationError, format_rows
 from ecgaudit.io import InputTable
 from ecgaudit.validate._continuous import prepare_continuous
 from ecgaudit.validate._survival import survival_columns
@@ -37,6 +38,8 @@ MSG_SCORE_RANGE = "scores must lie in [0, 1]; found values from {lo:g} to {hi:g}
 MSG_ONE_CLASS = "task '{task}' has only {cls} in the whole cohort (n={n}); it cannot be audited"
 MSG_AGE_UNPARSEABLE = "age values that are not numbers: {values}"
 MSG_AGE_IMPOSSIBLE = "impossible ages outside [{lo:g}, {hi:g}] years: {values}"
+#: Literal codes that look like "missing" (read as text; only empty cells are missing).
+NA_CODES = frozenset({"na", "n/a", "none", "null", "nan", "#n/a"})
 HINT_SWAP = (
     "the label column looks continuous and the score column binary: "
     "did you swap label and score?"
@@ -120,13 +123,22 @@ def _check_columns(tables: list[InputTable], config: AuditConfig) -> list[Proble
     return problems
 
 
+def _na_codes(values: pd.Series) -> np.ndarray:
+    """Rows holding a literal missing-value code such as ``NA`` (read as text, not NaN)."""
+    if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
+        return np.zeros(len(values), dtype=bool)
+    return values.map(lambda v: isinstance(v, str) and v.strip().lower() in NA_CODES
+                      ).to_numpy(dtype=bool)
+
+
 def _check_missing(frame: pd.DataFrame, column: str, what: str, source: str,
                    row_col: str) -> list[Problem]:
-    missing = frame[column].isna().to_numpy()
+    missing = frame[column].isna().to_numpy() | _na_codes(frame[column])
     if not missing.any():
         return []
     return [Problem(MSG_MISSING_IDS.format(what=what), source, column,
-                    _rows(frame, missing, row_col), "every row needs one")]
+                    _rows(frame, missing, row_col),
+                    "every row needs one (codes such as 'NA' are not ids)")]
 
 
 def _check_duplicates(table: InputTable, id_col: str) -> list[Problem]:
@@ -139,8 +151,12 @@ def _check_duplicates(table: InputTable, id_col: str) -> list[Problem]:
     if not dup.any():
         return []
     rows = tuple(int(i) + 1 for i in np.flatnonzero(dup))
-    return [Problem(f"{MSG_DUPLICATE_IDS} (e.g. {_examples(ids[dup])})", source=table.name,
+    return [Problem(f"{MSG_DUPLICATE_IDS} ({id_examples(ids[dup])})", source=table.name,
                     column=id_col, rows=rows)]
+
+
+def _positions(mask: pd.Series) -> list[int]:
+    return [int(i) + 1 for i in np.flatnonzero(mask.to_numpy())]
 
 
 def _join(pred: InputTable, meta: InputTable, config: AuditConfig) -> tuple[pd.DataFrame, int]:
@@ -158,12 +174,15 @@ def _join(pred: InputTable, meta: InputTable, config: AuditConfig) -> tuple[pd.D
             f"on '{id_col}': {int(no_meta.sum())} prediction rows have no metadata"
         )
         if no_meta.any():
-            msg += f" (e.g. ids {_examples(left.loc[no_meta, id_col])})"
+            msg += (f" ('{pred.name}' rows {format_rows(_positions(no_meta))}; "
+                    f"{id_examples(left.loc[no_meta.to_numpy(), id_col])})")
         msg += f"; {int(no_pred.sum())} metadata rows have no predictions"
         if no_pred.any():
-            msg += f" (e.g. ids {_examples(right.loc[no_pred, id_col])})"
-        msg += (". Every row must match; fix the files, or set `join: {allow_extra_metadata: "
-                "true}` if the metadata deliberately covers more patients.")
+            msg += (f" ('{meta.name}' rows {format_rows(_positions(no_pred))}; "
+                    f"{id_examples(right.loc[no_pred.to_numpy(), id_col])})")
+        msg += (". Ids are compared as text ('00001' is not '1'). Every row must match; fix "
+                "the files, or set `join: {allow_extra_metadata: true}` if the metadata "
+                "deliberately covers more patients.")
         raise JoinError(msg)
     right = right.loc[~no_pred.to_numpy()]
     merged = left.assign(__key=lk).merge(
@@ -197,6 +216,12 @@ def _labels(frame: pd.DataFrame, task: TaskConfig, source: str, row_col: str,
             return (None if problems else mapped.to_numpy(dtype=np.int8)), problems
         bad = np.zeros(len(frame), dtype=bool)
         bad[np.flatnonzero(~missing)[text_mask]] = True
+        if lower <= NA_CODES:
+            problems.append(Problem(
+                f"{MSG_LABEL_MISSING} (written as {_examples(present[text_mask])})", source,
+                task.label, _rows(frame, bad, row_col),
+                "remove or fill these rows (only empty cells are read as missing)"))
+            return None, problems
         problems.append(Problem(MSG_LABEL_STRINGS.format(values=_examples(present[text_mask])),
                                 source, task.label, _rows(frame, bad, row_col), HINT_POSITIVE))
         return None, problems
@@ -273,7 +298,8 @@ def _ages(frame: pd.DataFrame, config: AuditConfig, source_of: dict[str, tuple[s
             problems.append(Problem(
                 MSG_AGE_UNPARSEABLE.format(values=_examples(frame.loc[unparseable, col])),
                 source, col, _rows(frame, unparseable, row_col),
-                "give ages in years as numbers; leave unknown ages empty"))
+                "give ages in years as numbers; leave unknown ages empty, or declare codes "
+                "such as 'NA' unknown with `missing_values: [NA]` for this attribute"))
         bad = (num < spec.min_age) | (num > spec.max_age)
         if bad.any():
             problems.append(Problem(

@@ -21,7 +21,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ecgaudit._text import visible
 from ecgaudit.errors import InputError
+from ecgaudit.io._paths import contained_path
 from ecgaudit.io.waveforms._record import (
     STANDARD_LEADS,
     EcgRecord,
@@ -65,8 +67,8 @@ def read_sidecar(array_path: Path, overrides: dict[str, Any]) -> ArraySpec:
     if side.is_file():
         try:
             data = json.loads(side.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise InputError(f"sidecar '{side.name}' is not valid JSON: {err}") from None
+        except (OSError, ValueError):
+            raise InputError(f"sidecar '{side.name}' is not valid JSON") from None
         if not isinstance(data, dict):
             raise InputError(f"sidecar '{side.name}' must be a JSON object")
         unknown = sorted(set(data) - _SIDECAR_KEYS)
@@ -75,7 +77,12 @@ def read_sidecar(array_path: Path, overrides: dict[str, Any]) -> ArraySpec:
                 f"sidecar '{side.name}': unknown keys {unknown}; valid: {sorted(_SIDECAR_KEYS)}"
             )
         spec.update(data)
-    spec.update({k: v for k, v in overrides.items() if v is not None})
+        if "index" in data:
+            spec["_source"] = side.name
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "index" in given:
+        spec["_source"] = "ECG options (--ecg-spec)"
+    spec.update(given)
     return spec
 
 
@@ -85,7 +92,8 @@ def _read_index(
     """Return (rows, ids) from the index CSV, or None if there is no index file."""
     name = spec.get("index")
     if name is not None:
-        cand = [array_path.parent / str(name)]
+        cand = [contained_path(array_path.parent, name, key="index",
+                               source=spec.get("_source", array_path.name))]
     else:
         cand = [
             array_path.with_name(f"{array_path.stem}_index.csv"),
@@ -94,18 +102,20 @@ def _read_index(
     found = next((c for c in cand if c.is_file()), None)
     if found is None:
         if name is not None:
-            raise InputError(f"index file '{Path(str(name)).name}' named for '{array_path.name}' "
+            raise InputError(f"index file '{cand[0].name}' named for '{array_path.name}' "
                              "does not exist")
         return None
     try:
-        idx = pd.read_csv(found)
-    except (OSError, ValueError) as err:
-        raise InputError(f"index file '{found.name}' cannot be read: {err}") from None
+        idx = pd.read_csv(found, dtype=str, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError, UnicodeDecodeError):
+        # Never echo the file's content (it may not be an index at all).
+        raise InputError(f"index file '{found.name}' cannot be read as a CSV table") from None
     id_col = spec.get("id_column") or next((c for c in idx.columns if c != "row"), None)
     if id_col is None or id_col not in idx.columns:
+        named = f" '{visible(id_col)}'" if isinstance(id_col, str) else ""
         raise InputError(
-            f"index file '{found.name}' has no identifier column "
-            f"{repr(id_col) if id_col else ''}; columns: {list(idx.columns)}"
+            f"index file '{found.name}' has no identifier column{named} "
+            f"({len(idx.columns)} columns); name it with `id_column` in the sidecar"
         )
     if "row" in idx.columns:
         rows = pd.to_numeric(idx["row"], errors="coerce").to_numpy()

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ecgaudit.errors import InputError
+from ecgaudit._text import id_examples
+from ecgaudit.errors import InputError, format_rows
 
 __all__ = [
     "ECG_EXTRA_HINT",
@@ -190,12 +191,16 @@ def check_unique_ids(ids: Sequence[Any], source: str) -> None:
     """
     seen: set[Any] = set()
     dup: list[Any] = []
-    for i in ids:
-        if i in seen and len(dup) < 5:
-            dup.append(i)
+    rows: list[int] = []
+    for row, i in enumerate(ids, start=1):
+        if i in seen:
+            rows.append(row)
+            if len(dup) < 5:
+                dup.append(i)
         seen.add(i)
     if dup:
         raise InputError(
-            f"{source}: record identifiers must be unique; repeated: {dup}. "
+            f"{source}: record identifiers must be unique; {len(rows)} repeated, at "
+            f"records {format_rows(rows)} ({id_examples(dup)}). "
             "Give each ECG its own id in the index file."
         )
