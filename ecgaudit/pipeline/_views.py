@@ -101,4 +101,5 @@ def controlled_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
         table[col] = [None if s or v is None or v != v else int(v)
                       for s, v in zip(small, table[col])]
     table = adjust_pvalues(table)
-    return table.loc[:, list(CONTROLLED_COLUMNS)].to_dict("records")
+    # binary tasks only: no horizon (the column is kept so the contract is the same)
+    return table.reindex(columns=list(CONTROLLED_COLUMNS)).to_dict("records")
