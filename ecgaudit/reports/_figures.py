@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import matplotlib as mpl
 import numpy as np
+from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from ecgaudit.reports._format import fmt_signed, is_number, metric_label
@@ -48,7 +49,7 @@ def mpl_text(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _to_svg(fig: Figure, fig_id: str, title: str, desc: str) -> str:
+def _to_svg(fig: Figure, fig_id: str, title: str, desc: str) -> Markup:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata=_METADATA, bbox_inches="tight")
     svg = _META_BLOCK.sub("", _XML_HEAD.sub("", buf.getvalue())).strip()
@@ -65,7 +66,7 @@ def _to_svg(fig: Figure, fig_id: str, title: str, desc: str) -> str:
         f'<title id="{tid}">{html.escape(title)}</title>'
         f'<desc id="{did}">{html.escape(desc)}</desc>'
     )
-    return svg[:close] + alt + svg[close:]
+    return Markup(svg[:close] + alt + svg[close:])  # matplotlib escaped every text
 
 
 def forest_plot(
