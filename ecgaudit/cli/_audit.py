@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ecgaudit.cli._app import app, cli_errors
-from ecgaudit.cli._gate import run_gate
-from ecgaudit.cli._predict import progress_bar
-from ecgaudit.cli._summary import print_summary
-from ecgaudit.config import AuditConfig, load_config, parse_config
+from ecgaudit.cli._progress import step_progress
 from ecgaudit.errors import ConfigError
-from ecgaudit.pipeline import audit_files, audit_model
-from ecgaudit.policy import load_policy
-from ecgaudit.reports import write_report
+
+if TYPE_CHECKING:
+    from ecgaudit.config import AuditConfig
 
 
 def _flag_config(label: list[str], score: list[str], task: list[str], positive: str | None,
@@ -50,6 +47,8 @@ def _flag_config(label: list[str], score: list[str], task: list[str], positive: 
 
 def _resolve_config(config: Path | None, flags: dict[str, Any], overrides: dict[str, Any]
                     ) -> AuditConfig:
+    from ecgaudit.config import load_config, parse_config
+
     if config is not None:
         if flags["label"] or flags["score"]:
             raise ConfigError("give tasks either in --config or with --label/--score, not both")
@@ -64,13 +63,13 @@ def _resolve_config(config: Path | None, flags: dict[str, Any], overrides: dict[
     return parse_config(base, source=name)
 
 
-@app.command()
+@app.command(no_args_is_help=True)
 @cli_errors
 def audit(
     predictions: Annotated[Path | None, typer.Argument(help="Predictions file (CSV, CSV.gz or Parquet); omit with --model.")] = None,
     metadata: Annotated[Path | None, typer.Option(help="Demographics file, joined on --id.")] = None,
     config: Annotated[Path | None, typer.Option(help="Audit config (YAML).")] = None,
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (metrics.csv, disparities.csv, results.json, report.html).")] = Path("results"),
     label: Annotated[list[str], typer.Option(help="Label column (repeat for several tasks).")] = [],  # noqa: B006
     score: Annotated[list[str], typer.Option(help="Score column, one per --label.")] = [],  # noqa: B006
     task: Annotated[list[str], typer.Option(help="Task name, one per --label.")] = [],  # noqa: B006
@@ -91,6 +90,8 @@ def audit(
     fail_on_policy: Annotated[bool, typer.Option(help="Exit 1/3 when the policy fails / is inconclusive.")] = True,
     junit: Annotated[Path | None, typer.Option(help="Write the gate as JUnit XML here.")] = None,
     report: Annotated[bool, typer.Option(help="Write report.html next to the results.")] = True,
+    templates: Annotated[Path | None, typer.Option(help="Folder of report templates overriding the bundled ones (see docs/report.md).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars (they are off anyway in CI and when stderr is not a terminal).")] = False,
     model: Annotated[Path | None, typer.Option(help="Model weights (safetensors, state dict, TorchScript, ONNX): score --ecgs first.")] = None,
     model_config: Annotated[Path | None, typer.Option(help="Model config JSON (with --model).")] = None,
     ecgs: Annotated[Path | None, typer.Option(help="ECG records: WFDB folder, .npy/.npz, or HDF5 (with --model).")] = None,
@@ -98,7 +99,18 @@ def audit(
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
     threads: Annotated[int | None, typer.Option(min=1, help="Inference threads.")] = None,
 ) -> None:
-    """Audit predictions by subgroup and write metrics.csv, disparities.csv, results.json."""
+    """Audit predictions by subgroup and write metrics.csv, disparities.csv, results.json.
+
+    Give the tasks and groups in --config (YAML), or with --label/--score and --sex, --race,
+    --age, --attribute. With --model, --model-config and --ecgs the ECGs are scored first.
+    """
+    from ecgaudit.cli._gate import run_gate
+    from ecgaudit.cli._predict import progress_bar
+    from ecgaudit.cli._summary import print_summary
+    from ecgaudit.pipeline import audit_files, audit_model
+    from ecgaudit.policy import load_policy
+    from ecgaudit.reports import write_report
+
     flags = {
         "label": label, "score": score, "task": task, "positive": positive_label,
         "logits": logits, "attrs": {"race": race, "sex": sex, "age": age},
@@ -113,14 +125,15 @@ def audit(
         if predictions is not None or None in (model, model_config, ecgs):
             raise ConfigError("audit a model with --model, --model-config and --ecgs together, "
                               "and no predictions file")
-        with progress_bar() as bar:
+        with progress_bar(quiet) as bar, step_progress(quiet) as steps:
             result = audit_model(model, model_config, ecgs, cfg, metadata=metadata,
                                  batch_size=batch_size, device=device, threads=threads,
-                                 progress=bar)
+                                 progress=bar, steps=steps)
     elif predictions is None:
         raise ConfigError("give a predictions file, or --model/--model-config/--ecgs")
     else:
-        result = audit_files(predictions, cfg, metadata=metadata)
+        with step_progress(quiet) as steps:
+            result = audit_files(predictions, cfg, metadata=metadata, progress=steps)
     paths = result.save(out)
     print_summary(result)
     gate = None
@@ -128,7 +141,8 @@ def audit(
         gate = run_gate(result, policy, out=out / "gate.json", junit=junit)
     if report:
         paths["report"] = write_report(result, out / "report.html",
-                                       gate=gate.to_dict() if gate is not None else None)
+                                       gate=gate.to_dict() if gate is not None else None,
+                                       templates=templates)
     typer.echo(f"results: {paths['results']}")
     if report:
         typer.echo(f"report: {paths['report']}")

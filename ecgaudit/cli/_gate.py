@@ -8,29 +8,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from ecgaudit.cli._app import app, cli_errors, echo_err
-from ecgaudit.config import load_config
 from ecgaudit.errors import ConfigError
-from ecgaudit.io import atomic_write_text, read_table
-from ecgaudit.policy import (
-    Comparison,
-    GateResult,
-    RuleOutcome,
-    compare_predictions,
-    compare_results,
-    config_from_result,
-    evaluate,
-    load_policy,
-    merge_comparisons,
-)
-from ecgaudit.result import AuditResult
+
+if TYPE_CHECKING:  # imported in the command bodies: `--help` never loads pandas
+    from rich.console import Console
+
+    from ecgaudit.policy import Comparison, GateResult, RuleOutcome
+    from ecgaudit.result import AuditResult
 
 __all__ = ["print_gate_summary", "run_gate", "write_gate_outputs"]
 
@@ -66,6 +55,10 @@ def print_gate_summary(gate: GateResult, console: Console | None = None) -> None
     console : rich.console.Console, optional
         Where to print (default: standard output, at least 100 columns wide).
     """
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     con = console or Console(width=max(100, Console().width), highlight=False)
     s = gate.summary
     con.print(
@@ -104,6 +97,8 @@ def print_gate_summary(gate: GateResult, console: Console | None = None) -> None
 
 def write_gate_outputs(gate: GateResult, out: Path | None, junit: Path | None) -> None:
     """Write ``gate.json`` and the JUnit XML atomically (each only when a path is given)."""
+    from ecgaudit.io import atomic_write_text
+
     if out is not None:
         atomic_write_text(out, gate.to_json())
     if junit is not None:
@@ -132,6 +127,8 @@ def run_gate(result: AuditResult, policy: Path, *, out: Path | None = None,
     GateResult
         Its ``exit_code`` is what the command should exit with.
     """
+    from ecgaudit.policy import GateResult, evaluate, load_policy
+
     pol = load_policy(policy, result=result)
     gate = evaluate(result, pol, comparison.table if comparison is not None else None)
     if comparison is not None:
@@ -150,15 +147,21 @@ def gate(
     results: Annotated[Path, typer.Argument(help="results.json of an audit (or its folder).")],
     policy: Annotated[Path, typer.Option(help="Fairness policy (YAML).")],
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write gate.json here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write gate.json here.")] = None,
 ) -> None:
     """Judge an audit result against a fairness policy (exit 0 pass, 1 fail, 3 inconclusive)."""
+    from ecgaudit.result import AuditResult
+
     result = AuditResult.load(results)
     outcome = run_gate(result, policy, out=out, junit=junit)
     raise typer.Exit(outcome.exit_code)
 
 
 def _print_comparison(comp: Comparison) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     con = Console(width=max(100, Console().width), highlight=False)
     t = comp.table
     shown = t.loc[t["metric"].isin(["auroc", "sensitivity", "specificity"])].head(MAX_ROWS)
@@ -184,7 +187,7 @@ def compare(
     candidate: Annotated[Path, typer.Argument(help="Candidate results.json (or its folder).")],
     policy: Annotated[Path | None, typer.Option(help="Policy with change rules (YAML).")] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write gate.json here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write gate.json here.")] = None,
     table: Annotated[Path | None, typer.Option(help="Write the comparison table (CSV).")] = None,
     baseline_predictions: Annotated[Path | None, typer.Option(
         help="Baseline predictions file: with --candidate-predictions the comparison is "
@@ -197,7 +200,21 @@ def compare(
     bootstrap: Annotated[int, typer.Option(help="Paired bootstrap replicates.")] = 1000,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: config seed).")] = None,
 ) -> None:
-    """Compare a candidate with a baseline per group; judge 'no group worse by > delta'."""
+    """Compare a candidate with a baseline per group; judge 'no group worse by > delta'.
+
+    With --baseline-predictions and --candidate-predictions (and --metadata when the audits
+    joined a demographics file) the comparison is paired on the same ECGs.
+    """
+    from ecgaudit.config import load_config
+    from ecgaudit.io import atomic_write_text, read_table
+    from ecgaudit.policy import (
+        compare_predictions,
+        compare_results,
+        config_from_result,
+        merge_comparisons,
+    )
+    from ecgaudit.result import AuditResult
+
     base = AuditResult.load(baseline)
     cand = AuditResult.load(candidate)
     comp = compare_results(base, cand)

@@ -24,6 +24,7 @@ from ecgaudit.metrics import (
 from ecgaudit.pipeline._bootstrap import apply_bootstrap
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
+from ecgaudit.pipeline._progress import ProgressCallback, Steps, audit_steps
 from ecgaudit.privacy import suppress_cohort, suppress_disparities, suppress_metrics
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS
@@ -143,12 +144,16 @@ def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
 
 
 def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
-         metadata: InputTable | None, provenance: dict[str, Any] | None = None
-         ) -> AuditResult:
+         metadata: InputTable | None, provenance: dict[str, Any] | None = None,
+         steps: Steps | None = None) -> AuditResult:
+    steps = steps or Steps(None, [])
     predictions = inputs[0][1]
+    steps.next()
     prepared = prepare(predictions, config, metadata)
     frame = prepared.frame
+    steps.next()
     cohort = build_cohort(frame, config)
+    steps.next()
     thresholds = _thresholds(frame, config)
     patients = (frame[config.patient_column].astype(str).to_numpy()
                 if config.patient_column else None)
@@ -163,7 +168,9 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     disparities = pd.DataFrame(disp_rows, columns=[c for c in DISPARITY_COLUMNS
                                                    if c not in ("p_holm", "p_bh")])
     if config.bootstrap > 0:
+        steps.next()
         metrics, disparities, ranking = apply_bootstrap(metrics, disparities, session, config)
+    steps.next()
     unit_of = {(g.attribute, name): int(units[g.attribute][i])
                for g in cohort.groupings for i, name in enumerate(g.groups)}
     metric_units = pd.Series([unit_of[(a, b)] for a, b in zip(metrics.attribute, metrics.group)])
@@ -190,6 +197,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
                "n_unmatched_metadata": prepared.n_unmatched_metadata,
                **(provenance or {})},
     )
+    steps.next()
     extras = {
         "cohort": _cohort_rows(frame, cohort, config, units),
         "reference_groups": cohort.references(),
@@ -197,12 +205,14 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         "attributes": [g.attribute for g in cohort.groupings],
         **build_extras(frame, cohort, config, units, points, ranking),
     }
+    steps.done()
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
                        extras=extras)
 
 
 def audit(data: pd.DataFrame, config: AuditConfig | Mapping[str, Any] | str | Path, *,
-          metadata: pd.DataFrame | None = None) -> AuditResult:
+          metadata: pd.DataFrame | None = None,
+          progress: ProgressCallback | None = None) -> AuditResult:
     """Audit predictions held in memory.
 
     Parameters
@@ -213,6 +223,8 @@ def audit(data: pd.DataFrame, config: AuditConfig | Mapping[str, Any] | str | Pa
         The audit configuration (an object, plain data, or a YAML file).
     metadata : pandas.DataFrame, optional
         Demographics, joined one-to-one on ``config.id_column``.
+    progress : callable, optional
+        ``progress(step, index, total)`` as each step starts (``"done"`` at the end).
 
     Returns
     -------
@@ -231,11 +243,13 @@ def audit(data: pd.DataFrame, config: AuditConfig | Mapping[str, Any] | str | Pa
     if metadata is not None:
         meta = _frame_table(metadata, "<metadata DataFrame>")
         inputs.append(("metadata", meta))
-    return _run(inputs, cfg, meta)
+    steps = Steps(progress, audit_steps(bootstrap=cfg.bootstrap, read_files=False))
+    return _run(inputs, cfg, meta, steps=steps)
 
 
 def audit_files(predictions: str | Path, config: AuditConfig | Mapping[str, Any] | str | Path,
-                *, metadata: str | Path | None = None) -> AuditResult:
+                *, metadata: str | Path | None = None,
+                progress: ProgressCallback | None = None) -> AuditResult:
     """Audit predictions stored in CSV/Parquet files.
 
     Parameters
@@ -246,6 +260,8 @@ def audit_files(predictions: str | Path, config: AuditConfig | Mapping[str, Any]
         The audit configuration.
     metadata : str or Path, optional
         Demographics file joined on ``config.id_column``.
+    progress : callable, optional
+        ``progress(step, index, total)`` as each step starts (``"done"`` at the end).
 
     Returns
     -------
@@ -253,13 +269,15 @@ def audit_files(predictions: str | Path, config: AuditConfig | Mapping[str, Any]
         The result; input files are identified by base name and SHA-256 in the manifest.
     """
     cfg = _as_config(config)
+    steps = Steps(progress, audit_steps(bootstrap=cfg.bootstrap, read_files=True))
+    steps.next()
     pred = read_table(predictions)
     inputs = [("predictions", pred)]
     meta = None
     if metadata is not None:
         meta = read_table(metadata)
         inputs.append(("metadata", meta))
-    return _run(inputs, cfg, meta)
+    return _run(inputs, cfg, meta, steps=steps)
 
 
 def audit_model(model: str | Path, model_config: str | Path, ecgs: str | Path,
@@ -267,7 +285,8 @@ def audit_model(model: str | Path, model_config: str | Path, ecgs: str | Path,
                 metadata: str | Path | None = None, batch_size: int = 64,
                 device: str = "cpu", threads: int | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                header_demographics: bool = False) -> AuditResult:
+                header_demographics: bool = False,
+                steps: ProgressCallback | None = None) -> AuditResult:
     """Score ECG waveforms with a model, then audit the predictions.
 
     Equivalent to ``ecgaudit predict`` followed by ``ecgaudit audit`` on its output; the
@@ -290,6 +309,9 @@ def audit_model(model: str | Path, model_config: str | Path, ecgs: str | Path,
         ``progress(done, total)`` after every batch.
     header_demographics : bool
         Take age and sex from the record headers (PhysioNet Challenge format).
+    steps : callable, optional
+        ``steps(step, index, total)`` as each audit step starts, as ``progress`` of
+        :func:`audit`.
 
     Returns
     -------
@@ -308,4 +330,5 @@ def audit_model(model: str | Path, model_config: str | Path, ecgs: str | Path,
     inputs: list[tuple[str, InputTable]] = [("predictions", table)]
     if metadata is not None:
         inputs.append(("metadata", read_table(metadata)))
-    return _run(inputs, cfg, None, provenance={"inference": inference})
+    return _run(inputs, cfg, None, provenance={"inference": inference},
+                steps=Steps(steps, audit_steps(bootstrap=cfg.bootstrap, read_files=False)))
