@@ -20,7 +20,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ import pandas as pd
 from ecgaudit.errors import InputError
 from ecgaudit.io import atomic_write_text
 from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS, SCHEMA_VERSION
+from ecgaudit.views import by_group, disparity_table, summary_html, summary_text
 
 __all__ = ["AuditResult", "to_jsonable"]
 
@@ -120,13 +121,62 @@ class AuditResult:
             self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False
         ) + "\n"
 
-    def save(self, out_dir: str | Path) -> dict[str, Path]:
+    def __repr__(self) -> str:
+        return summary_text(self.metrics, self.disparities, self.manifest)
+
+    def _repr_html_(self) -> str:
+        """Compact notebook summary: one row per task (overall AUROC, groups, flags)."""
+        return summary_html(self.metrics, self.disparities, self.manifest)
+
+    def by_group(self, metric: str, task: str | None = None, *,
+                 intersections: bool = True) -> pd.DataFrame:
+        """One metric as a wide table: a row per (attribute, group), estimate and CI columns.
+
+        Parameters
+        ----------
+        metric : str
+            Metric identifier, e.g. ``"auroc"`` or ``"sensitivity"``.
+        task : str, optional
+            One task; without it each task gets a column block.
+        intersections : bool
+            Keep intersection groups.
+
+        Returns
+        -------
+        pandas.DataFrame
+            See :func:`ecgaudit.views.by_group`.
+        """
+        return by_group(self.metrics, metric, task, intersections=intersections)
+
+    def disparity_table(self, metric: str, kind: Literal["difference", "ratio"] = "difference",
+                        task: str | None = None) -> pd.DataFrame:
+        """Each group versus its reference: difference or ratio with CI and p-values.
+
+        Parameters
+        ----------
+        metric : str
+            Metric identifier.
+        kind : {"difference", "ratio"}
+            ``group - reference`` or ``group / reference``.
+        task : str, optional
+            One task; without it each task gets a column block.
+
+        Returns
+        -------
+        pandas.DataFrame
+            See :func:`ecgaudit.views.disparity_table`.
+        """
+        return disparity_table(self.disparities, metric, kind, task)
+
+    def save(self, out_dir: str | Path, *, report: bool = False) -> dict[str, Path]:
         """Write ``metrics.csv``, ``disparities.csv`` and ``results.json`` atomically.
 
         Parameters
         ----------
         out_dir : str or Path
             Output folder (created if needed).
+        report : bool
+            Also write the HTML report, ``report.html`` (role ``"report"``).
 
         Returns
         -------
@@ -150,6 +200,12 @@ class AuditResult:
             ),
         )
         atomic_write_text(paths["results"], self.to_json())
+        if report:
+            # The one upward import of this module (allowed in pyproject's layers contract):
+            # the report renders a result, so it is imported only when asked for.
+            from ecgaudit.reports import write_report
+
+            paths["report"] = write_report(self, out / "report.html")
         return paths
 
     @classmethod
