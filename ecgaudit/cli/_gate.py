@@ -28,6 +28,10 @@ MAX_ROWS = 10
 MSG_PAIRED_NEEDS_BOTH = (
     "a paired comparison needs both --baseline-predictions and --candidate-predictions"
 )
+MSG_PAIRED_NEEDS_METADATA = (
+    "the candidate audit joined the demographics file '{name}': give it to the paired "
+    "comparison too, with --metadata {name} (the same file for both predictions files)"
+)
 _STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
 _ORDER = {"fail": 0, "inconclusive": 1, "pass": 2}
 
@@ -222,6 +226,10 @@ def compare(
     if any(p is not None for p in paired_inputs):
         if baseline_predictions is None or candidate_predictions is None:
             raise ConfigError(MSG_PAIRED_NEEDS_BOTH)
+        joined = [i.get("name") for i in cand.manifest.get("inputs", [])
+                  if i.get("role") == "metadata"]
+        if metadata is None and joined:
+            raise ConfigError(MSG_PAIRED_NEEDS_METADATA.format(name=joined[0]))
         cfg = load_config(config) if config is not None else config_from_result(cand)
         meta = read_table(metadata).frame if metadata is not None else None
         paired = compare_predictions(

@@ -141,11 +141,11 @@ def reliability_plot(
         An SVG element.
     """
     names = list(panels)
-    cols = min(len(names), 2)  # two columns stay legible on a phone and on A4
+    cols = min(len(names), 3)
     nrows = (len(names) + cols - 1) // cols
     described = []
     with mpl.rc_context(_RC):
-        fig = Figure(figsize=(2.8 * cols + 0.6, 2.9 * nrows + 0.3))
+        fig = Figure(figsize=(2.4 * cols + 0.6, 2.6 * nrows + 0.3))
         axes = fig.subplots(nrows, cols, squeeze=False, gridspec_kw={"wspace": 0.3,
                                                                       "hspace": 0.45})
         for k, ax in enumerate(axes.flat):
