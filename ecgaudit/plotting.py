@@ -181,7 +181,7 @@ def draw_reliability(ax: Axes, curves: Mapping[str, Mapping[str, Any]], *, title
     if ylabel:
         ax.set_ylabel("Observed frequency")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, frameon=False, loc="upper left")
+        ax.legend(fontsize=8.5, frameon=False, loc="upper left")
     return described
 
 
