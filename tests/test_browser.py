@@ -216,6 +216,8 @@ def test_report_print_text_sizes(browser: Any, ptbxl_report: Path) -> None:
             "return [parseFloat(getComputedStyle(c.parentElement.querySelector('.est')).fontSize),"
             "parseFloat(getComputedStyle(c).fontSize)]; }")
         assert ci < est  # an interval never prints larger than its estimate
+        # nothing wider than the page, else the browser shrinks every printed page to fit
+        assert p.page.evaluate("() => document.documentElement.scrollWidth") <= 704
         assert est * 0.75 >= 7  # table text >= 7 pt
         heat = p.page.evaluate(FIGURE_TEXT_PX.replace("'figure svg'", "'svg[id$=heatmap]'"))
         assert len(heat) == 6
@@ -241,7 +243,7 @@ def test_report_prints_to_pdf(browser: Any, ptbxl_report: Path, tmp_path: Path) 
     assert pdf.startswith(b"%PDF")
     pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf))
     # six tasks' tables and figures flowing section after section
-    assert 12 <= pages <= 60, pages
+    assert 12 <= pages <= 100, pages
     contents = pdf_page_contents(pdf)
     assert len(contents) == pages
     # no near-empty page: every page but the last carries at least a fifth of a median page

@@ -1,6 +1,7 @@
 """Every ```bash and ```python block of README.md, docs/*.md and examples/ci/README.md runs.
 
-Blocks run from a temporary copy of the repository's ``examples/`` (the working folder looks
+Blocks run from a temporary copy of the repository's ``examples/`` and ``reports/templates/``
+(the working folder looks
 like the repository root, so ``examples/ptbxl/...`` paths work and nothing is written into
 the repository), with the shared environment's ``ecgaudit`` first on ``PATH`` and this
 checkout on ``PYTHONPATH``; ``CI=1`` keeps progress bars off. A bash block runs under
@@ -122,6 +123,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("docs")
     shutil.copytree(ROOT / "examples", root / "examples",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "reports" / "templates", root / "reports" / "templates")
     x = root / "examples" / "ptbxl"
     result = ecgaudit.audit_files(x / "predictions.csv", x / "audit.yaml",
                                   metadata=x / "metadata.csv")
