@@ -13,7 +13,8 @@ reads a saved result can say so in one sentence instead of repeating the audit.
 A block whose last non-blank line before the fence is ``<!-- docs-test: skip (reason) -->``
 is skipped with that reason (e.g. ``make demo``, which builds a virtual environment).
 Speed: the documented ``--bootstrap 1000`` (and ``compare``'s default of 1000 paired
-replicates) runs as ``--bootstrap 50`` (:data:`FAST`); blocks that run an audit, a
+replicates) runs as ``--bootstrap 50`` and ``ecgaudit audit`` skips its HTML report
+(:data:`FAST`); blocks that run an audit, a
 comparison, a model, a report or fine-tuning are marked ``slow``.
 """
 
@@ -37,7 +38,10 @@ FENCE = re.compile(r"^```(?P<lang>[A-Za-z0-9_+-]*)\s*$")
 RUN = ("bash", "python")
 #: Documented settings replaced by small ones so the suite stays fast (same code paths).
 FAST = {"--bootstrap 1000": "--bootstrap 50",
-        "ecgaudit compare ": "ecgaudit compare --bootstrap 50 "}  # its default B is 1000
+        "ecgaudit compare ": "ecgaudit compare --bootstrap 50 ",  # its default B is 1000
+        # the report (18 figures of matplotlib) is most of an audit's time; report rendering
+        # through the CLI is tested in test_report_cli.py and test_cli_usability.py
+        "ecgaudit audit ": "ecgaudit audit --no-report "}
 HEAVY = ("ecgaudit audit", "ecgaudit compare", "ecgaudit predict", "ecgaudit finetune",
          "ecgaudit report", "audit_files(", "ecgaudit.audit(", "finetune_and_audit(",
          "predict(", "render_html(", "write_report(", "report=True", "compare_predictions(",
