@@ -20,7 +20,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ from ecgaudit.headline import worst_group as headline_worst_group
 from ecgaudit.io import frame_to_csv, write_output_set
 from ecgaudit.io._viewcsv import VIEW_TABLES, view_table_files
 from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS, SCHEMA_VERSION
+from ecgaudit.views import by_group, disparity_table, summary_html, summary_text
 
 __all__ = ["AuditResult", "to_jsonable"]
 
@@ -137,7 +138,54 @@ class AuditResult:
             **view_table_files(self.extras),  # docs/views.md
         }
 
-    def save(self, out_dir: str | Path) -> dict[str, Path]:
+    def __repr__(self) -> str:
+        return summary_text(self.metrics, self.disparities, self.manifest)
+
+    def _repr_html_(self) -> str:
+        """Compact notebook summary: one row per task (overall AUROC, groups, flags)."""
+        return summary_html(self.metrics, self.disparities, self.manifest)
+
+    def by_group(self, metric: str, task: str | None = None, *,
+                 intersections: bool = True) -> pd.DataFrame:
+        """One metric as a wide table: a row per (attribute, group), estimate and CI columns.
+
+        Parameters
+        ----------
+        metric : str
+            Metric identifier, e.g. ``"auroc"`` or ``"sensitivity"``.
+        task : str, optional
+            One task; without it each task gets a column block.
+        intersections : bool
+            Keep intersection groups.
+
+        Returns
+        -------
+        pandas.DataFrame
+            See :func:`ecgaudit.views.by_group`.
+        """
+        return by_group(self.metrics, metric, task, intersections=intersections)
+
+    def disparity_table(self, metric: str, kind: Literal["difference", "ratio"] = "difference",
+                        task: str | None = None) -> pd.DataFrame:
+        """Each group versus its reference: difference or ratio with CI and p-values.
+
+        Parameters
+        ----------
+        metric : str
+            Metric identifier.
+        kind : {"difference", "ratio"}
+            ``group - reference`` or ``group / reference``.
+        task : str, optional
+            One task; without it each task gets a column block.
+
+        Returns
+        -------
+        pandas.DataFrame
+            See :func:`ecgaudit.views.disparity_table`.
+        """
+        return disparity_table(self.disparities, metric, kind, task)
+
+    def save(self, out_dir: str | Path, *, report: bool = False) -> dict[str, Path]:
         """Write ``metrics.csv``, ``disparities.csv`` and ``results.json`` as one atomic set.
 
         The files are written into a temporary sibling folder and swapped in, so the folder
@@ -147,15 +195,24 @@ class AuditResult:
         ----------
         out_dir : str or Path
             Output folder (created if needed).
+        report : bool
+            Also write the HTML report, ``report.html`` (role ``"report"``).
 
         Returns
         -------
         dict of str to Path
             The files written, by role.
         """
-        written = write_output_set(out_dir, self.output_files())
+        files = self.output_files()
+        if report:
+            # The one upward import of this module (allowed in pyproject's layers contract):
+            # the report renders a result, so it is imported only when asked for.
+            from ecgaudit.reports import render_html
+
+            files["report.html"] = render_html(self).encode("utf-8")
+        written = write_output_set(out_dir, files)
         roles = {"metrics": "metrics.csv", "disparities": "disparities.csv",
-                 "results": "results.json", **VIEW_TABLES}
+                 "results": "results.json", "report": "report.html", **VIEW_TABLES}
         return {role: written[name] for role, name in roles.items() if name in written}
 
     def worst_group(self, task: str | None = None, metric: str = "auroc"

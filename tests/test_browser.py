@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import statistics
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,46 @@ class Page:
         self.context.close()
 
 
+#: Smallest rendered size of every figure's text, in CSS px, per figure id.
+FIGURE_TEXT_PX = (
+    "() => Array.from(document.querySelectorAll('figure svg')).map(s => {"
+    "const k = s.getBoundingClientRect().width / s.viewBox.baseVal.width;"
+    "const px = Array.from(s.querySelectorAll('text')).map("
+    "t => parseFloat(getComputedStyle(t).fontSize) * k);"
+    "return [s.id, Math.min(...px)]; })")
+
+
+def pdf_page_contents(pdf: bytes) -> list[bytes]:
+    """Return each page's decompressed content stream, in page order (Skia's PDF layout)."""
+    heads: dict[int, bytes] = {}
+    streams: dict[int, bytes] = {}
+    for m in re.finditer(rb"(\d+) 0 obj\s*", pdf):
+        start = m.end()
+        end = pdf.find(b"endobj", start)
+        st = pdf.find(b"stream", start, end)
+        heads[int(m[1])] = head = pdf[start: st if st >= 0 else end]
+        if st >= 0:
+            s0 = st + 6 + (2 if pdf[st + 6: st + 8] == b"\r\n" else 1)
+            data = pdf[s0: s0 + int(re.search(rb"/Length (\d+)", head)[1])]
+            streams[int(m[1])] = zlib.decompress(data) if b"/FlateDecode" in head else data
+
+    def walk(n: int) -> Iterator[int]:
+        if re.search(rb"/Type /Pages\b", heads[n]):
+            kids = re.search(rb"/Kids \[([^\]]*)\]", heads[n])[1]
+            for k in re.findall(rb"(\d+) 0 R", kids):
+                yield from walk(int(k))
+        else:
+            yield n
+
+    root = next(n for n, h in heads.items()
+                if re.search(rb"/Type /Pages\b", h) and b"/Parent" not in h)
+    pages = []
+    for n in walk(root):
+        c = re.search(rb"/Contents (\d+) 0 R", heads[n])
+        pages.append(streams.get(int(c[1]), b"") if c else b"")
+    return pages
+
+
 def test_report_renders_offline_without_errors(browser: Any, ptbxl_report: Path,
                                                tmp_path: Path) -> None:
     p = Page(browser, ptbxl_report, viewport={"width": 1280, "height": 900})
@@ -105,6 +147,9 @@ def test_report_renders_offline_without_errors(browser: Any, ptbxl_report: Path,
         shot = tmp_path / "report.png"
         p.page.screenshot(path=str(shot), full_page=False)
         assert shot.stat().st_size > 20_000
+        # figure text at its natural size on a desktop: >= 10 CSS px everywhere (8 pt legends)
+        small = [(i, px) for i, px in p.page.evaluate(FIGURE_TEXT_PX) if px < 10]
+        assert small == []
         # task selector: plain anchors that move to the task's section without JavaScript
         p.page.click("nav.task-nav >> text=CRBBB")
         assert p.page.evaluate("() => location.hash").endswith("-performance")
@@ -137,6 +182,53 @@ def test_report_readable_at_200_percent_zoom(browser: Any, ptbxl_report: Path) -
     assert p.console == [] and p.errors == []
 
 
+def test_report_on_a_phone(browser: Any, ptbxl_report: Path, tmp_path: Path) -> None:
+    # an iPhone-sized screen: 390 CSS px wide at device scale 3
+    p = Page(browser, ptbxl_report, viewport={"width": 390, "height": 844},
+             device_scale_factor=3, is_mobile=True, has_touch=True)
+    try:
+        overflow = p.page.evaluate(
+            "() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1  # figures and tables scroll inside their own boxes
+        # every figure's text stays readable (>= 9 CSS px): figures scroll, never shrink more
+        sizes = p.page.evaluate(FIGURE_TEXT_PX)
+        assert len(sizes) == 18
+        assert all(px >= 9 for _, px in sizes), sorted(sizes, key=lambda x: x[1])[:3]
+        font = p.page.evaluate(
+            "() => parseFloat(getComputedStyle(document.querySelector('td.num')).fontSize)")
+        assert font >= 12
+        p.page.locator("figure").first.scroll_into_view_if_needed()
+        shot = tmp_path / "phone.png"
+        p.page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 20_000
+    finally:
+        p.close()
+    assert p.console == [] and p.errors == []
+
+
+def test_report_print_text_sizes(browser: Any, ptbxl_report: Path) -> None:
+    # print layout: A4 minus the 12 mm side margins is 186 mm = 703 CSS px
+    p = Page(browser, ptbxl_report, viewport={"width": 703, "height": 1000})
+    try:
+        p.page.emulate_media(media="print")
+        est, ci = p.page.evaluate(
+            "() => { const c = document.querySelector('td.num .ci');"
+            "return [parseFloat(getComputedStyle(c.parentElement.querySelector('.est')).fontSize),"
+            "parseFloat(getComputedStyle(c).fontSize)]; }")
+        assert ci < est  # an interval never prints larger than its estimate
+        # nothing wider than the page, else the browser shrinks every printed page to fit
+        assert p.page.evaluate("() => document.documentElement.scrollWidth") <= 704
+        assert est * 0.75 >= 7  # table text >= 7 pt
+        heat = p.page.evaluate(FIGURE_TEXT_PX.replace("'figure svg'", "'svg[id$=heatmap]'"))
+        assert len(heat) == 6
+        assert all(px * 0.75 >= 8 for _, px in heat), heat  # heat-map values >= 8 pt printed
+        config = p.page.evaluate(
+            "() => document.querySelector('pre.config').closest('section').id")
+        assert config == "config"  # the config dump is an appendix, not in section 9
+    finally:
+        p.close()
+
+
 def test_report_prints_to_pdf(browser: Any, ptbxl_report: Path, tmp_path: Path) -> None:
     p = Page(browser, ptbxl_report)
     try:
@@ -150,8 +242,14 @@ def test_report_prints_to_pdf(browser: Any, ptbxl_report: Path, tmp_path: Path) 
     (tmp_path / "report.pdf").write_bytes(pdf)
     assert pdf.startswith(b"%PDF")
     pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf))
-    # 10 sections each starting on a new page, six tasks' tables and figures: tens of pages
-    assert 12 <= pages <= 150, pages
+    # six tasks' tables and figures flowing section after section
+    assert 12 <= pages <= 100, pages
+    contents = pdf_page_contents(pdf)
+    assert len(contents) == pages
+    # no near-empty page: every page but the last carries at least a fifth of a median page
+    median = statistics.median(len(c) for c in contents)
+    sparse = [i + 1 for i, c in enumerate(contents[:-1]) if len(c) < 0.2 * median]
+    assert sparse == [], (sparse, [len(c) for c in contents])
     assert p.console == [] and p.errors == []
 
 

@@ -1,4 +1,8 @@
-"""The report templates ship inside the wheel: build it, install it aside, render from it."""
+"""The report templates ship inside the wheel: build it, install it aside, render from it.
+
+In the repository they live in the top-level ``reports/templates/``; ``setup.py`` maps that
+folder into the wheel as ``ecgaudit/reports/templates/``.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,9 @@ result = ecgaudit.audit(frame, {
     "threshold": {"rule": "fixed", "value": 0.3},
 })
 path = write_report(result, sys.argv[1])
-print(json.dumps({"module": ecgaudit.__file__, "html": str(path)}))
+from ecgaudit.reports._render import bundled_template_dir
+print(json.dumps({"module": ecgaudit.__file__, "html": str(path),
+                  "templates": str(bundled_template_dir())}))
 """
 
 
@@ -35,10 +41,12 @@ def test_report_renders_from_installed_wheel(tmp_path: Path) -> None:
     # Build from a copy so the shared working tree gets no build/ or egg-info litter.
     src = tmp_path / "src"
     src.mkdir()
-    shutil.copy(ROOT / "pyproject.toml", src)
-    shutil.copy(ROOT / "README.md", src)
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, src)
     shutil.copytree(ROOT / "ecgaudit", src / "ecgaudit",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # the templates live at the top level (reports/templates) and map into the package
+    shutil.copytree(ROOT / "reports" / "templates", src / "reports" / "templates")
     dist = tmp_path / "dist"
     env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
@@ -57,6 +65,7 @@ def test_report_renders_from_installed_wheel(tmp_path: Path) -> None:
                          timeout=300, check=True)
     info = json.loads(out.stdout.strip().splitlines()[-1])
     assert Path(info["module"]).resolve().is_relative_to(site.resolve())
+    assert info["templates"] == str((site / "ecgaudit" / "reports" / "templates").resolve())
     html = Path(info["html"]).read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
     for marker in ('id="summary"', 'id="disparities"', 'id="tripod"', "@media print", "<svg"):

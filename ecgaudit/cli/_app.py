@@ -89,14 +89,21 @@ def is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Show the version and exit."),
-) -> None:
-    """Audit ECG models for subgroup performance, calibration and fairness."""
-    warnings.showwarning = _show_warning
-    if version:
+def _show_version(value: bool) -> None:
+    if value:
         from ecgaudit import __version__
 
         typer.echo(f"ecgaudit {__version__}")
         raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, expose_value=False,
+                                 callback=_show_version, help="Show the version and exit."),
+) -> None:
+    """Audit ECG models for subgroup performance, calibration and fairness.
+
+    Start with `ecgaudit audit --help`; docs: README.md and docs/ in the repository.
+    """
+    warnings.showwarning = _show_warning

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ecgaudit.cli._app import app, cli_errors
-from ecgaudit.cli._gate import check_outputs, run_gate, write_gate_outputs
-from ecgaudit.cli._predict import progress_bar
-from ecgaudit.cli._summary import print_summary, print_verdicts
+from ecgaudit.cli._progress import step_progress
 from ecgaudit.cli._survflags import survival_tasks
-from ecgaudit.config import AuditConfig, load_config, parse_config
 from ecgaudit.errors import ConfigError
-from ecgaudit.io import check_output_dir, output_lock, write_output_set
-from ecgaudit.pipeline import audit_files, audit_model
-from ecgaudit.policy import load_policy
-from ecgaudit.reports import render_html
+
+if TYPE_CHECKING:
+    from ecgaudit.config import AuditConfig
 
 
 def _flag_config(label: list[str], score: list[str], task: list[str], positive: str | None,
@@ -60,6 +56,8 @@ def _flag_config(label: list[str], score: list[str], task: list[str], positive: 
 
 def _resolve_config(config: Path | None, flags: dict[str, Any], overrides: dict[str, Any]
                     ) -> AuditConfig:
+    from ecgaudit.config import load_config, parse_config
+
     if config is not None:
         if flags["label"] or flags["score"]:
             raise ConfigError("give tasks either in --config or with --label/--score, not both")
@@ -74,13 +72,13 @@ def _resolve_config(config: Path | None, flags: dict[str, Any], overrides: dict[
     return parse_config(base, source=name)
 
 
-@app.command()
+@app.command(no_args_is_help=True)
 @cli_errors
 def audit(
     predictions: Annotated[Path | None, typer.Argument(help="Predictions file (CSV, CSV.gz or Parquet); omit with --model.")] = None,
     metadata: Annotated[Path | None, typer.Option(help="Demographics file, joined on --id.")] = None,
     config: Annotated[Path | None, typer.Option(help="Audit config (YAML).")] = None,
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (metrics.csv, disparities.csv, results.json, report.html).")] = Path("results"),
     label: Annotated[list[str], typer.Option(help="Label column (repeat for several tasks).")] = [],  # noqa: B006
     score: Annotated[list[str], typer.Option(help="Score column, one per --label.")] = [],  # noqa: B006
     task: Annotated[list[str], typer.Option(help="Task name, one per --label.")] = [],  # noqa: B006
@@ -102,6 +100,8 @@ def audit(
     fail_on_policy: Annotated[bool, typer.Option(help="Exit 1/3 when the policy fails / is inconclusive.")] = True,
     junit: Annotated[Path | None, typer.Option(help="Write the gate as JUnit XML here.")] = None,
     report: Annotated[bool, typer.Option(help="Write report.html next to the results.")] = True,
+    templates: Annotated[Path | None, typer.Option(help="Folder of report templates overriding the bundled ones (see docs/report.md).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars (they are off anyway in CI and when stderr is not a terminal).")] = False,
     model: Annotated[Path | None, typer.Option(help="Model weights (safetensors, state dict, TorchScript, ONNX): score --ecgs first.")] = None,
     model_config: Annotated[Path | None, typer.Option(help="Model config JSON (with --model).")] = None,
     ecgs: Annotated[Path | None, typer.Option(help="ECG records: WFDB folder, .npy/.npz, or HDF5 (with --model).")] = None,
@@ -113,7 +113,15 @@ def audit(
     horizon: Annotated[list[float], typer.Option(help="Survival: horizon in the time unit (repeat).")] = [],  # noqa: B006
     risk: Annotated[bool, typer.Option(help="Survival: scores are risks on any scale (not probabilities).")] = False,
 ) -> None:
-    """Audit predictions by subgroup and write metrics.csv, disparities.csv, results.json."""
+    """Audit predictions by subgroup and write metrics.csv, disparities.csv, results.json.
+
+    Give the tasks and groups in --config (YAML), or with --label/--score and --sex, --race,
+    --age, --attribute. With --model, --model-config and --ecgs the ECGs are scored first.
+    """
+    from ecgaudit.cli._gate import check_outputs
+    from ecgaudit.io import check_output_dir, output_lock
+    from ecgaudit.policy import load_policy
+
     flags = {
         "label": label, "score": score, "task": task, "positive": positive_label,
         "logits": logits, "attrs": {"race": race, "sex": sex, "age": age},
@@ -131,25 +139,33 @@ def audit(
         load_policy(policy)  # a broken policy fails before any computation
     with output_lock(out):  # a second run into the same folder is refused, not mixed
         _run_audit(cfg, predictions, metadata, out, policy, junit, report, fail_on_policy,
-                   model=model, model_config=model_config, ecgs=ecgs, batch_size=batch_size,
-                   device=device, threads=threads)
+                   quiet=quiet, templates=templates, model=model, model_config=model_config,
+                   ecgs=ecgs, batch_size=batch_size, device=device, threads=threads)
 
 
 def _run_audit(cfg: AuditConfig, predictions: Path | None, metadata: Path | None, out: Path,
                policy: Path | None, junit: Path | None, report: bool, fail_on_policy: bool,
-               **model_args: Any) -> None:
+               *, quiet: bool, templates: Path | None, **model_args: Any) -> None:
+    from ecgaudit.cli._gate import run_gate, write_gate_outputs
+    from ecgaudit.cli._predict import progress_bar
+    from ecgaudit.cli._summary import print_summary, print_verdicts
+    from ecgaudit.io import write_output_set
+    from ecgaudit.pipeline import audit_files, audit_model
+    from ecgaudit.reports import render_html
+
     model, model_config, ecgs = (model_args.pop(k) for k in ("model", "model_config", "ecgs"))
     if model is not None or ecgs is not None or model_config is not None:
         if predictions is not None or None in (model, model_config, ecgs):
             raise ConfigError("audit a model with --model, --model-config and --ecgs together, "
                               "and no predictions file")
-        with progress_bar() as bar:
+        with progress_bar(quiet) as bar, step_progress(quiet) as steps:
             result = audit_model(model, model_config, ecgs, cfg, metadata=metadata,
-                                 progress=bar, **model_args)
+                                 progress=bar, steps=steps, **model_args)
     elif predictions is None:
         raise ConfigError("give a predictions file, or --model/--model-config/--ecgs")
     else:
-        result = audit_files(predictions, cfg, metadata=metadata)
+        with step_progress(quiet) as steps:
+            result = audit_files(predictions, cfg, metadata=metadata, progress=steps)
     files = result.output_files()
     print_summary(result)
     gate = None
@@ -159,7 +175,8 @@ def _run_audit(cfg: AuditConfig, predictions: Path | None, metadata: Path | None
     print_verdicts(result, gate.to_dict() if gate is not None else None)
     if report:
         files["report.html"] = render_html(
-            result, gate=gate.to_dict() if gate is not None else None).encode("utf-8")
+            result, gate=gate.to_dict() if gate is not None else None,
+            templates=templates).encode("utf-8")
     # One atomic set: metrics, disparities, results, gate and report of the same run.
     written = write_output_set(out, files)
     if gate is not None and junit is not None:

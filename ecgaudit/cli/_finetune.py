@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ecgaudit.cli._app import app, cli_errors, echo_err, is_terminal
+from ecgaudit.cli._app import app, cli_errors, echo_err
+from ecgaudit.cli._progress import progress_enabled
 from ecgaudit.errors import InputError
 from ecgaudit.io import check_output_dir
 
@@ -35,7 +36,7 @@ class _Progress:
     def __init__(self) -> None:
         self.bar: Any = None
         self.task: Any = None
-        if is_terminal():
+        if progress_enabled():
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 

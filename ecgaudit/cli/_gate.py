@@ -8,30 +8,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape as _rich_escape
-from rich.table import Table
 
 from ecgaudit._text import visible
 from ecgaudit.cli._app import app, cli_errors, echo_err
-from ecgaudit.config import load_config
 from ecgaudit.errors import ConfigError
-from ecgaudit.io import atomic_write_text, check_output_file, frame_to_csv, read_table
-from ecgaudit.policy import (
-    Comparison,
-    GateResult,
-    RuleOutcome,
-    compare_predictions,
-    compare_results,
-    config_from_result,
-    evaluate,
-    load_policy,
-    merge_comparisons,
-)
-from ecgaudit.result import AuditResult
+
+if TYPE_CHECKING:  # imported in the command bodies: `--help` never loads pandas
+    from rich.console import Console
+
+    from ecgaudit.policy import Comparison, GateResult, RuleOutcome
+    from ecgaudit.result import AuditResult
 
 __all__ = ["check_outputs", "print_gate_summary", "run_gate", "write_gate_outputs"]
 
@@ -40,13 +29,19 @@ MAX_ROWS = 10
 MSG_PAIRED_NEEDS_BOTH = (
     "a paired comparison needs both --baseline-predictions and --candidate-predictions"
 )
+MSG_PAIRED_NEEDS_METADATA = (
+    "the candidate audit joined the demographics file '{name}': give it to the paired "
+    "comparison too, with --metadata {name} (the same file for both predictions files)"
+)
 _STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
 _ORDER = {"fail": 0, "inconclusive": 1, "pass": 2}
 
 
 def escape(text: str) -> str:
     """Rich-markup-escape ``text`` with control and escape sequences made visible."""
-    return _rich_escape(visible(text))
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(visible(text))
 
 
 def _num(x: float | None) -> str:
@@ -72,6 +67,9 @@ def print_gate_summary(gate: GateResult, console: Console | None = None) -> None
     console : rich.console.Console, optional
         Where to print (default: standard output, at least 100 columns wide).
     """
+    from rich.console import Console
+    from rich.table import Table
+
     con = console or Console(width=max(100, Console().width), highlight=False)
     s = gate.summary
     con.print(
@@ -110,6 +108,8 @@ def print_gate_summary(gate: GateResult, console: Console | None = None) -> None
 
 def check_outputs(outputs: dict[str, Path | None], inputs: list[Path | None]) -> None:
     """Refuse output files that are folders, inputs or unwritable, before any work."""
+    from ecgaudit.io import check_output_file
+
     for option, path in outputs.items():
         if path is not None:
             check_output_file(path, inputs, option)
@@ -117,6 +117,8 @@ def check_outputs(outputs: dict[str, Path | None], inputs: list[Path | None]) ->
 
 def write_gate_outputs(gate: GateResult, out: Path | None, junit: Path | None) -> None:
     """Write ``gate.json`` and the JUnit XML atomically (each only when a path is given)."""
+    from ecgaudit.io import atomic_write_text
+
     if out is not None:
         atomic_write_text(out, gate.to_json())
     if junit is not None:
@@ -145,6 +147,8 @@ def run_gate(result: AuditResult, policy: Path, *, out: Path | None = None,
     GateResult
         Its ``exit_code`` is what the command should exit with.
     """
+    from ecgaudit.policy import GateResult, evaluate, load_policy
+
     pol = load_policy(policy, result=result)
     gate = evaluate(result, pol, comparison.table if comparison is not None else None)
     if comparison is not None:
@@ -163,9 +167,11 @@ def gate(
     results: Annotated[Path, typer.Argument(help="results.json of an audit (or its folder).")],
     policy: Annotated[Path, typer.Option(help="Fairness policy (YAML).")],
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write gate.json here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write gate.json here.")] = None,
 ) -> None:
     """Judge an audit result against a fairness policy (exit 0 pass, 1 fail, 3 inconclusive)."""
+    from ecgaudit.result import AuditResult
+
     check_outputs({"--junit": junit, "--out": out}, [results, policy])
     result = AuditResult.load(results)
     outcome = run_gate(result, policy, out=out, junit=junit)
@@ -173,6 +179,9 @@ def gate(
 
 
 def _print_comparison(comp: Comparison) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     con = Console(width=max(100, Console().width), highlight=False)
     t = comp.table
     shown = t.loc[t["metric"].isin(["auroc", "sensitivity", "specificity"])].head(MAX_ROWS)
@@ -198,7 +207,7 @@ def compare(
     candidate: Annotated[Path, typer.Argument(help="Candidate results.json (or its folder).")],
     policy: Annotated[Path | None, typer.Option(help="Policy with change rules (YAML).")] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write gate.json here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write gate.json here.")] = None,
     table: Annotated[Path | None, typer.Option(help="Write the comparison table (CSV).")] = None,
     baseline_predictions: Annotated[Path | None, typer.Option(
         help="Baseline predictions file: with --candidate-predictions the comparison is "
@@ -211,7 +220,21 @@ def compare(
     bootstrap: Annotated[int, typer.Option(help="Paired bootstrap replicates.")] = 1000,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: config seed).")] = None,
 ) -> None:
-    """Compare a candidate with a baseline per group; judge 'no group worse by > delta'."""
+    """Compare a candidate with a baseline per group; judge 'no group worse by > delta'.
+
+    With --baseline-predictions and --candidate-predictions (and --metadata when the audits
+    joined a demographics file) the comparison is paired on the same ECGs.
+    """
+    from ecgaudit.config import load_config
+    from ecgaudit.io import atomic_write_text, frame_to_csv, read_table
+    from ecgaudit.policy import (
+        compare_predictions,
+        compare_results,
+        config_from_result,
+        merge_comparisons,
+    )
+    from ecgaudit.result import AuditResult
+
     check_outputs({"--junit": junit, "--out": out, "--table": table},
                   [baseline, candidate, policy, baseline_predictions, candidate_predictions,
                    config, metadata])
@@ -222,6 +245,10 @@ def compare(
     if any(p is not None for p in paired_inputs):
         if baseline_predictions is None or candidate_predictions is None:
             raise ConfigError(MSG_PAIRED_NEEDS_BOTH)
+        joined = [i.get("name") for i in cand.manifest.get("inputs", [])
+                  if i.get("role") == "metadata"]
+        if metadata is None and joined:
+            raise ConfigError(MSG_PAIRED_NEEDS_METADATA.format(name=joined[0]))
         cfg = load_config(config) if config is not None else config_from_result(cand)
         meta = read_table(metadata).frame if metadata is not None else None
         paired = compare_predictions(

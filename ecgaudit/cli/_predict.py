@@ -12,15 +12,17 @@ from typing import Annotated, Any
 
 import typer
 
-from ecgaudit.cli._app import app, cli_errors, echo_err, is_terminal
+from ecgaudit.cli._app import app, cli_errors, echo_err
+from ecgaudit.cli._progress import progress_enabled
 from ecgaudit.errors import InputError
-from ecgaudit.io import atomic_write_bytes, atomic_write_text, check_output_file, frame_to_csv
 
 #: Output suffixes understood by ``-o``.
 OUTPUT_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
 def _write_table(frame: Any, out: Path) -> None:
+    from ecgaudit.io import atomic_write_bytes, atomic_write_text, frame_to_csv
+
     suffix = out.suffix.lower()
     if suffix == ".csv":
         atomic_write_text(out, frame_to_csv(frame))
@@ -68,16 +70,16 @@ class _Bar:
 
 
 @contextlib.contextmanager
-def progress_bar() -> Iterator[_Bar | None]:
-    """Yield a progress callback drawing a bar on a terminal, else ``None``."""
-    if not is_terminal():
+def progress_bar(quiet: bool = False) -> Iterator[_Bar | None]:
+    """Yield a progress callback drawing a bar on a terminal, else ``None`` (CI, --quiet)."""
+    if not progress_enabled(quiet):
         yield None
         return
     with _Bar() as bar:
         yield bar
 
 
-@app.command()
+@app.command(no_args_is_help=True)
 @cli_errors
 def predict(
     model: Annotated[Path, typer.Option(help="Model file: safetensors, .pt state dict, "
@@ -94,8 +96,10 @@ def predict(
     threads: Annotated[int | None, typer.Option(help="CPU threads for inference.")] = None,
     header_demographics: Annotated[bool, typer.Option(
         help="Add age and sex parsed from WFDB headers (Challenge records).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Score ECG waveforms with a model and write one score:<CLASS> column per class."""
+    from ecgaudit.io import atomic_write_text, check_output_file
     from ecgaudit.models import predict_detailed
 
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
@@ -107,7 +111,7 @@ def predict(
     start = time.perf_counter()
     kwargs: dict[str, Any] = dict(batch_size=batch_size, device=device, threads=threads,
                                   metadata=metadata, header_demographics=header_demographics)
-    with progress_bar() as bar:
+    with progress_bar(quiet) as bar:
         result = predict_detailed(model, model_config, ecgs, progress=bar, **kwargs)
     elapsed = time.perf_counter() - start
     _write_table(result.frame, out)

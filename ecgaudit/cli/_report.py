@@ -10,9 +10,6 @@ import typer
 
 from ecgaudit.cli._app import app, cli_errors
 from ecgaudit.errors import InputError
-from ecgaudit.io import check_output_file
-from ecgaudit.reports import write_report
-from ecgaudit.result import AuditResult
 
 GATE_UNREADABLE = "cannot read gate file '{name}': {reason}"
 GATE_NOT_JSON = "'{name}' is not valid JSON: {reason}. Pass the gate.json written by `ecgaudit gate`."
@@ -45,20 +42,31 @@ def read_gate(path: Path) -> dict[str, Any]:
     return data
 
 
-@app.command()
+@app.command(no_args_is_help=True)
 @cli_errors
 def report(
     results: Annotated[Path, typer.Argument(help="results.json (or the folder holding it).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
         "report.html"
     ),
     gate: Annotated[
         Path | None, typer.Option("--gate", help="gate.json from `ecgaudit gate` to show.")
     ] = None,
+    templates: Annotated[Path | None, typer.Option(
+        help="Folder of report templates overriding the bundled ones (see docs/report.md).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", hidden=True,
+                                                help="Old spelling of --out.")] = None,
 ) -> None:
     """Render the HTML audit report of a saved result (no recomputation)."""
-    check_output_file(output, [results, gate], "--output")
+    from ecgaudit.io import check_output_file
+    from ecgaudit.reports import write_report
+    from ecgaudit.result import AuditResult
+
+    dest = output if output is not None else out
+    check_output_file(dest, [results, gate], "--out")
     result = AuditResult.load(results)
     gate_data = read_gate(gate) if gate is not None else None
-    path = write_report(result, output, gate=gate_data)
+    path = write_report(result, dest, gate=gate_data,
+                        templates=templates)
     typer.echo(f"report written: {path}")

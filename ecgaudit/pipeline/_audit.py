@@ -30,6 +30,7 @@ from ecgaudit.pipeline._continuous import (
 )
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
+from ecgaudit.pipeline._progress import ProgressCallback, Steps, audit_steps
 from ecgaudit.pipeline._survival import is_survival, run_survival
 from ecgaudit.pipeline._views import build_views
 from ecgaudit.privacy import (
@@ -158,14 +159,20 @@ def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
 
 
 def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
-         metadata: InputTable | None, provenance: dict[str, Any] | None = None
-         ) -> AuditResult:
+         metadata: InputTable | None, provenance: dict[str, Any] | None = None,
+         steps: Steps | None = None) -> AuditResult:
+    steps = steps or Steps(None, [])
     predictions = inputs[0][1]
+    steps.next()
     prepared = prepare(predictions, config, metadata)
     frame = prepared.frame
+    steps.next()
     cohort = build_cohort(frame, config)
+    steps.next()
     if is_survival(config):  # time-to-event tasks: pipeline/_survival.py
-        return run_survival(prepared, cohort, config, inputs, provenance)
+        result = run_survival(prepared, cohort, config, inputs, provenance)
+        steps.done()
+        return result
     full_config, config = config, binary_part(config)  # continuous: pipeline/_continuous.py
     thresholds = _thresholds(frame, config)
     patients = (frame[config.patient_column].astype(str).to_numpy()
@@ -183,10 +190,14 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
     disparities = pd.DataFrame(disp_rows, columns=[c for c in DISPARITY_COLUMNS
                                                    if c not in ("p_holm", "p_bh")])
-    if config.bootstrap > 0 and config.tasks:  # no binary task: continuous only
-        metrics, disparities, ranking = apply_bootstrap(metrics, disparities, session, config)
+    if config.bootstrap > 0:
+        steps.next()
+        if config.tasks:  # no binary task: continuous only
+            metrics, disparities, ranking = apply_bootstrap(metrics, disparities, session,
+                                                            config)
     metrics, disparities = add_continuous(metrics, disparities, frame, cohort, full_config,
                                           patients)
+    steps.next()
     unit_of = {(g.attribute, name): int(units[g.attribute][i])
                for g in cohort.groupings for i, name in enumerate(g.groups)}
     plan = plan_suppression(metrics, unit_of, config.min_cell_size)
@@ -209,6 +220,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
                "n_unmatched_metadata": prepared.n_unmatched_metadata,
                **(provenance or {})},
     )
+    steps.next()
     extras = {
         "cohort": _cohort_rows(frame, cohort, config, units, plan),
         "reference_groups": cohort.references(),
@@ -219,12 +231,14 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         **build_views(frame, cohort, config, thresholds, patients, units, metrics),
         "suppression": {"min_cell_size": plan.k, **plan.counts()},
     }
+    steps.done()
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
                        extras=extras)
 
 
 def audit(data: pd.DataFrame, config: AuditConfig | Mapping[str, Any] | str | Path, *,
-          metadata: pd.DataFrame | None = None) -> AuditResult:
+          metadata: pd.DataFrame | None = None,
+          progress: ProgressCallback | None = None) -> AuditResult:
     """Audit predictions held in memory.
 
     Parameters
@@ -235,6 +249,8 @@ def audit(data: pd.DataFrame, config: AuditConfig | Mapping[str, Any] | str | Pa
         The audit configuration (an object, plain data, or a YAML file).
     metadata : pandas.DataFrame, optional
         Demographics, joined one-to-one on ``config.id_column``.
+    progress : callable, optional
+        ``progress(step, index, total)`` as each step starts (``"done"`` at the end).
 
     Returns
     -------
@@ -253,11 +269,13 @@ def audit(data: pd.DataFrame, config: AuditConfig | Mapping[str, Any] | str | Pa
     if metadata is not None:
         meta = _frame_table(metadata, "<metadata DataFrame>")
         inputs.append(("metadata", meta))
-    return _run(inputs, cfg, meta)
+    steps = Steps(progress, audit_steps(bootstrap=cfg.bootstrap, read_files=False))
+    return _run(inputs, cfg, meta, steps=steps)
 
 
 def audit_files(predictions: str | Path, config: AuditConfig | Mapping[str, Any] | str | Path,
-                *, metadata: str | Path | None = None) -> AuditResult:
+                *, metadata: str | Path | None = None,
+                progress: ProgressCallback | None = None) -> AuditResult:
     """Audit predictions stored in CSV/Parquet files.
 
     Parameters
@@ -268,6 +286,8 @@ def audit_files(predictions: str | Path, config: AuditConfig | Mapping[str, Any]
         The audit configuration.
     metadata : str or Path, optional
         Demographics file joined on ``config.id_column``.
+    progress : callable, optional
+        ``progress(step, index, total)`` as each step starts (``"done"`` at the end).
 
     Returns
     -------
@@ -275,6 +295,8 @@ def audit_files(predictions: str | Path, config: AuditConfig | Mapping[str, Any]
         The result; input files are identified by base name and SHA-256 in the manifest.
     """
     cfg = _as_config(config)
+    steps = Steps(progress, audit_steps(bootstrap=cfg.bootstrap, read_files=True))
+    steps.next()
     ids = (cfg.id_column, cfg.patient_column)  # identifiers are read as text
     pred = read_table(predictions, text_columns=ids)
     inputs = [("predictions", pred)]
@@ -282,7 +304,7 @@ def audit_files(predictions: str | Path, config: AuditConfig | Mapping[str, Any]
     if metadata is not None:
         meta = read_table(metadata, text_columns=ids)
         inputs.append(("metadata", meta))
-    return _run(inputs, cfg, meta)
+    return _run(inputs, cfg, meta, steps=steps)
 
 
 def audit_model(model: str | Path, model_config: str | Path, ecgs: str | Path,
@@ -290,7 +312,8 @@ def audit_model(model: str | Path, model_config: str | Path, ecgs: str | Path,
                 metadata: str | Path | None = None, batch_size: int = 64,
                 device: str = "cpu", threads: int | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                header_demographics: bool = False) -> AuditResult:
+                header_demographics: bool = False,
+                steps: ProgressCallback | None = None) -> AuditResult:
     """Score ECG waveforms with a model, then audit the predictions.
 
     Equivalent to ``ecgaudit predict`` followed by ``ecgaudit audit`` on its output; the
@@ -313,6 +336,9 @@ def audit_model(model: str | Path, model_config: str | Path, ecgs: str | Path,
         ``progress(done, total)`` after every batch.
     header_demographics : bool
         Take age and sex from the record headers (PhysioNet Challenge format).
+    steps : callable, optional
+        ``steps(step, index, total)`` as each audit step starts, as ``progress`` of
+        :func:`audit`.
 
     Returns
     -------
@@ -332,4 +358,5 @@ def audit_model(model: str | Path, model_config: str | Path, ecgs: str | Path,
     if metadata is not None:
         inputs.append(("metadata", read_table(
             metadata, text_columns=(cfg.id_column, cfg.patient_column))))
-    return _run(inputs, cfg, None, provenance={"inference": inference})
+    return _run(inputs, cfg, None, provenance={"inference": inference},
+                steps=Steps(steps, audit_steps(bootstrap=cfg.bootstrap, read_files=False)))

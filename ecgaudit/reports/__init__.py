@@ -28,6 +28,7 @@ def render_html(
     *,
     gate: Mapping[str, Any] | None = None,
     compare: Mapping[str, Any] | None = None,
+    templates: str | Path | None = None,
 ) -> str:
     """Render an audit result as one self-contained HTML document.
 
@@ -41,13 +42,16 @@ def render_html(
     compare : mapping, optional
         A comparison with a baseline: ``title``, ``summary`` (scalars) and ``rows``
         (records), shown as its own section.
+    templates : str or Path, optional
+        An institution's folder of templates overriding the bundled ones (autoescaping,
+        strict undefined and the Content-Security-Policy stay on); see ``docs/report.md``.
 
     Returns
     -------
     str
         The HTML text; identical inputs give identical text.
     """
-    return render_view(build_view(result, gate=gate, compare=compare))
+    return render_view(build_view(result, gate=gate, compare=compare), templates=templates)
 
 
 def write_report(
@@ -56,6 +60,7 @@ def write_report(
     *,
     gate: Mapping[str, Any] | None = None,
     compare: Mapping[str, Any] | None = None,
+    templates: str | Path | None = None,
 ) -> Path:
     """Render the report and write it atomically.
 
@@ -69,6 +74,8 @@ def write_report(
         A gate result, as for :func:`render_html`.
     compare : mapping, optional
         A baseline comparison, as for :func:`render_html`.
+    templates : str or Path, optional
+        An institution's template folder, as for :func:`render_html`.
 
     Returns
     -------
@@ -76,5 +83,6 @@ def write_report(
         The path written.
     """
     out = Path(path)
-    atomic_write_text(out, render_html(result, gate=gate, compare=compare))
+    atomic_write_text(out, render_html(result, gate=gate, compare=compare,
+                                        templates=templates))
     return out
