@@ -10,11 +10,6 @@ import typer
 
 from ecgaudit.cli._app import app, cli_errors
 from ecgaudit.errors import InputError
-from ecgaudit.io import atomic_write_text
-from ecgaudit.reports._chai import chai_card_xml
-from ecgaudit.reports._hti1 import EVALUATIONS
-from ecgaudit.reports._standards import EXPORT_FORMATS, build_export
-from ecgaudit.result import AuditResult
 
 
 @app.command()
@@ -22,10 +17,16 @@ from ecgaudit.result import AuditResult
 def export(
     results: Annotated[Path, typer.Argument(help="results.json (or the folder holding it).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="chai | hti1 | tripod | standing")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .json (any format) or .xml (chai).")],
+    output: Annotated[Path, typer.Option("--out", "-o", "--output", help="File to write: .json (any format) or .xml (chai).")],
     evaluation: Annotated[str, typer.Option(help="hti1: the audited data are local | internal | external to the training data.")] = "local",
 ) -> None:
     """Export one audit result for a standards committee (see docs/views.md)."""
+    from ecgaudit.io import atomic_write_text, check_output_file
+    from ecgaudit.reports._chai import chai_card_xml
+    from ecgaudit.reports._hti1 import EVALUATIONS
+    from ecgaudit.reports._standards import EXPORT_FORMATS, build_export
+    from ecgaudit.result import AuditResult
+
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"--format '{fmt}' is not known; use one of {', '.join(EXPORT_FORMATS)}")
     if evaluation not in EVALUATIONS:
@@ -33,6 +34,7 @@ def export(
     suffix = output.suffix.lower()
     if suffix not in (".json", ".xml") or (suffix == ".xml" and fmt != "chai"):
         raise InputError(f"--output '{output.name}': write .json (or .xml for --format chai)")
+    check_output_file(output, [results], "--out")
     data = AuditResult.load(results).to_dict()
     out = build_export(data, fmt, evaluation=evaluation)
     text = (chai_card_xml(out) if suffix == ".xml"

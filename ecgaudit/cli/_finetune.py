@@ -11,7 +11,6 @@ import typer
 from ecgaudit.cli._app import app, cli_errors, echo_err
 from ecgaudit.cli._progress import progress_enabled
 from ecgaudit.errors import InputError
-from ecgaudit.io import check_output_dir
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -93,6 +92,7 @@ def finetune(
     ] = True,
 ) -> None:
     """Fine-tune a model for a site; audit before and after on held-out patients."""
+    from ecgaudit.io import check_output_dir
     from ecgaudit.pipeline._finetune import finetune_and_audit
 
     check_output_dir(out, [model, model_config, ecgs, metadata, config, policy, ecg_spec])
