@@ -49,7 +49,7 @@ def test_file_options_naming_a_folder(preds: Path, tmp_path: Path) -> None:
                  "--junit", "is a folder", "give a file path", out=tmp_path / "o")
     assert_exit2(invoke(["gate", tmp_path / "o", "--policy", policy, "--junit", folder]),
                  "--junit", "is a folder")
-    assert_exit2(invoke(["report", tmp_path / "o", "-o", folder]), "--output", "is a folder")
+    assert_exit2(invoke(["report", tmp_path / "o", "-o", folder]), "--out", "is a folder")
     dcsv = tmp_path / "x.csv"
     dcsv.mkdir()
     assert_exit2(invoke(["predict", "--model", WEIGHTS, "--model-config", MODEL_CONFIG,
