@@ -3,7 +3,8 @@
 Every function is vectorised over numpy arrays (one entry per group or comparison) and
 takes the normal quantile ``z`` explicitly, so that the tests can invert the intervals.
 
-* :func:`wilson_limits`: Wilson score interval of a proportion; with a design effect
+* :func:`wilson_limits`: Wilson score interval of a proportion with Brown, Cai & DasGupta's
+  (2001) boundary modification (exact Poisson limits for 1-2 events); with a design effect
   ``deff`` the Kish effective counts ``k / deff`` and ``n / deff`` enter (patient
   clustering). Never of zero width for ``n > 0``.
 * :func:`auc_score_limits`: score-type interval for the Mann-Whitney AUROC (Newcombe 2006,
@@ -52,8 +53,9 @@ def _arr(x: object) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def wilson_limits(k: object, n: object, z: object, deff: object = 1.0) -> Limits:
-    """Wilson score limits of ``k / n`` (``nan`` where ``n <= 0``).
+def wilson_limits(k: object, n: object, z: object, deff: object = 1.0, *,
+                  modified: bool = True) -> Limits:
+    """Return modified Wilson score limits of ``k / n`` (``nan`` where ``n <= 0``).
 
     Parameters
     ----------
@@ -64,6 +66,11 @@ def wilson_limits(k: object, n: object, z: object, deff: object = 1.0) -> Limits
     deff : array_like
         Design effect (>= 1 with clustering): the interval uses ``k / deff`` of
         ``n / deff`` (same proportion, effective sample size ``n / deff``).
+    modified : bool
+        Brown-Cai-DasGupta boundary modification (default): for ``1 <= k <= k*``
+        (``k* = 2`` for ``n <= 50``, else 3) the lower limit is the exact Poisson limit
+        ``chi2_{2k}(alpha/2) / (2 n)`` when that is lower (and symmetrically the upper limit
+        near ``n``). ``False``: the plain Wilson interval (statsmodels' ``wilson``).
 
     Returns
     -------
@@ -77,7 +84,20 @@ def wilson_limits(k: object, n: object, z: object, deff: object = 1.0) -> Limits
         denom = 1.0 + z * z / ne
         centre = (ph + z * z / (2 * ne)) / denom
         half = z * np.sqrt(ph * (1 - ph) / ne + z * z / (4 * ne * ne)) / denom
-    return np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
+        low, high = np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
+        if not modified:
+            return low, high
+        # Brown, Cai & DasGupta (2001): near 0 (1 <= k <= k*) the lower limit is the exact
+        # Poisson one, near 1 the upper limit likewise; this removes Wilson's coverage
+        # dips next to the boundary.
+        ke, fe = ph * ne, (1.0 - ph) * ne
+        star = np.where(ne <= 50, 2.0, 3.0)
+        tail = ndtr(-z)
+        pois_lo = chi2.ppf(tail, 2.0 * np.maximum(ke, 1e-12)) / (2.0 * ne)
+        pois_hi = 1.0 - chi2.ppf(tail, 2.0 * np.maximum(fe, 1e-12)) / (2.0 * ne)
+        low = np.where((ke >= 1.0) & (ke <= star), np.minimum(low, pois_lo), low)
+        high = np.where((fe >= 1.0) & (fe <= star), np.maximum(high, pois_hi), high)
+    return low, high
 
 
 def _hm_newcombe(theta: np.ndarray, m: np.ndarray, n: np.ndarray) -> np.ndarray:

@@ -1,16 +1,19 @@
-"""Replace closed-form intervals by bootstrap intervals when ``bootstrap: B`` is set.
+"""Add bootstrap intervals where no closed form exists, when ``bootstrap: B`` is set.
 
-With ``B > 0`` every metric and every disparity gets a bootstrap interval from the same
-replicates (stratified by the finest intersection cell, clustered by patient when a patient
-column is given); ``ci_method`` says which. A disparity row with a bootstrap interval also
-gets its p-value from the same replicates (``test="bootstrap"``; the p-value inverts the
-interval, so the two agree).
+Rates, AUROC and O/E keep their closed-form score intervals (Wilson, Newcombe's AUROC score
+interval, exact Poisson; MOVER for their differences and ratios, with inverted tests) in
+every mode: in small groups they cover better than percentile bootstrap intervals
+(``docs/small-groups.md``), and a design effect makes them patient-clustered. Every other
+metric (AUPRC, Brier, ECE, calibration intercept/slope) and its disparities get a bootstrap
+interval from the same replicates (stratified by the finest intersection cell, clustered by
+patient when a patient column is given), and disparity rows their p-value from the same
+replicates (``test="bootstrap"``; the p-value inverts the interval, so the two agree).
 
 Fallback: where the bootstrap gives no usable interval (replicates collapsed to one value,
-too many degenerate replicates, BCa undefined) a row keeps its closed-form interval (and
-test) with ``ci_method`` ending in ``-fallback`` and the reason saying why; a row without a
-closed form keeps no interval. Downstream (the gate) treats ``-fallback`` intervals as weak
-evidence.
+too many degenerate replicates, BCa undefined) a row takes a closed-form interval where one
+is defined for that case (AUPRC: Wilson on the positives) with ``ci_method`` ending in
+``-fallback`` and the reason saying why; otherwise it keeps no interval. Downstream (the
+gate) treats ``-fallback`` intervals as weak evidence.
 """
 
 from __future__ import annotations
@@ -86,6 +89,8 @@ def _metric_rows(metrics: pd.DataFrame, boot: pd.DataFrame,
     for i, row in enumerate(metrics.itertuples(index=False)):
         if row.status not in ("ok", "unstable") or not isinstance(methods[i], str):
             continue
+        if row.ci_method != "none" and math.isfinite(row.ci_low):
+            continue  # a closed-form score interval (rates, AUROC, O/E) is kept
         if math.isfinite(lo[i]) and math.isfinite(hi[i]):
             values = (lo[i], hi[i], methods[i], _join(row.reason, reasons[i]))
             for col, v in zip(cols, values):
@@ -118,6 +123,8 @@ def _disparity_rows(disparities: pd.DataFrame, boot: pd.DataFrame) -> pd.DataFra
     for i, row in enumerate(disparities.itertuples(index=False)):
         if row.status not in ("ok", "unstable") or not isinstance(bv["ci_method"][i], str):
             continue
+        if row.ci_method != "none" and math.isfinite(row.difference_ci_low):
+            continue  # closed-form MOVER interval and its inverted test are kept
         boot_method, why = bv["ci_method"][i], bv["reason"][i]
         if math.isfinite(bv["difference_ci_low"][i]):
             update = {"difference_ci_low": bv["difference_ci_low"][i],
