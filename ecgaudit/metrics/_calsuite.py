@@ -97,14 +97,14 @@ def lowess_fit(
         idx = lo[:, None] + offsets
         xw, yw = x[idx], y[idx]
         radius = np.maximum(val[:, 0] - xw[:, 0], xw[:, -1] - val[:, 0])[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # radius 0: _tied_windows
             d = np.abs(xw - val) / radius
-        w = (1.0 - d**3) ** 3
-        ok = np.sum(w > 1e-12, axis=1) >= 2
-        w = w / np.sum(w, axis=1, keepdims=True)
-        xbar = np.sum(w * xw, axis=1, keepdims=True)
-        sq = np.maximum(np.sum(w * (xw - xbar) ** 2, axis=1, keepdims=True), 1e-12)
-        fit = np.sum(w * (1.0 + (val - xbar) * (xw - xbar) / sq) * yw, axis=1)
+            w = (1.0 - d**3) ** 3
+            ok = np.sum(w > 1e-12, axis=1) >= 2
+            w = w / np.sum(w, axis=1, keepdims=True)
+            xbar = np.sum(w * xw, axis=1, keepdims=True)
+            sq = np.maximum(np.sum(w * (xw - xbar) ** 2, axis=1, keepdims=True), 1e-12)
+            fit = np.sum(w * (1.0 + (val - xbar) * (xw - xbar) / sq) * yw, axis=1)
         fallback = np.full(fit.shape, np.nan) if given else y[s: s + step]
         out[s: s + step] = np.where(ok, fit, fallback)
     return _tied_windows(x, y, xv, k, out)

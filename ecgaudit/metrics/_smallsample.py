@@ -90,7 +90,7 @@ def wilson_limits(k: object, n: object, z: object, deff: object = 1.0, *,
         # Brown, Cai & DasGupta (2001): near 0 (1 <= k <= k*) the lower limit is the exact
         # Poisson one, near 1 the upper limit likewise; this removes Wilson's coverage
         # dips next to the boundary.
-        ke, fe = ph * ne, (1.0 - ph) * ne
+        ke, fe = k / d, (n - k) / d
         star = np.where(ne <= 50, 2.0, 3.0)
         tail = ndtr(-z)
         pois_lo = chi2.ppf(tail, 2.0 * np.maximum(ke, 1e-12)) / (2.0 * ne)
