@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RATE_CELLS", "auroc_design_effect", "rate_design_effects"]
+__all__ = ["RATE_CELLS", "auroc_design_effect", "clusters", "rate_design_effects"]
 
 #: Cells (0 = TN, 1 = FP, 2 = FN, 3 = TP) of every rate's numerator and denominator.
 RATE_CELLS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -35,8 +35,14 @@ RATE_CELLS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 }
 
 
-def _clusters(codes: np.ndarray, patient: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(group, patient) cluster index of every row and the group of every cluster."""
+Clusters = tuple[np.ndarray, np.ndarray]
+
+
+def clusters(codes: np.ndarray, patient: np.ndarray) -> Clusters:
+    """(group, patient) cluster index of every row and the group of every cluster.
+
+    The same for every task of a grouping: compute once and pass to the design effects.
+    """
     codes = np.asarray(codes, dtype=np.int64)
     patient = np.asarray(patient, dtype=np.int64)
     span = int(patient.max()) + 1 if patient.size else 1
@@ -62,7 +68,8 @@ def _deff(k: np.ndarray, n: np.ndarray, grp: np.ndarray, n_groups: int) -> np.nd
 
 
 def rate_design_effects(y: np.ndarray, flag: np.ndarray, codes: np.ndarray, n_groups: int,
-                        patient: np.ndarray) -> dict[str, np.ndarray]:
+                        patient: np.ndarray, cl: Clusters | None = None
+                        ) -> dict[str, np.ndarray]:
     """Design effect of every rate (and the prevalence) of every group.
 
     Parameters
@@ -77,13 +84,15 @@ def rate_design_effects(y: np.ndarray, flag: np.ndarray, codes: np.ndarray, n_gr
         Number of groups.
     patient : ndarray of int
         Patient index of every row.
+    cl : tuple, optional
+        :func:`clusters` of ``codes`` and ``patient`` if already computed.
 
     Returns
     -------
     dict
         ``{rate: ndarray (n_groups,)}`` for the keys of :data:`RATE_CELLS`.
     """
-    inv, grp = _clusters(codes, patient)
+    inv, grp = clusters(codes, patient) if cl is None else cl
     cell = 2 * (np.asarray(y) == 1).astype(np.int64) + np.asarray(flag, dtype=np.int64)
     counts = np.bincount(inv * 4 + cell, minlength=grp.size * 4).reshape(grp.size, 4)
     counts = counts.astype(np.float64)
@@ -91,10 +100,14 @@ def rate_design_effects(y: np.ndarray, flag: np.ndarray, codes: np.ndarray, n_gr
                         grp, n_groups) for rate, (num, den) in RATE_CELLS.items()}
 
 
-def _components(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int
+def _components(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int,
+                score_order: np.ndarray | None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Structural components: V10 (positives) / V01 (negatives) per row, group M and N."""
-    order = np.lexsort((p, codes))
+    if score_order is None:
+        order = np.lexsort((p, codes))
+    else:  # rows sorted by score once per task, then stably by group
+        order = score_order[np.argsort(codes[score_order], kind="stable")]
     cs, ps, ys = codes[order], p[order], (y[order] == 1).astype(np.float64)
     n = order.size
     new = np.ones(n, dtype=bool)
@@ -121,7 +134,8 @@ def _components(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int
 
 
 def auroc_design_effect(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int,
-                        patient: np.ndarray) -> np.ndarray:
+                        patient: np.ndarray, cl: Clusters | None = None,
+                        score_order: np.ndarray | None = None) -> np.ndarray:
     """Obuchowski (1997) clustered variance / DeLong variance of every group's AUROC.
 
     Parameters
@@ -134,6 +148,10 @@ def auroc_design_effect(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_group
         Number of groups.
     patient : ndarray of int
         Patient index of every row.
+    cl : tuple, optional
+        :func:`clusters` of ``codes`` and ``patient`` if already computed.
+    score_order : ndarray, optional
+        Stable ascending order of ``p`` (shared by the groupings of a task).
 
     Returns
     -------
@@ -144,11 +162,11 @@ def auroc_design_effect(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_group
     y = np.asarray(y)
     p = np.asarray(p, dtype=np.float64)
     codes = np.asarray(codes, dtype=np.int64)
-    v, m, nn = _components(y, p, codes, n_groups)
+    v, m, nn = _components(y, p, codes, n_groups, score_order)
     pos = y == 1
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = np.bincount(codes, weights=np.where(pos, v, 0.0), minlength=n_groups) / m
-    inv, grp = _clusters(codes, patient)
+    inv, grp = clusters(codes, patient) if cl is None else cl
     k = grp.size
     xk = np.bincount(inv, weights=np.where(pos, v, 0.0), minlength=k)
     yk = np.bincount(inv, weights=np.where(pos, 0.0, v), minlength=k)

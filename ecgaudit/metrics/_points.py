@@ -19,7 +19,7 @@ from ecgaudit.metrics._binary import ConfusionCounts
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._bootstrap import BootstrapResult, Grouping, TaskArrays, intervals_from
 from ecgaudit.metrics._cells import finest_strata
-from ecgaudit.metrics._cluster import auroc_design_effect, rate_design_effects
+from ecgaudit.metrics._cluster import auroc_design_effect, clusters, rate_design_effects
 from ecgaudit.metrics._evaluate import Evaluator
 from ecgaudit.metrics._fastboot import EXTENDED_INDEX
 from ecgaudit.metrics._table import GroupStats, stats_from_estimates
@@ -131,6 +131,7 @@ class MetricSession:
         self.estimates, self.delong = self.evaluator.estimates()
         #: The last :meth:`point_estimates` result (closed-form fallbacks of the bootstrap).
         self.points: PointEstimates | None = None
+        self._clusters: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def bootstrap(self, n_boot: int, *, level: float = 0.95, method: str = "percentile",
                   max_degenerate: float = 0.05, jackknife_blocks: int = 100
@@ -159,6 +160,7 @@ class MetricSession:
             per_stratum = _stratum_counts(y, flag, strata.codes, strata.n_strata)
             p = np.asarray(task.p, dtype=np.float64)
             s_lo, s_hi, s_sum = _stratum_scores(p, strata.codes, strata.n_strata)
+            order = None if self.patient is None else np.argsort(p, kind="stable")
             per_task = []
             for gi, g in enumerate(groupings):
                 counts = _counts(per_stratum, group_of[gi], len(g.groups))
@@ -169,7 +171,7 @@ class MetricSession:
                 np.minimum.at(g_lo, group_of[gi], s_lo)
                 np.maximum.at(g_hi, group_of[gi], s_hi)
                 g_sum = np.bincount(group_of[gi], weights=s_sum, minlength=n_g)
-                design = self._design(y, flag, p, np.asarray(g.codes), n_g)
+                design = self._design(y, flag, p, gi, n_g, order)
                 per_group = []
                 for k, c in enumerate(counts):
                     values = {m: float(e[EXTENDED_INDEX[m], k]) for m in _POINT_METRICS}
@@ -194,13 +196,17 @@ class MetricSession:
             stats, pd.DataFrame.from_records(rows, columns=list(RANKING_COLUMNS)))
         return self.points
 
-    def _design(self, y: np.ndarray, flag: np.ndarray, p: np.ndarray, codes: np.ndarray,
-                n_groups: int) -> dict[str, np.ndarray] | None:
-        """Design effects of every group (``None`` without a patient column)."""
+    def _design(self, y: np.ndarray, flag: np.ndarray, p: np.ndarray, gi: int,
+                n_groups: int, order: np.ndarray | None) -> dict[str, np.ndarray] | None:
+        """Design effects of every group of grouping ``gi`` (``None`` without patients)."""
         if self.patient is None:
             return None
-        out = rate_design_effects(y, flag, codes, n_groups, self.patient)
-        out["auroc"] = auroc_design_effect(y, p, codes, n_groups, self.patient)
+        codes = np.asarray(self.groupings[gi].codes, dtype=np.int64)
+        if gi not in self._clusters:  # the same for every task
+            self._clusters[gi] = clusters(codes, self.patient)
+        cl = self._clusters[gi]
+        out = rate_design_effects(y, flag, codes, n_groups, self.patient, cl)
+        out["auroc"] = auroc_design_effect(y, p, codes, n_groups, self.patient, cl, order)
         return out
 
 
