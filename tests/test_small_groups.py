@@ -313,6 +313,10 @@ def test_audit_has_no_zero_width_interval_and_is_deterministic(tmp_path) -> None
     assert small.loc["sensitivity", "ci_method"] == "wilson-clustered"
     assert small.loc["auprc", "ci_method"] == "wilson-ap-clustered-fallback"
     assert "collapsed" in small.loc["auprc", "reason"]
+    key = ["attribute", "group"]
+    sens = m[m.metric == "sensitivity"].set_index(key)
+    fnr = m[m.metric == "fnr"].set_index(key).loc[sens.index]
+    np.testing.assert_allclose(sens.ci_low, 1 - fnr.ci_high, atol=1e-12)  # mirrored
     rate_rows = d[d.metric.isin(["sensitivity", "auroc"])]
     assert set(rate_rows.test) <= {"newcombe-inverted-clustered",
                                    "mover-score-inverted-clustered"}

@@ -96,8 +96,13 @@ def rate_design_effects(y: np.ndarray, flag: np.ndarray, codes: np.ndarray, n_gr
     cell = 2 * (np.asarray(y) == 1).astype(np.int64) + np.asarray(flag, dtype=np.int64)
     counts = np.bincount(inv * 4 + cell, minlength=grp.size * 4).reshape(grp.size, 4)
     counts = counts.astype(np.float64)
-    return {rate: _deff(counts[:, list(num)].sum(axis=1), counts[:, list(den)].sum(axis=1),
-                        grp, n_groups) for rate, (num, den) in RATE_CELLS.items()}
+    out = {rate: _deff(counts[:, list(num)].sum(axis=1), counts[:, list(den)].sum(axis=1),
+                       grp, n_groups)
+           for rate, (num, den) in RATE_CELLS.items() if rate not in ("fnr", "fpr")}
+    # FNR = 1 - sensitivity, FPR = 1 - specificity: the very same design effect (bit for bit,
+    # so mirrored rows get mirrored intervals).
+    out["fnr"], out["fpr"] = out["sensitivity"], out["specificity"]
+    return out
 
 
 def _components(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int,
