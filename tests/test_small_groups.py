@@ -234,6 +234,16 @@ def test_calibration_suite_on_constant_scores_is_the_calibration_in_the_large() 
         assert out[key] == pytest.approx(abs(y.mean() - 0.3), abs=1e-12)
 
 
+def test_intersection_suite_fit_is_close_to_the_exact_fit() -> None:
+    from ecgaudit.pipeline._extras import INTERSECTION_FIT
+
+    rng = np.random.default_rng(6)
+    p = rng.beta(0.5, 4, 3000)
+    y = (rng.random(3000) < np.clip(1.3 * p - 0.05, 0, 1)).astype(int)
+    exact, grid = calibration_suite(y, p), calibration_suite(y, p, **INTERSECTION_FIT)
+    assert max(abs(exact[k] - grid[k]) for k in exact) < 1e-4
+
+
 def test_default_clip_touches_only_saturated_scores_and_matches_statsmodels() -> None:
     rng = np.random.default_rng(4)
     x = rng.normal(0, 6, 400)

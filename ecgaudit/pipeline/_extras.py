@@ -6,7 +6,8 @@ Reliability curves, the calibration suite (ICI, E50, E90, Emax), ranking-fairnes
 Only groups that pass small-cell suppression (at least ``min_cell_size`` patients) appear.
 The calibration suite covers every grouping (overall, attributes and intersections);
 reliability curves cover the overall cohort and single attributes (intersections would
-multiply the report's panels; their suite rows carry the same smooth summaries); ranking
+multiply the report's panels); intersections' suites use a grid fit above 1,000 rows
+(``INTERSECTION_FIT``); ranking
 metrics and power cover every grouping with a reference group.
 """
 
@@ -31,6 +32,11 @@ from ecgaudit.metrics import (
 
 #: Groups smaller than this get no reliability curve (too few rows for 10 bins).
 MIN_CURVE_ROWS = 30
+#: Calibration-suite fit of intersection groups: above 1,000 rows the lowess smooth is fitted
+#: at 100 score quantiles (binned windows) instead of at every row. Against the exact fit
+#: the summaries moved by at most 2e-5 on 1,500- and 5,000-row groups, at 1-2% of the cost;
+#: intersections are most of the groups (228 of 285 in the 57-group benchmark).
+INTERSECTION_FIT = {"max_exact": 1000, "grid": 100}
 
 
 def _curve(y: np.ndarray, p: np.ndarray, bins: int, level: float) -> dict[str, Any]:
@@ -112,8 +118,9 @@ def _task_curves_and_suite(frame: pd.DataFrame, task: str, groupings: list[Group
             yi, pi = y[idx], p[idx]
             if single and idx.size >= MIN_CURVE_ROWS:
                 panel[name] = _curve(yi, pi, config.calibration.ece_bins, config.ci_level)
+            fit = {} if single else INTERSECTION_FIT
             rows.append({"task": task, "attribute": g.attribute, "group": name,
-                         **calibration_suite(yi, pi, assume_sorted=True)})
+                         **calibration_suite(yi, pi, assume_sorted=True, **fit)})
         if panel:
             panels[g.attribute] = panel
     return panels, rows
