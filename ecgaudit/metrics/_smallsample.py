@@ -92,6 +92,8 @@ def wilson_limits(k: object, n: object, z: object, deff: object = 1.0, *,
         # dips next to the boundary.
         ke, fe = k / d, (n - k) / d
         star = np.where(ne <= 50, 2.0, 3.0)
+        if not (((ke >= 1.0) & (ke <= star)) | ((fe >= 1.0) & (fe <= star))).any():
+            return low, high
         tail = ndtr(-z)
         pois_lo = chi2.ppf(tail, 2.0 * np.maximum(ke, 1e-12)) / (2.0 * ne)
         pois_hi = 1.0 - chi2.ppf(tail, 2.0 * np.maximum(fe, 1e-12)) / (2.0 * ne)
