@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import itertools
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -33,6 +33,7 @@ __all__ = [
     "ContinuousAxisConfig",
     "DeriveOn",
     "JoinConfig",
+    "MultiplicityConfig",
     "TaskConfig",
     "ThresholdConfig",
     "load_config",
@@ -174,13 +175,25 @@ class ThresholdConfig(_Strict):
 class CalibrationConfig(_Strict):
     """Calibration settings.
 
-    Scores are clipped to ``[clip, 1 - clip]`` before taking logits for the calibration
-    slope/intercept fit (real model outputs saturate at exactly 0 or 1). ``ece_bins``
-    equal-mass bins are used for ECE.
+    ``clip: 0`` (default) moves only saturated scores (exactly 0 or 1) to the nearest
+    finite logit before the calibration slope/intercept fit, so unsaturated scores match
+    statsmodels / R ``val.prob``; ``clip > 0`` clips every score to ``[clip, 1 - clip]``.
+    ``ece_bins`` equal-mass bins are used for ECE.
     """
 
-    clip: float = Field(default=1e-6, gt=0.0, lt=0.01)
+    clip: float = Field(default=0.0, ge=0.0, lt=0.01)
     ece_bins: int = Field(default=10, ge=2, le=100)
+
+
+class MultiplicityConfig(_Strict):
+    """Which disparity tests form one multiple-comparison family (Holm and BH).
+
+    ``run`` (default): every comparison of the run; ``task``: one family per task;
+    ``attribute``: one per attribute across tasks; ``task_attribute``: one per task and
+    attribute. See ``docs/small-groups.md``.
+    """
+
+    family: Literal["run", "task", "attribute", "task_attribute"] = "run"
 
 
 class JoinConfig(_Strict):
@@ -239,15 +252,19 @@ class AuditConfig(_Strict):
     task_thresholds: dict[str, ThresholdConfig] = Field(default_factory=dict)
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     join: JoinConfig = Field(default_factory=JoinConfig)
+    multiplicity: MultiplicityConfig = Field(default_factory=MultiplicityConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
     ci_level: float = Field(default=0.95, gt=0.5, lt=1.0)
     min_cell_size: int = Field(default=11, ge=1)
     min_events: int = Field(default=10, ge=1)
     seed: int = 0
-    bootstrap: int = Field(default=0, ge=0)
+    bootstrap: int = Field(default=1000, ge=0)
     bootstrap_method: Literal["percentile", "bca"] = "percentile"
     bootstrap_max_degenerate: float = Field(default=0.05, ge=0.0, le=1.0)
-    bootstrap_bins: int | None = Field(default=None, ge=2**12, le=2**16)
+    #: ``auto`` (or unset): exact replicates up to ``AUTO_BIN_ROW_TASKS`` rows x tasks, 4096
+    #: bins above; ``exact``; or a bin count 4096..65536.
+    bootstrap_bins: Annotated[int, Field(ge=2**12, le=2**16)] | Literal["auto", "exact"] | None = (
+        "auto")
     engine: Literal["auto", "compiled", "numpy"] = "auto"
     continuous_axes: dict[str, ContinuousAxisConfig] = Field(default_factory=dict)
     control: tuple[str, ...] = ()

@@ -46,6 +46,9 @@ def synthetic_config(**overrides: object) -> dict[str, object]:
         "attributes": {"race": {"reference": "White"}, "sex": {}, "age": {"kind": "age"}},
         "patient_column": "patient_id",
         "threshold": {"rule": "fixed", "value": 0.3},
+        # Closed-form intervals keep the many audits of these tests fast; tests about the
+        # bootstrap pass ``bootstrap=B`` explicitly (the library default is 1000).
+        "bootstrap": 0,
     }
     cfg.update(overrides)
     return cfg

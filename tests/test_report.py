@@ -88,7 +88,8 @@ def parse(html: str) -> Tables:
 
 
 def fmt(x: float) -> str:
-    return f"{x:.3f}"
+    text = f"{x:.3f}"
+    return "0.000" if text == "-0.000" else text  # the report prints no negative zero
 
 
 def _synthetic_config() -> dict[str, Any]:

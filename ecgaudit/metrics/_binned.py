@@ -25,10 +25,10 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.special import logit
 
 from ecgaudit.metrics import _binfused, _binkernels, _kernels
 from ecgaudit.metrics._bootsample import Sampler
+from ecgaudit.metrics._calibration import calibration_logit
 from ecgaudit.metrics._fastboot import FastEngine, assemble, start_arrays
 from ecgaudit.metrics._hashrng import replicate_keys
 
@@ -104,7 +104,7 @@ class QuantisedTask:
                  order: np.ndarray | None = None) -> None:
         p = np.asarray(p, dtype=np.float64)
         self.bin_of, self.rep = quantize(p, threshold, bins, order)
-        x = logit(np.clip(p, clip, 1.0 - clip))
+        x = calibration_logit(p, clip)
         nb = self.rep.size
         lo = np.full(nb, np.inf)
         hi = np.full(nb, -np.inf)
@@ -155,7 +155,7 @@ class BinnedEngine:
                  grouping_codes: Sequence[np.ndarray], n_groups: Sequence[int],
                  strata: np.ndarray, sampler: Sampler,
                  references: Sequence[int | None] | None = None, *, bins: int,
-                 clip: float = 1e-6, ece_bins: int = 10,
+                 clip: float = 0.0, ece_bins: int = 10,
                  orders: np.ndarray | None = None) -> None:
         self.sampler = sampler
         base = FastEngine([], grouping_codes, n_groups, strata, references, clip=clip,

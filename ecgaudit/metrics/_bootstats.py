@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, logit
 
+from ecgaudit.metrics._calibration import calibration_logit
 from ecgaudit.metrics._cells import SortedCells
 from ecgaudit.schema import METRICS
 
@@ -217,7 +218,7 @@ def replicate_metrics(
     weights: np.ndarray,
     *,
     ece_bins: int = 10,
-    clip: float = 1e-6,
+    clip: float = 0.0,
     cal_start: tuple[np.ndarray, np.ndarray] | None = None,
     skip: frozenset[str] = frozenset(),
 ) -> np.ndarray:
@@ -297,7 +298,7 @@ def replicate_metrics(
         out[:, idx["ece"]] = _ece(cells, cw, cy, cp, n_g, ece_bins)
     if {"cal_intercept", "cal_slope"} <= skip:
         return out
-    x = logit(np.clip(cells.p, clip, 1.0 - clip)) if cells.x is None else cells.x
+    x = calibration_logit(cells.p, clip) if cells.x is None else cells.x
     active = both & _overlap(cells, cw, cy, x)
     a, b = _calibration_fit(cells, ws, active, x, cal_start, ratio(pos, n_g))
     out[:, idx["cal_intercept"]] = a

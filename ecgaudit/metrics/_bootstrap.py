@@ -25,6 +25,7 @@ otherwise limits come from the non-degenerate replicates.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,8 +35,8 @@ import pandas as pd
 from ecgaudit.errors import InputError
 from ecgaudit.metrics._bootci import (
     bca_limits,
-    bootstrap_p_value,
     degenerate_share,
+    interval_p_value,
     jackknife_acceleration,
     percentile_limits,
 )
@@ -89,6 +90,13 @@ RATIO_ZERO_REASON = "; ratio CI unavailable: the reference value is 0 in {share:
 BCA_UNDEFINED_REASON = (
     "BCa interval undefined: every replicate lies on one side of the point estimate "
     "(use bootstrap_method: percentile)"
+)
+#: Inverted bootstrap p-values below ``TAIL_REPLICATES / (B + 1)`` (the replicates cannot
+#: resolve them) come from the normal tail with the bootstrap standard error.
+TAIL_REPLICATES = 20
+COLLAPSED_REASON = (
+    "bootstrap replicates collapsed: the {what} interval has zero width (every replicate "
+    "inside it equals {value:.4g}), which carries no information"
 )
 BAD_METHOD = "bootstrap method must be 'percentile' or 'bca', got {method!r}"
 BAD_LENGTH = "{what} has {got} rows but the tasks have {n}; every array must have one entry per row"
@@ -157,7 +165,7 @@ def _check(tasks: Sequence[TaskArrays], groupings: Sequence[Grouping],
 
 def point_estimates(
     tasks: Sequence[TaskArrays], groupings: Sequence[Grouping], *,
-    clip: float = 1e-6, ece_bins: int = 10, engine: str = "auto",
+    clip: float = 0.0, ece_bins: int = 10, engine: str = "auto",
 ) -> pd.DataFrame:
     """Every metric of every group from exact cells (the engine at weight 1).
 
@@ -216,7 +224,7 @@ def bootstrap_intervals(
     method: str = "percentile",
     patient: np.ndarray | None = None,
     max_degenerate: float = 0.05,
-    clip: float = 1e-6,
+    clip: float = 0.0,
     ece_bins: int = 10,
     jackknife_blocks: int = 100,
     metrics: Sequence[str] | None = None,
@@ -328,6 +336,9 @@ def intervals_from(ev: Evaluator, est: list[list[np.ndarray]], tasks: Sequence[T
                         low = high = float("nan")
                     elif bca_bad[m, gidx]:
                         reason = BCA_UNDEFINED_REASON
+                    elif low == high:
+                        reason = COLLAPSED_REASON.format(what=metric, value=low)
+                        low = high = float("nan")
                     m_rows.append((task.name, g.attribute, gname, metric, low, high,
                                    ci_method, s, reason))
             if g.reference is not None:
@@ -360,6 +371,9 @@ def _ranking_rows(task: str, g: Grouping, e: np.ndarray, lo: np.ndarray, hi: np.
                 low = high = float("nan")
             elif bca_bad[m, gidx]:
                 reason = BCA_UNDEFINED_REASON
+            elif low == high:
+                reason = COLLAPSED_REASON.format(what=metric, value=low)
+                low = high = float("nan")
             rows.append((task, g.attribute, gname, metric, float(e[m, gidx]), low, high,
                          ci_method, s, reason))
     return rows
@@ -390,7 +404,12 @@ def _disparity_rows(task: str, g: Grouping, r: np.ndarray, e: np.ndarray,
     zero_ref = np.mean((rr == 0) & ~np.isnan(rg), axis=0)
     d_lo, d_hi, d_bad = _limits(diff, e_diff, j_diff, level, method)
     r_lo, r_hi, r_bad = _limits(ratio, e_ratio, j_ratio, level, method)
-    pval = bootstrap_p_value(diff)
+    tail = min(TAIL_REPLICATES / (diff.shape[0] + 1.0), (1.0 - level) / 2.0)
+    if jk is None:
+        pval = interval_p_value(diff, point=e_diff, tail=tail)
+    else:
+        pval = interval_p_value(diff, e_diff, jackknife_acceleration(j_diff), point=e_diff,
+                                tail=tail)
     rows = []
     where = " in the group and in the reference group"
     for k, gidx in enumerate(others):
@@ -408,6 +427,12 @@ def _disparity_rows(task: str, g: Grouping, r: np.ndarray, e: np.ndarray,
                 rl = rh = float("nan")
             if (d_bad[m, k] or r_bad[m, k]) and not reasons:
                 reasons.append(BCA_UNDEFINED_REASON)
+            if not reasons and dl == dh:
+                reasons.append(COLLAPSED_REASON.format(what=f"{metric} difference", value=dl))
+                dl = dh = p = rl = rh = float("nan")
+            elif rl == rh and not math.isnan(rl):
+                reasons.append(COLLAPSED_REASON.format(what=f"{metric} ratio", value=rl))
+                rl = rh = float("nan")
             rows.append((task, g.attribute, g.groups[gidx], g.groups[ref], metric, dl, dh,
                          rl, rh, ci_method, p, "; ".join(reasons)))
     return rows

@@ -1,9 +1,16 @@
 """Calibration metrics: O/E ratio, logistic recalibration slope/intercept, ECE.
 
 Score clipping policy: real model outputs saturate at exactly 0 or 1 (float32), whose
-logits are infinite. Before the recalibration fit, scores are clipped to
-``[clip, 1 - clip]`` (default ``clip = 1e-6``, i.e. logits within +/- 13.8). The clip is part
-of the resolved config recorded in every result.
+logits are infinite. :func:`calibration_logit` gives the covariate of the recalibration fit:
+
+* ``clip = 0`` (default): only *saturated* scores are moved: an exact 0 to
+  ``min(1e-6, smallest positive score)`` and an exact 1 to ``max(1 - 1e-6, largest score
+  below 1)`` (so the order of the scores is kept). Unsaturated scores keep their logits
+  exactly, and the fit equals ``statsmodels`` ``Logit(y, [1, logit(p)])`` / R
+  ``rms::val.prob`` on them.
+* ``clip > 0``: every score is clipped to ``[clip, 1 - clip]`` (the pre-0.2 behaviour).
+
+The setting is part of the resolved config recorded in every result.
 """
 
 from __future__ import annotations
@@ -13,7 +20,36 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, logit
 
-__all__ = ["LogisticFit", "ece", "logistic_recalibration", "oe_ratio"]
+__all__ = ["SATURATED_CLIP", "LogisticFit", "calibration_logit", "ece",
+           "logistic_recalibration", "oe_ratio"]
+
+#: Largest distance from 0 / 1 given to a saturated score with ``clip = 0``.
+SATURATED_CLIP = 1e-6
+
+
+def calibration_logit(p: np.ndarray, clip: float = 0.0) -> np.ndarray:
+    """Logit covariate of the recalibration fit (see the module docstring).
+
+    Parameters
+    ----------
+    p : ndarray of float
+        Scores in [0, 1] (all rows of the task, so the replacement of saturated scores is
+        the same in every group and replicate).
+    clip : float
+        0: move only exact 0 / 1; > 0: clip every score to ``[clip, 1 - clip]``.
+
+    Returns
+    -------
+    ndarray of float64
+        Finite logits.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    if clip > 0:
+        return logit(np.clip(p, clip, 1.0 - clip))
+    lo = p[p > 0.0].min(initial=SATURATED_CLIP)
+    hi = p[p < 1.0].max(initial=1.0 - SATURATED_CLIP)
+    lo, hi = min(lo, SATURATED_CLIP), max(hi, 1.0 - SATURATED_CLIP)
+    return logit(np.where(p <= 0.0, lo, np.where(p >= 1.0, hi, p)))
 
 _MAX_ITER = 100
 _TOL = 1e-10
@@ -55,7 +91,7 @@ class LogisticFit:
 
 
 def logistic_recalibration(
-    y: np.ndarray, p: np.ndarray, clip: float = 1e-6, weights: np.ndarray | None = None
+    y: np.ndarray, p: np.ndarray, clip: float = 0.0, weights: np.ndarray | None = None
 ) -> LogisticFit:
     """Fit the calibration intercept and slope jointly by Newton-Raphson (IRLS).
 
@@ -64,9 +100,10 @@ def logistic_recalibration(
     y : ndarray of {0, 1}
         Labels.
     p : ndarray of float
-        Predicted probabilities (clipped to ``[clip, 1 - clip]`` first).
+        Predicted probabilities.
     clip : float
-        Clipping constant for saturated scores.
+        0 (default): move only saturated scores; > 0: clip to ``[clip, 1 - clip]``
+        (:func:`calibration_logit`).
     weights : ndarray, optional
         Non-negative frequency weights (used by the bootstrap).
 
@@ -82,7 +119,7 @@ def logistic_recalibration(
     nneg = float(np.sum(w * (1 - y)))
     if npos == 0 or nneg == 0:
         return LogisticFit(float("nan"), float("nan"), False, "needs both classes")
-    x = logit(np.clip(np.asarray(p, dtype=float), clip, 1.0 - clip))
+    x = calibration_logit(p, clip)
     if np.ptp(x) == 0.0:
         return LogisticFit(float("nan"), float("nan"), False, "all scores are equal")
     pos, neg = x[(y == 1) & (w > 0)], x[(y == 0) & (w > 0)]

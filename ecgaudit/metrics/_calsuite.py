@@ -97,17 +97,38 @@ def lowess_fit(
         idx = lo[:, None] + offsets
         xw, yw = x[idx], y[idx]
         radius = np.maximum(val[:, 0] - xw[:, 0], xw[:, -1] - val[:, 0])[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # radius 0: _tied_windows
             d = np.abs(xw - val) / radius
-        w = (1.0 - d**3) ** 3
-        ok = np.sum(w > 1e-12, axis=1) >= 2
-        w = w / np.sum(w, axis=1, keepdims=True)
-        xbar = np.sum(w * xw, axis=1, keepdims=True)
-        sq = np.maximum(np.sum(w * (xw - xbar) ** 2, axis=1, keepdims=True), 1e-12)
-        fit = np.sum(w * (1.0 + (val - xbar) * (xw - xbar) / sq) * yw, axis=1)
+            w = (1.0 - d**3) ** 3
+            ok = np.sum(w > 1e-12, axis=1) >= 2
+            w = w / np.sum(w, axis=1, keepdims=True)
+            xbar = np.sum(w * xw, axis=1, keepdims=True)
+            sq = np.maximum(np.sum(w * (xw - xbar) ** 2, axis=1, keepdims=True), 1e-12)
+            fit = np.sum(w * (1.0 + (val - xbar) * (xw - xbar) / sq) * yw, axis=1)
         fallback = np.full(fit.shape, np.nan) if given else y[s: s + step]
         out[s: s + step] = np.where(ok, fit, fallback)
-    return out
+    return _tied_windows(x, y, xv, k, out)
+
+
+def _tied_windows(x: np.ndarray, y: np.ndarray, xv: np.ndarray, k: int,
+                  out: np.ndarray) -> np.ndarray:
+    """Replace the fit where the window has radius 0 by the mean label of the tied scores.
+
+    When at least ``k`` rows share the score ``v``, the window is a block of ties: every
+    row at distance 0 gets weight 1 and the local line has no slope, so the fit is the mean
+    label of *all* rows scored ``v`` (as R's ``lowess``, which extends the window over ties;
+    ``statsmodels`` returns 0 there). Constant scores then give a smooth equal to the
+    observed rate, and ICI = ``|mean(y) - p|``.
+    """
+    lo = np.searchsorted(x, xv, side="left")
+    hi = np.searchsorted(x, xv, side="right")
+    tied = (hi - lo) >= k
+    if not tied.any():
+        return out
+    cy = np.concatenate(([0.0], np.cumsum(y)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (cy[hi] - cy[lo]) / (hi - lo)
+    return np.where(tied, mean, out)
 
 
 def _bin_edges(x: np.ndarray, bins: int) -> np.ndarray:
@@ -210,7 +231,7 @@ def binned_lowess_fit(
             sum_xy = tdf @ sy + (tp * dp * ppy).sum(axis=1)
             fit = (sum_y + (xv[sl] - xbar) * sum_xy / sq) / total
         out[sl] = np.where(ok, fit, np.nan)
-    return out
+    return _tied_windows(x, y, xv, k, out)
 
 
 def _grid_fit(x: np.ndarray, y: np.ndarray, frac: float, xvals: np.ndarray,

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy.special import logit
 
 from ecgaudit.metrics import _kernels
 from ecgaudit.metrics._bootstats import fill_rates
 from ecgaudit.metrics._bootstats import ratio as _ratio
+from ecgaudit.metrics._calibration import calibration_logit
 from ecgaudit.metrics._order import score_label_order
 from ecgaudit.schema import METRICS, RANKING_METRICS
 
@@ -57,7 +57,7 @@ def _prepare(tasks: Sequence[tuple[np.ndarray, np.ndarray, float]], strata: np.n
         np.take(p, order, out=ps)
         np.not_equal(ps[1:], ps[:-1], out=out["newblk"][t, 1:])
         np.take(np.asarray(y, dtype=np.int8), order, out=out["ys"][t])
-        out["xs"][t] = logit(np.clip(ps, clip, 1.0 - clip))
+        out["xs"][t] = calibration_logit(ps, clip)
         np.take(strata.astype(np.int32), order, out=out["fs"][t])
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -89,7 +89,7 @@ class FastEngine:
     def __init__(self, tasks: Sequence[tuple[np.ndarray, np.ndarray, float]],
                  grouping_codes: Sequence[np.ndarray], n_groups: Sequence[int],
                  strata: np.ndarray, references: Sequence[int | None] | None = None, *,
-                 clip: float = 1e-6, ece_bins: int = 10) -> None:
+                 clip: float = 0.0, ece_bins: int = 10) -> None:
         strata = np.asarray(strata, dtype=np.int64)
         n_fine = int(strata.max()) + 1 if strata.size else 1
         first = np.zeros(n_fine, dtype=np.int64)

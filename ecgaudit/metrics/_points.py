@@ -19,6 +19,7 @@ from ecgaudit.metrics._binary import ConfusionCounts
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._bootstrap import BootstrapResult, Grouping, TaskArrays, intervals_from
 from ecgaudit.metrics._cells import finest_strata
+from ecgaudit.metrics._cluster import auroc_design_effect, clusters, rate_design_effects
 from ecgaudit.metrics._evaluate import Evaluator
 from ecgaudit.metrics._fastboot import EXTENDED_INDEX
 from ecgaudit.metrics._table import GroupStats, stats_from_estimates
@@ -66,7 +67,7 @@ def _counts(per_stratum: np.ndarray, group_of: np.ndarray, n_groups: int
 
 def group_point_estimates(
     tasks: Sequence[TaskArrays], groupings: Sequence[Grouping], *, engine: str = "auto",
-    level: float = 0.95, clip: float = 1e-6, ece_bins: int = 10, min_events: int = 10,
+    level: float = 0.95, clip: float = 0.0, ece_bins: int = 10, min_events: int = 10,
 ) -> PointEstimates:
     """Every group's metrics, closed-form intervals, statuses and ranking metrics.
 
@@ -117,8 +118,10 @@ class MetricSession:
 
     def __init__(self, tasks: Sequence[TaskArrays], groupings: Sequence[Grouping], *,
                  patient: np.ndarray | None = None, seed: int = 0, engine: str = "auto",
-                 bins: int | None = None, clip: float = 1e-6, ece_bins: int = 10) -> None:
+                 bins: int | None = None, clip: float = 0.0, ece_bins: int = 10) -> None:
         self.tasks, self.groupings = list(tasks), list(groupings)
+        self.patient = (None if patient is None else np.asarray(
+            np.unique(np.asarray(patient), return_inverse=True)[1], dtype=np.int64).reshape(-1))
         n = int(np.asarray(tasks[0].y).size) if tasks else 0
         strata = finest_strata([g.codes for g in groupings], n)
         self._strata = strata
@@ -126,6 +129,9 @@ class MetricSession:
         self.evaluator = Evaluator(tasks, groupings, strata.codes, sampler, engine=engine,
                                    bins=bins, clip=clip, ece_bins=ece_bins, skip=frozenset())
         self.estimates, self.delong = self.evaluator.estimates()
+        #: The last :meth:`point_estimates` result (closed-form fallbacks of the bootstrap).
+        self.points: PointEstimates | None = None
+        self._clusters: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def bootstrap(self, n_boot: int, *, level: float = 0.95, method: str = "percentile",
                   max_degenerate: float = 0.05, jackknife_blocks: int = 100
@@ -152,16 +158,29 @@ class MetricSession:
             y = np.asarray(task.y)
             flag = np.asarray(task.p, dtype=np.float64) >= task.threshold
             per_stratum = _stratum_counts(y, flag, strata.codes, strata.n_strata)
+            p = np.asarray(task.p, dtype=np.float64)
+            s_lo, s_hi, s_sum = _stratum_scores(p, strata.codes, strata.n_strata)
+            order = None if self.patient is None else np.argsort(p, kind="stable")
             per_task = []
             for gi, g in enumerate(groupings):
                 counts = _counts(per_stratum, group_of[gi], len(g.groups))
                 e, v = est[t][gi], dvar[t][gi]
+                n_g = len(g.groups)
+                g_lo = np.full(n_g, np.inf)
+                g_hi = np.full(n_g, -np.inf)
+                np.minimum.at(g_lo, group_of[gi], s_lo)
+                np.maximum.at(g_hi, group_of[gi], s_hi)
+                g_sum = np.bincount(group_of[gi], weights=s_sum, minlength=n_g)
+                design = self._design(y, flag, p, gi, n_g, order)
                 per_group = []
                 for k, c in enumerate(counts):
                     values = {m: float(e[EXTENDED_INDEX[m], k]) for m in _POINT_METRICS}
+                    values["expected"] = float(g_sum[k])
                     per_group.append(stats_from_estimates(
                         c.n, c.tp + c.fn, c, values, float(v[k]), level=level,
-                        min_events=min_events))
+                        min_events=min_events, constant=bool(c.n and g_lo[k] == g_hi[k]),
+                        design=None if design is None else {
+                            key: float(arr[k]) for key, arr in design.items()}))
                 per_task.append(per_group)
                 if g.reference is None or len(g.groups) < 2:  # as the bootstrap's rows
                     continue
@@ -173,4 +192,29 @@ class MetricSession:
                                      float(e[EXTENDED_INDEX[metric], k]), math.nan, math.nan,
                                      "none"))
             stats.append(per_task)
-        return PointEstimates(stats, pd.DataFrame.from_records(rows, columns=list(RANKING_COLUMNS)))
+        self.points = PointEstimates(
+            stats, pd.DataFrame.from_records(rows, columns=list(RANKING_COLUMNS)))
+        return self.points
+
+    def _design(self, y: np.ndarray, flag: np.ndarray, p: np.ndarray, gi: int,
+                n_groups: int, order: np.ndarray | None) -> dict[str, np.ndarray] | None:
+        """Design effects of every group of grouping ``gi`` (``None`` without patients)."""
+        if self.patient is None:
+            return None
+        codes = np.asarray(self.groupings[gi].codes, dtype=np.int64)
+        if gi not in self._clusters:  # the same for every task
+            self._clusters[gi] = clusters(codes, self.patient)
+        cl = self._clusters[gi]
+        out = rate_design_effects(y, flag, codes, n_groups, self.patient, cl)
+        out["auroc"] = auroc_design_effect(y, p, codes, n_groups, self.patient, cl, order)
+        return out
+
+
+def _stratum_scores(p: np.ndarray, strata: np.ndarray, n_strata: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smallest, largest and summed score of every stratum."""
+    lo = np.full(n_strata, np.inf)
+    hi = np.full(n_strata, -np.inf)
+    np.minimum.at(lo, strata, p)
+    np.maximum.at(hi, strata, p)
+    return lo, hi, np.bincount(strata, weights=p, minlength=n_strata)

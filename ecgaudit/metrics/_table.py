@@ -9,8 +9,13 @@ import numpy as np
 
 from ecgaudit.metrics._binary import ConfusionCounts, auprc, brier, confusion_counts
 from ecgaudit.metrics._calibration import ece, logistic_recalibration, oe_ratio
-from ecgaudit.metrics._delong import delong_auc_variance, delong_ci
-from ecgaudit.metrics._intervals import wilson_ci
+from ecgaudit.metrics._delong import delong_auc_variance
+from ecgaudit.metrics._smallsample import (
+    auc_score_limits,
+    poisson_ratio_limits,
+    wilson_limits,
+    z_of,
+)
 from ecgaudit.schema import METRICS, RATE_METRICS
 
 __all__ = ["GroupStats", "MetricValue", "group_stats", "stats_from_estimates"]
@@ -27,6 +32,16 @@ REASON_UNSTABLE = "fewer than {k} {what}; interpret with caution"
 REASON_NO_FIT = (
     "no finite recalibration fit: the scores separate the classes (or are all equal)"
 )
+REASON_CONSTANT = (
+    "every score in this group has the same value: the AUROC (0.5 by ties) and AUPRC "
+    "(the prevalence) do not measure discrimination here"
+)
+
+#: Closed-form interval names; ``-clustered`` is appended with a patient column.
+METHOD_RATE = "wilson"
+METHOD_AUROC = "newcombe-score"
+METHOD_OE = "poisson-exact"
+METHOD_AUPRC = "wilson-ap"
 
 _NEEDS_BOTH = ("auroc", "auprc", "cal_intercept", "cal_slope")
 
@@ -52,6 +67,12 @@ class GroupStats:
     values: dict[str, MetricValue] = field(default_factory=dict)
     auc_var: float = NAN
     counts: ConfusionCounts = field(default_factory=lambda: ConfusionCounts(0, 0, 0, 0))
+    #: Sum of the scores (expected events, the denominator of O/E).
+    expected: float = NAN
+    #: Design effect per rate / ``"auroc"`` / ``"prevalence"`` (patient clustering).
+    design: dict[str, float] = field(default_factory=dict)
+    #: Closed-form intervals used only when the bootstrap collapses: metric -> (lo, hi, method).
+    fallback: dict[str, tuple[float, float, str]] = field(default_factory=dict)
 
 
 def _undefined(reason: str) -> MetricValue:
@@ -81,14 +102,16 @@ def group_stats(
     threshold: float,
     *,
     level: float = 0.95,
-    clip: float = 1e-6,
+    clip: float = 0.0,
     ece_bins: int = 10,
     min_events: int = 10,
 ) -> GroupStats:
     """Compute every metric in :data:`ecgaudit.schema.METRICS` for one group.
 
-    AUROC gets a DeLong interval and threshold rates a Wilson interval; other metrics get
-    no closed-form interval here (``ci_method="none"``; the bootstrap fills them in).
+    AUROC gets Newcombe's score interval, threshold rates a Wilson interval and O/E an
+    exact Poisson interval; other metrics get no closed-form interval here
+    (``ci_method="none"``; the bootstrap fills them in). Constant scores make AUROC and
+    AUPRC ``insufficient``.
     Undefined metrics get status ``insufficient`` and no number; defined metrics of a
     group with fewer than ``min_events`` positives or negatives get ``unstable``.
 
@@ -131,13 +154,17 @@ def group_stats(
         estimates["brier"] = brier(y, p)
         estimates["oe_ratio"] = oe_ratio(y, p)
         estimates["ece"] = ece(y, p, ece_bins)
+        estimates["expected"] = float(np.sum(p))
+    constant = bool(n > 0 and np.min(p) == np.max(p))
     return stats_from_estimates(n, n_pos, counts, estimates, auc_var, level=level,
-                                min_events=min_events, cal_reason=cal_reason)
+                                min_events=min_events, cal_reason=cal_reason,
+                                constant=constant)
 
 
 def stats_from_estimates(
     n: int, n_pos: int, counts: ConfusionCounts, estimates: dict[str, float], auc_var: float,
     *, level: float = 0.95, min_events: int = 10, cal_reason: str = "",
+    constant: bool = False, design: dict[str, float] | None = None,
 ) -> GroupStats:
     """Build a group's :class:`GroupStats` from its point estimates (any engine).
 
@@ -149,7 +176,8 @@ def stats_from_estimates(
         Confusion counts at the frozen threshold.
     estimates : dict
         Point estimates of ``auroc, auprc, cal_intercept, cal_slope, brier, oe_ratio,
-        ece`` (missing or ``nan`` where undefined); rates come from ``counts``.
+        ece`` and ``expected`` (the sum of the scores, for O/E's interval; missing or
+        ``nan`` where undefined); rates come from ``counts``.
     auc_var : float
         DeLong variance of the AUROC.
     level : float
@@ -158,18 +186,28 @@ def stats_from_estimates(
         Minimum positives and negatives for a stable estimate.
     cal_reason : str
         Why the recalibration fit is undefined, if it is.
+    constant : bool
+        Whether every score of the group is the same (AUROC/AUPRC then insufficient).
+    design : dict, optional
+        Design effects of patient clustering (:mod:`ecgaudit.metrics._cluster`) per rate,
+        ``"auroc"`` and ``"prevalence"``; ``None``: independent rows (no suffix on the
+        interval names).
 
     Returns
     -------
     GroupStats
     """
     n_neg = n - n_pos
-    stats = GroupStats(n=n, n_pos=n_pos, counts=counts)
+    deff = dict(design or {})
+    suffix = "-clustered" if design is not None else ""
+    stats = GroupStats(n=n, n_pos=n_pos, counts=counts, design=deff,
+                       expected=float(estimates.get("expected", NAN)))
     unstable = ""
     if n_pos < min_events:
         unstable = REASON_UNSTABLE.format(k=min_events, what="positive cases")
     elif n_neg < min_events:
         unstable = REASON_UNSTABLE.format(k=min_events, what="negative cases")
+    z = z_of(level)
 
     def est(metric: str) -> float:
         return float(estimates.get(metric, NAN))
@@ -178,9 +216,17 @@ def stats_from_estimates(
     if not _missing_class("auroc", n_pos, n_neg, counts):
         auc, var = est("auroc"), float(auc_var)
         stats.auc_var = var
-        lo, hi = delong_ci(auc, var, level)
-        raw["auroc"] = MetricValue(auc, lo, hi, "delong" if math.isfinite(lo) else "none")
-        raw["auprc"] = MetricValue(est("auprc"))
+        lo, hi = (float(v) for v in auc_score_limits(auc, n_pos, n_neg, z,
+                                                     deff.get("auroc", 1.0)))
+        raw["auroc"] = MetricValue(auc, lo, hi, METHOD_AUROC + suffix)
+        ap = est("auprc")
+        raw["auprc"] = MetricValue(ap)
+        if math.isfinite(ap):
+            lo, hi = (float(v) for v in wilson_limits(ap * n_pos, n_pos, z,
+                                                      deff.get("sensitivity", 1.0)))
+            stats.fallback["auprc"] = (lo, hi, METHOD_AUPRC + suffix)
+        if constant:
+            raw["auroc"] = raw["auprc"] = _undefined(REASON_CONSTANT)
         if math.isfinite(est("cal_intercept")) and math.isfinite(est("cal_slope")):
             raw["cal_intercept"] = MetricValue(est("cal_intercept"))
             raw["cal_slope"] = MetricValue(est("cal_slope"))
@@ -191,17 +237,21 @@ def stats_from_estimates(
     if n > 0:
         raw["brier"] = MetricValue(est("brier"))
         oe = est("oe_ratio")
-        raw["oe_ratio"] = (
-            MetricValue(oe) if math.isfinite(oe)
-            else _undefined("no events expected (all scores 0)")
-        )
+        if math.isfinite(oe):
+            expected = est("expected")
+            lo, hi = (float(v) for v in poisson_ratio_limits(
+                n_pos, expected, level, deff.get("prevalence", 1.0)))
+            raw["oe_ratio"] = (MetricValue(oe, lo, hi, METHOD_OE + suffix)
+                               if math.isfinite(expected) else MetricValue(oe))
+        else:
+            raw["oe_ratio"] = _undefined("no events expected (all scores 0)")
         raw["ece"] = MetricValue(est("ece"))
     for metric in RATE_METRICS:
         if _missing_class(metric, n_pos, n_neg, counts):
             continue
         k, d = counts.rate(metric)
-        lo, hi = wilson_ci(k, d, level)
-        raw[metric] = MetricValue(k / d, lo, hi, "wilson")
+        lo, hi = (float(v) for v in wilson_limits(k, d, z, deff.get(metric, 1.0)))
+        raw[metric] = MetricValue(k / d, lo, hi, METHOD_RATE + suffix)
 
     for metric in METRICS:
         if metric in raw:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ecgaudit.cohort import Cohort, Grouping, build_cohort
 from ecgaudit.config import AuditConfig, load_config, parse_config
-from ecgaudit.disparity import adjust_pvalues, compare_groups
+from ecgaudit.disparity import adjust_pvalues, compare_many
 from ecgaudit.io import InputTable, read_table
 from ecgaudit.metrics import (
     BootGrouping,
@@ -21,7 +21,7 @@ from ecgaudit.metrics import (
     TaskArrays,
     derive_threshold,
 )
-from ecgaudit.pipeline._bootstrap import apply_bootstrap
+from ecgaudit.pipeline._bootstrap import apply_bootstrap, choose_bins
 from ecgaudit.pipeline._continuous import (
     add_continuous,
     binary_part,
@@ -111,11 +111,13 @@ def _compute(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                         PointEstimates]:
     metric_rows: list[dict[str, Any]] = []
     disp_rows: list[dict[str, Any]] = []
+    keys: list[tuple[str, str, str, str]] = []
+    pairs: list[tuple[Any, Any]] = []
     level = config.ci_level
     session = MetricSession(
         _task_arrays(frame, config, thresholds), _groupings(cohort), patient=patients,
         seed=config.seed, engine=config.engine,
-        bins=config.bootstrap_bins if config.bootstrap > 0 else None,
+        bins=choose_bins(config, len(frame), len(config.tasks))["bins"],
         clip=config.calibration.clip, ece_bins=config.calibration.ece_bins)
     points = session.point_estimates(level=level, min_events=config.min_events)
     for task, per_task in zip(config.tasks, points.stats):
@@ -132,12 +134,12 @@ def _compute(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                 continue
             ref = stats[g.reference]
             for i, name in enumerate(g.groups):
-                if i == g.reference:
-                    continue
-                for row in compare_groups(stats[i], ref, level):
-                    disp_rows.append({"task": task.name, "attribute": g.attribute,
-                                      "group": name, "reference": g.groups[g.reference],
-                                      **row})
+                if i != g.reference:
+                    keys.append((task.name, g.attribute, name, g.groups[g.reference]))
+                    pairs.append((stats[i], ref))
+    for (task_name, attribute, name, reference), rows in zip(keys, compare_many(pairs, level)):
+        disp_rows += [{"task": task_name, "attribute": attribute, "group": name,
+                       "reference": reference, **row} for row in rows]
     return metric_rows, disp_rows, session, points
 
 
@@ -206,7 +208,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     disparities = disparities.assign(p_holm=np.nan, p_bh=np.nan)
     if len(disparities):
         disparities = suppress_disparities(disparities, metrics)
-        disparities = adjust_pvalues(disparities)
+        disparities = adjust_pvalues(disparities, config.multiplicity.family)
     disparities = disparities.loc[:, list(DISPARITY_COLUMNS)]
 
     manifest = build_manifest(
@@ -218,6 +220,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         extra={"n_ecgs": len(frame),
                "n_patients": int(patients.max() + 1) if patients is not None else None,
                "n_unmatched_metadata": prepared.n_unmatched_metadata,
+               "bootstrap_bins": choose_bins(config, len(frame), len(config.tasks)),
                **(provenance or {})},
     )
     steps.next()

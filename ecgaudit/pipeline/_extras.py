@@ -4,7 +4,10 @@ Reliability curves, the calibration suite (ICI, E50, E90, Emax), ranking-fairnes
 (BPSN, BNSP, xAUC) and the minimum detectable difference vs the reference.
 
 Only groups that pass small-cell suppression (at least ``min_cell_size`` patients) appear.
-Curves and the calibration suite cover the overall cohort and single attributes; ranking
+The calibration suite covers every grouping (overall, attributes and intersections);
+reliability curves cover the overall cohort and single attributes (intersections would
+multiply the report's panels); intersections' suites use a grid fit above 1,000 rows
+(``INTERSECTION_FIT``); ranking
 metrics and power cover every grouping with a reference group.
 """
 
@@ -30,6 +33,11 @@ from ecgaudit.privacy import is_small_cell
 
 #: Groups smaller than this get no reliability curve (too few rows for 10 bins).
 MIN_CURVE_ROWS = 30
+#: Calibration-suite fit of intersection groups: above 1,000 rows the lowess smooth is fitted
+#: at 100 score quantiles (binned windows) instead of at every row. Against the exact fit
+#: the summaries moved by at most 2e-5 on 1,500- and 5,000-row groups, at 1-2% of the cost;
+#: intersections are most of the groups (228 of 285 in the 57-group benchmark).
+INTERSECTION_FIT = {"max_exact": 1000, "grid": 100}
 
 
 def _curve(y: np.ndarray, p: np.ndarray, bins: int, level: float) -> dict[str, Any]:
@@ -72,12 +80,11 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
     curves: dict[str, Any] = {}
     suite: list[dict[str, Any]] = []
     power: list[dict[str, Any]] = []
-    single = [g for g in cohort.groupings if len(g.components) <= 1]
     unit_of = {(g.attribute, n): units[g.attribute][i]
                for g in cohort.groupings for i, n in enumerate(g.groups)}
     for t_index, task in enumerate(config.tasks):
-        curves[task.name], suite_rows = _task_curves_and_suite(frame, task.name, single,
-                                                               units, config)
+        curves[task.name], suite_rows = _task_curves_and_suite(
+            frame, task.name, cohort.groupings, units, config)
         suite += suite_rows
         for g_index, g in enumerate(cohort.groupings):
             if g.reference is None or is_small_cell(units[g.attribute][g.reference], k):
@@ -90,10 +97,10 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
     return {"curves": curves, "calibration_suite": suite, "ranking": kept, "power": power}
 
 
-def _task_curves_and_suite(frame: pd.DataFrame, task: str, single: list[Grouping],
+def _task_curves_and_suite(frame: pd.DataFrame, task: str, groupings: list[Grouping],
                            units: dict[str, np.ndarray], config: AuditConfig
                            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Reliability curves (per attribute and group) and calibration-suite rows of a task."""
+    """Reliability curves (single attributes) and calibration-suite rows (every grouping)."""
     y = frame[f"y:{task}"].to_numpy()
     p = frame[f"p:{task}"].to_numpy(dtype=float)
     # Sorted once per task: a group's rows in this order are its stable sort by score,
@@ -101,7 +108,8 @@ def _task_curves_and_suite(frame: pd.DataFrame, task: str, single: list[Grouping
     order = np.argsort(p, kind="stable")
     panels: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
-    for g in single:
+    for g in groupings:
+        single = len(g.components) <= 1
         panel = {}
         codes = np.asarray(g.codes)[order]
         for i, name in enumerate(g.groups):
@@ -109,10 +117,11 @@ def _task_curves_and_suite(frame: pd.DataFrame, task: str, single: list[Grouping
                 continue
             idx = order[codes == i]
             yi, pi = y[idx], p[idx]
-            if idx.size >= MIN_CURVE_ROWS:
+            if single and idx.size >= MIN_CURVE_ROWS:
                 panel[name] = _curve(yi, pi, config.calibration.ece_bins, config.ci_level)
+            fit = {} if single else INTERSECTION_FIT
             rows.append({"task": task, "attribute": g.attribute, "group": name,
-                         **calibration_suite(yi, pi, assume_sorted=True)})
+                         **calibration_suite(yi, pi, assume_sorted=True, **fit)})
         if panel:
             panels[g.attribute] = panel
     return panels, rows

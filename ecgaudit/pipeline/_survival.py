@@ -156,7 +156,7 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
     disparities = disparities.assign(p_holm=np.nan, p_bh=np.nan)
     if len(disparities):
         disparities = suppress_disparities(disparities, metrics)
-        disparities = adjust_pvalues(disparities)
+        disparities = adjust_pvalues(disparities, config.multiplicity.family)
     disparities = disparities.loc[:, list(DISPARITY_COLUMNS)]
     thresholds = {t.name: {"value": t.threshold, "rule": "fixed", "target": None,
                            "derived_on": "fixed"} for t in tasks}
