@@ -62,14 +62,23 @@ def _splits(prep: Prepared, domain: np.ndarray) -> tuple[np.ndarray, dict[str, A
         raise InputError(f"no labelled source ECGs: every row of column '{ad.domain_column}' "
                          f"is the target '{ad.target}' or not in adapt.source")
     strata = {a: attribute_groups(frame, a, cfg.attributes[a]) for a in cfg.split.stratify}
-    tsplit = split_patients(frame[target], patient_column=cfg.patient_column,
-                            label_columns=[],  # never the target labels
-                            strata={k: v[target] for k, v in strata.items()},
-                            fractions=(1.0 - ad.target_test, 0.0, ad.target_test),
-                            seed=cfg.split.seed)
-    labels = np.full(len(frame), "excluded", dtype=object)
-    labels[target] = np.where(tsplit.split == "train", "target_pool", "target_test")
     pid = frame[cfg.patient_column].astype(str).to_numpy()
+    # unlabelled target records (empty labels) always go to the pool, with their patient
+    no_label = target & frame.loc[:, list(cfg.labels.values())].isna().any(axis=1).to_numpy()
+    splittable = target & ~np.isin(pid, pid[no_label])
+    labels = np.full(len(frame), "excluded", dtype=object)
+    labels[target] = "target_pool"
+    if splittable.any():
+        tsplit = split_patients(frame[splittable], patient_column=cfg.patient_column,
+                                label_columns=[],  # never the target labels
+                                strata={k: v[splittable] for k, v in strata.items()},
+                                fractions=(1.0 - ad.target_test, 0.0, ad.target_test),
+                                seed=cfg.split.seed)
+        labels[splittable] = np.where(tsplit.split == "train", "target_pool", "target_test")
+    if not (labels == "target_test").any():
+        raise InputError(f"no labelled held-out target ECGs to judge the adaptation: the "
+                         f"target '{ad.target}' needs labelled patients (0/1 labels) for "
+                         "adapt.target_test")
     shared = source & np.isin(pid, pid[target])
     source &= ~shared
     tr, va = cfg.split.train, cfg.split.val
@@ -84,16 +93,18 @@ def _splits(prep: Prepared, domain: np.ndarray) -> tuple[np.ndarray, dict[str, A
     try:
         pos_s = check_positives(frame[source], ssplit, cfg.labels,
                                 {"train": mp.train, "val": mp.val})
-        t_only = PatientSplit(split=np.where(labels[target] == "target_test", "test", "train"),
+        t_only = PatientSplit(split=np.where(labels[splittable] == "target_test", "test",
+                                             "train"),
                               seed=cfg.split.seed, n_patients={}, strata=0)
-        pos_t = check_positives(frame[target], t_only, cfg.labels, {"test": mp.test})
+        pos_t = check_positives(frame[splittable], t_only, cfg.labels, {"test": mp.test})
     except ValidationError as err:
         raise InputError(str(err)) from None
     if (labels == "target_pool").sum() < 2:
         raise InputError(f"the target '{ad.target}' leaves {(labels == 'target_pool').sum()} "
                          "ECGs for adaptation (need at least 2); lower adapt.target_test or "
                          "add target ECGs")
-    info = {"source_patients_left_out_as_also_in_target": int(
+    info = {"target_records_without_labels": int(no_label.sum()),
+            "source_patients_left_out_as_also_in_target": int(
                 frame.loc[shared, cfg.patient_column].nunique()),
             "positives": {"source": {k: pos_s[k] for k in ("train", "val")},
                           "target_test": pos_t["test"]}}

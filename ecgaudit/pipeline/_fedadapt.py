@@ -72,7 +72,7 @@ def group_column(site: SiteData, column: str, role: str) -> NDArray[np.str_]:
     raw = frame[column]
     num = pd.to_numeric(raw, errors="coerce")
     whole = num.notna() & (num == np.round(num))
-    text = raw.astype("string").fillna("Unknown")
+    text = raw.astype("string").str.strip().fillna("Unknown")
     text = text.where(~whole, num.round().astype("Int64").astype("string"))
     return text.to_numpy(dtype=object).astype(str)
 
@@ -93,7 +93,10 @@ def prepare(model: str | Path, model_config: str | Path, ecgs: str | Path,
             or mcfg.output_activation != "sigmoid"):
         raise InputError(ERR_NOT_TRAINABLE.format(strategy=cfg.strategy, fmt=base.format,
                                                   act=mcfg.output_activation))
-    site = load_site_data(ecgs, metadata, mcfg, cfg, ecg_options=ecg_options)
+    unlabelled = (cfg.adapt.domain_column, cfg.adapt.target) if cfg.adapt is not None \
+        and cfg.strategy == "adapt" else None
+    site = load_site_data(ecgs, metadata, mcfg, cfg, ecg_options=ecg_options,
+                          unlabelled=unlabelled)
     return Prepared(cfg=cfg, mcfg=mcfg, base=base,
                     task_index=[mcfg.classes.index(t) for t in cfg.tasks], site=site,
                     audit_cfg=_audit_config(cfg),
