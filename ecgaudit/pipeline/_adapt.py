@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,7 @@ def adapt_and_audit(
                 "trainable_parameters": res.trainable,
                 "feature_coral_distance": {"before": gap_before, "after": gap_after},
                 "target_labels_used_for": "the held-out target audit only (target_test)",
+                "skada_version": package_version("skada"),
                 **info}
     extra = {"adaptation.json": dumps({"domain_column": ad.domain_column, "target": ad.target,
                                        **training})}
