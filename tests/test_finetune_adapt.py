@@ -190,3 +190,34 @@ def test_unlabelled_target_records_are_accepted_and_go_to_the_pool(tmp_path: Pat
     meta.to_csv(p, index=False)
     with pytest.raises(Exception, match="not 0/1"):
         prepare(MODEL, MODEL_CFG, ECGS, p, cfg, None)
+
+
+def test_resumed_adaptation_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+    xs, ys = _domain(1, 32, 1.0, 0.0)
+    xv, yv = _domain(2, 12, 1.0, 0.0)
+    xt, _ = _domain(3, 32, 3.0, 1.0)
+    ad = AdaptConfig(target="t", method="dann", selection="last")
+    cfg = TrainingConfig(epochs=3, lr=5e-3, batch_size=8, num_threads=1)
+
+    class InterruptedRunError(Exception):
+        pass
+
+    def stop_after_first(event: dict[str, object]) -> None:
+        if event["epoch"] == 1:
+            raise InterruptedRunError
+
+    def fit(folder: Path, resume: bool = False, progress: object = None) -> str:
+        torch.manual_seed(0)
+        res = train_adapted(_Tiny(), xs, ys, xv, yv, xt, adapt=ad, config=cfg,
+                            task_index=[0], checkpoint_dir=folder, resume=resume,
+                            progress=progress)  # type: ignore[arg-type]
+        assert [h["epoch"] for h in res.history] == [1, 2, 3]
+        return state_sha256(res.state_dict)
+
+    full = fit(tmp_path / "a")
+    with pytest.raises(InterruptedRunError):
+        fit(tmp_path / "b", progress=stop_after_first)
+    assert fit(tmp_path / "b", resume=True) == full
+    with pytest.raises(Exception, match="different"):
+        train_adapted(_Tiny(), xs, ys, xv, yv, xt[:20], adapt=ad, config=cfg,
+                      task_index=[0], checkpoint_dir=tmp_path / "b", resume=True)

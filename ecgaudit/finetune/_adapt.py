@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ from skada.deep.modules import GradientReversalLayer
 from torch import nn
 
 from ecgaudit.errors import InputError
+from ecgaudit.finetune._checkpoint import CHECKPOINT_FILES, load_checkpoint, save_checkpoint
 from ecgaudit.finetune._config import TrainingConfig
 from ecgaudit.finetune._fedconfig import AdaptConfig
 from ecgaudit.finetune._train import (
@@ -129,6 +131,8 @@ def train_adapted(
     config: TrainingConfig,
     task_index: Sequence[int],
     aggregate: Aggregate = "max",
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
     progress: ProgressFn | None = None,
 ) -> AdaptResult:
     """Adapt ``model`` in place to unlabelled target records; return the kept weights.
@@ -151,8 +155,13 @@ def train_adapted(
         Output units trained.
     aggregate : {"max", "mean"}
         Window aggregation.
+    checkpoint_dir : str or Path, optional
+        Model, domain classifier, optimizer and RNG states are checkpointed there after
+        every epoch (safetensors + JSON).
+    resume : bool
+        Continue from that checkpoint (same result as an uninterrupted run).
     progress : callable, optional
-        Receives ``{"event": "epoch", ...}``.
+        Receives ``{"event": "adapt_epoch", ...}``.
 
     Returns
     -------
@@ -185,9 +194,24 @@ def train_adapted(
         best, best_epoch, bad, history = v_loss, 0, 0, []
         best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         n, nt = len(x_source), len(x_target)
-        steps_total = None
-        step = 0
-        for epoch in range(1, config.epochs + 1):
+        per_epoch = len([i for i in range(0, n, config.batch_size)
+                         if min(config.batch_size, n - i) > 1])
+        if config.max_batches_per_epoch:
+            per_epoch = min(per_epoch, config.max_batches_per_epoch)
+        steps_total = per_epoch * config.epochs
+        step, start = 0, 1
+        both = nn.ModuleDict({"model": model, "domain": dom})
+        ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        # epochs stay in the fingerprint: DANN's reversal schedule depends on them
+        fingerprint = {"adapt": adapt.model_dump(mode="json"), "tasks": tasks,
+                       "config": config.model_dump(mode="json"),
+                       "n": [n, nt, len(x_source_val)]}
+        if resume and ckpt is not None and (ckpt / CHECKPOINT_FILES["state"]).is_file():
+            st = load_checkpoint(ckpt, both, optimizer, gen, fingerprint)
+            start, history, best = st["epoch"] + 1, st["history"], st["best"]
+            best_epoch, bad, step = st["best_epoch"], st["bad_epochs"], st["step"]
+            best_state = st["best_state"]
+        for epoch in range(start, config.epochs + 1):
             if adapt.selection == "source_val_loss" and bad >= config.patience:
                 break
             order = epoch_order(n, None, gen)
@@ -197,7 +221,6 @@ def train_adapted(
                                    for i in range(0, n, config.batch_size)) if len(b) > 1]
             if config.max_batches_per_epoch:
                 batches = batches[: config.max_batches_per_epoch]
-            steps_total = steps_total or len(batches) * config.epochs
             _set_modes(model, set(trainable))
             dom.train()
             task_l, dom_l = [], []
@@ -240,6 +263,10 @@ def train_adapted(
             history.append({"epoch": epoch, "task_loss": float(np.mean(task_l)),
                             "domain_loss": float(np.mean(dom_l)), "source_val_loss": v_loss,
                             "source_val_auroc": v_auc, "improved": improved})
+            if ckpt is not None:
+                save_checkpoint(ckpt, both, optimizer, gen, fingerprint, {
+                    "epoch": epoch, "history": history, "best": best,
+                    "best_epoch": best_epoch, "bad_epochs": bad, "step": step}, best_state)
             if progress:
                 progress({"event": "adapt_epoch", **history[-1], "epochs": config.epochs})
     hook.handle.remove()

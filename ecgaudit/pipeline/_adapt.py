@@ -120,15 +120,13 @@ def adapt_and_audit(
 ) -> FinetuneOutcome:
     """Run ``strategy: adapt`` (see the module docstring).
 
-    Same parameters and outcome as :func:`ecgaudit.pipeline.finetune_and_audit`
-    (``resume`` is not supported: an adaptation run restarts from the parent).
+    Same parameters and outcome as :func:`ecgaudit.pipeline.finetune_and_audit`.
 
     Raises
     ------
     InputError
         No target ECGs, no source ECGs, too few positives, skada missing.
     """
-    del resume
     try:
         from ecgaudit.finetune._adapt import feature_coral_distance, train_adapted
     except ImportError as err:  # pragma: no cover - depends on the installation
@@ -161,7 +159,8 @@ def adapt_and_audit(
                         w[m["source_val"]], y[m["source_val"]],
                         w[m["target_pool"]],  # waveforms only: target labels never passed
                         adapt=ad, config=cfg.training, task_index=prep.task_index,
-                        aggregate=prep.aggregate, progress=progress)  # type: ignore[arg-type]
+                        aggregate=prep.aggregate,  # type: ignore[arg-type]
+                        checkpoint_dir=out / "checkpoints", resume=resume, progress=progress)
     gap_after = feature_coral_distance(module, head, w[m["source_val"]], w[m["target_pool"]])
     p_after = score_windows(dataclasses.replace(prep.base, module=module.eval()), w)[
         :, prep.task_index]
