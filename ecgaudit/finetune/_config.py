@@ -238,7 +238,11 @@ class FinetuneConfig(_Strict):
 
     def to_dict(self) -> dict[str, Any]:
         """Return the resolved config as plain JSON data."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        for key in ("federated", "adapt"):  # only present for those strategies
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 def parse_finetune_config(data: Any, source: str = "finetune config") -> FinetuneConfig:
