@@ -71,7 +71,7 @@ class AdaptConfig(_Strict):
     target: str
     source: tuple[str, ...] | None = None
     method: Literal["dann", "coral"] = "dann"
-    weight: float = Field(default=1.0, ge=0.0, le=100.0)
+    weight: float = Field(default=1.0, ge=0.0, le=1.0e6)
     domain_hidden: int = Field(default=64, ge=2, le=4096)
     target_test: float = Field(default=0.5, gt=0.0, lt=1.0)
     selection: Literal["source_val_loss", "last"] = "source_val_loss"
