@@ -231,12 +231,15 @@ def train_adapted(
                 xs = torch.as_tensor(np.asarray(x_source[idx.numpy()], dtype=np.float32))
                 xt = torch.as_tensor(np.asarray(x_target[tb.numpy()], dtype=np.float32))
                 logits, fs = _forward(model, hook, xs, aggregate)
-                _, ft = _forward(model, hook, xt, aggregate)
                 task = nn.functional.binary_cross_entropy_with_logits(logits[:, tasks],
                                                                       yt[idx])
-                if adapt.method == "coral":
+                if adapt.weight == 0.0:  # source-only baseline: target never forwarded
+                    da = torch.zeros((), dtype=task.dtype)
+                elif adapt.method == "coral":
+                    _, ft = _forward(model, hook, xt, aggregate)
                     da = deepcoral_loss(fs, ft)
                 else:
+                    _, ft = _forward(model, hook, xt, aggregate)
                     prog = step / max(steps_total, 1)
                     alpha = 2.0 / (1.0 + math.exp(-10.0 * prog)) - 1.0
                     ds = dom(GradientReversalLayer.apply(fs, alpha)).squeeze(-1)

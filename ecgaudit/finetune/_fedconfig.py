@@ -65,6 +65,8 @@ class AdaptConfig(_Strict):
     labelled held-out part (``target_test``) used only by the before/after audit. Model
     selection is label-free on the target: the epoch with the lowest *source* validation
     loss is kept (``selection: source_val_loss``), or the last epoch (``last``).
+    ``weight: 0`` is the source-only baseline (the target is never forwarded, not even for
+    BatchNorm statistics).
     """
 
     domain_column: str = "site"
