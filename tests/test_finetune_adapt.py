@@ -221,3 +221,21 @@ def test_resumed_adaptation_equals_an_uninterrupted_one(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="different"):
         train_adapted(_Tiny(), xs, ys, xv, yv, xt[:20], adapt=ad, config=cfg,
                       task_index=[0], checkpoint_dir=tmp_path / "b", resume=True)
+
+
+def test_weight_zero_is_a_source_only_baseline_independent_of_the_target() -> None:
+    xs, ys = _domain(1, 24, 1.0, 0.0)
+    xv, yv = _domain(2, 8, 1.0, 0.0)
+    shas = []
+    for gain in (1.0, 5.0):
+        xt, _ = _domain(3, 24, gain, 2.0)
+        torch.manual_seed(0)
+        res = train_adapted(_Tiny(), xs, ys, xv, yv, xt,
+                            adapt=AdaptConfig(target="t", method="dann", weight=0.0,
+                                              selection="last"),
+                            config=TrainingConfig(epochs=2, lr=5e-3, batch_size=8,
+                                                  num_threads=1), task_index=[0])
+        shas.append(state_sha256(res.state_dict))
+    assert shas[0] == shas[1]
+    _, adapted = _run("dann", 1.0)
+    assert adapted["sha"] != shas[0]
