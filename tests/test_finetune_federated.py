@@ -9,13 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 from torch import nn
 from typer.testing import CliRunner
 
 from ecgaudit.cli import app
 from ecgaudit.finetune import TrainingConfig, parse_finetune_config, state_sha256
+from ecgaudit.finetune._data import score_windows
 from ecgaudit.finetune._fedconfig import FederatedConfig
 from ecgaudit.finetune._federated import SiteClient, fedavg, run_federated
+from ecgaudit.io.waveforms import open_ecgs
+from ecgaudit.models import Preprocessor, load_model, load_model_config
 from ecgaudit.pipeline._finetune import finetune_and_audit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,6 +181,18 @@ def test_end_to_end_per_site_audit_no_patient_leak_byte_identical(tmp_path: Path
         if p.is_file() and "checkpoints" not in p.parts:
             assert p.read_bytes() == (tmp_path / "p" / p.relative_to(out)).read_bytes(), p
     assert again.gate.status in ("pass", "inconclusive", "fail")
+    # the exported global model, loaded like any model, reproduces the "after" audit
+    split_ = pd.read_csv(out / "split.csv")
+    adapted = load_model(out / "model.safetensors", load_model_config(out / "model.json"))
+    prep = Preprocessor(adapted.config)
+    recs = {r.record_id: prep(r) for r in open_ecgs(ECGS)}
+    ids = split_.loc[split_["split"] == "test", "ecg_id"].tolist()
+    p = score_windows(adapted, np.stack([recs[i] for i in ids]))
+    y = pd.read_csv(META).set_index("ecg_id").loc[ids, "label_NORM"]
+    m = again.after.metrics
+    row = m[(m.task == "NORM") & (m.attribute == "overall") & (m.metric == "auroc")]
+    assert row.estimate.iloc[0] == pytest.approx(
+        roc_auc_score(y, p[:, adapted.config.classes.index("NORM")]), abs=1e-9)
     split = pd.read_csv(out / "split.csv")
     meta = pd.read_csv(META).merge(split, on="ecg_id")
     train_p = set(meta.loc[meta.split.isin(["train", "val"]), "patient_id"])
