@@ -136,6 +136,9 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
 def test_config_defaults_and_errors() -> None:
     cfg = parse_finetune_config({"strategy": "federated", "tasks": ["NORM"]})
     assert cfg.federated is not None and cfg.federated.algorithm == "fedavg"
+    cfg = parse_finetune_config({"strategy": "federated", "tasks": ["NORM"],
+                                 "federated": {"sites": [0, 1.0, "B"]}})
+    assert cfg.federated is not None and cfg.federated.sites == ("0", "1", "B")
     with pytest.raises(Exception, match="algorithm"):
         parse_finetune_config({"strategy": "federated", "tasks": ["NORM"],
                                "federated": {"algorithm": "fedsgd"}})

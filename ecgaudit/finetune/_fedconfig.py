@@ -26,13 +26,26 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["AdaptConfig", "FederatedConfig"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _as_text(value: object) -> object:
+    """YAML ``2`` / ``2.0`` -> ``"2"`` (site and domain values are compared as text)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_as_text(v) for v in value]
+    return value
 
 
 class FederatedConfig(_Strict):
@@ -54,6 +67,8 @@ class FederatedConfig(_Strict):
     local_epochs: int = Field(default=1, ge=1, le=100)
     min_site_patients: int = Field(default=20, ge=2)
     compare: bool = True
+
+    _text_sites = field_validator("sites", mode="before")(staticmethod(_as_text))
 
 
 class AdaptConfig(_Strict):
@@ -77,3 +92,5 @@ class AdaptConfig(_Strict):
     domain_hidden: int = Field(default=64, ge=2, le=4096)
     target_test: float = Field(default=0.5, gt=0.0, lt=1.0)
     selection: Literal["source_val_loss", "last"] = "source_val_loss"
+
+    _text_values = field_validator("target", "source", mode="before")(staticmethod(_as_text))
