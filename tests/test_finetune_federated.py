@@ -207,6 +207,10 @@ def test_end_to_end_per_site_audit_no_patient_leak_byte_identical(tmp_path: Path
     man = json.loads((out / "manifest.json").read_text())
     assert man["strategy"] == "federated" and man["training"]["rounds_run"] == 1
     assert set(man["training"]["sites"]) == {"0", "1", "2"}
+    positives = [v for site in man["training"]["sites"].values()
+                 for split in site["positives"].values() for v in split.values()]
+    assert all(v == "<11" or v == 0 or v > 10 for v in positives)  # no counts of 1-10
+    assert "<11" in positives
     assert man["weights_sha256"] != man["parent_model"]["sha256"]
 
 

@@ -37,7 +37,14 @@ from ecgaudit.finetune import (
     split_patients,
 )
 from ecgaudit.finetune._data import score_windows
-from ecgaudit.pipeline._fedadapt import Prepared, dumps, group_column, prepare, write_outcome
+from ecgaudit.pipeline._fedadapt import (
+    Prepared,
+    dumps,
+    group_column,
+    prepare,
+    suppress_small,
+    write_outcome,
+)
 from ecgaudit.pipeline._finetune import FinetuneOutcome
 
 __all__ = ["adapt_and_audit"]
@@ -107,8 +114,8 @@ def _splits(prep: Prepared, domain: np.ndarray) -> tuple[np.ndarray, dict[str, A
     info = {"target_records_without_labels": int(no_label.sum()),
             "source_patients_left_out_as_also_in_target": int(
                 frame.loc[shared, cfg.patient_column].nunique()),
-            "positives": {"source": {k: pos_s[k] for k in ("train", "val")},
-                          "target_test": pos_t["test"]}}
+            "positives": suppress_small({"source": {k: pos_s[k] for k in ("train", "val")},
+                                         "target_test": pos_t["test"]})}
     return labels, info
 
 

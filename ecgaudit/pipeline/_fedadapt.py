@@ -50,6 +50,19 @@ def dumps(data: Any) -> str:
     return json.dumps(to_jsonable(data), sort_keys=True, indent=1, allow_nan=False) + "\n"
 
 
+def suppress_small(counts: Any, low: int = 1, high: int = 10) -> Any:
+    """Replace every count from ``low`` to ``high`` in nested dicts by ``"<11"``.
+
+    Positives per split and site are condition counts; like every export they must not
+    show counts of 1-10.
+    """
+    if isinstance(counts, dict):
+        return {k: suppress_small(v, low, high) for k, v in counts.items()}
+    if isinstance(counts, int) and not isinstance(counts, bool) and low <= counts <= high:
+        return f"<{high + 1}"
+    return counts
+
+
 @dataclass
 class Prepared:
     """Model, config and site data of a federated / adapt run."""

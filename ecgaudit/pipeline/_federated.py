@@ -41,6 +41,7 @@ from ecgaudit.pipeline._fedadapt import (
     group_column,
     prediction_frame,
     prepare,
+    suppress_small,
     write_outcome,
 )
 from ecgaudit.pipeline._finetune import FinetuneOutcome
@@ -95,7 +96,7 @@ def _check_sites(prep: Prepared, sites: np.ndarray, names: list[str],
                                   {"train": mp.train, "val": mp.val, "test": mp.test})
         except ValidationError as err:
             raise InputError(f"site '{s}': {err}") from None
-        counts[s] = {"patients": int(n_pat), "positives": pos,
+        counts[s] = {"patients": int(n_pat), "positives": suppress_small(pos),
                      "records": {k: int(sub.mask(k).sum()) for k in ("train", "val", "test")}}
     return counts
 
