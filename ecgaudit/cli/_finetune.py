@@ -63,6 +63,14 @@ class _Progress:
             else:
                 echo_err(line)
 
+        elif kind == "round":  # strategy: federated
+            echo_err(f"round {event['round']}/{event['rounds']}: site-weighted val loss "
+                     f"{event['val_loss']:.4f}{'  (best so far)' if event['improved'] else ''}")
+        elif kind == "adapt_epoch":  # strategy: adapt
+            echo_err(f"epoch {event['epoch']}/{event['epochs']}: task loss "
+                     f"{event['task_loss']:.4f}, domain loss {event['domain_loss']:.4g}, "
+                     f"source val loss {event['source_val_loss']:.4f}")
+
     def close(self) -> None:
         if self.bar is not None and self.task is not None:
             self.bar.stop()

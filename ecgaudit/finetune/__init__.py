@@ -4,7 +4,10 @@ Strategies: ``recalibrate`` (Platt / temperature / isotonic; works on scores alo
 ``head`` (retrain the final layer), ``full`` (all layers, low learning rate, early stopping,
 optional freezing, group-balanced sampling or group DRO) and ``thresholds`` (group-specific
 operating thresholds via fairlearn, a post-processing mitigation that uses the protected
-attribute at decision time). The before/after audit lives in :mod:`ecgaudit.pipeline`.
+attribute at decision time), ``federated`` (FedAvg / FedProx across sites,
+:mod:`ecgaudit.finetune._federated`) and ``adapt`` (DANN / Deep CORAL to an unlabelled
+target, :mod:`ecgaudit.finetune._adapt`, needs skada). The before/after audit lives in
+:mod:`ecgaudit.pipeline`.
 """
 
 from ecgaudit.finetune._checkpoint import CHECKPOINT_FILES, state_sha256

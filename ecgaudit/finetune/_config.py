@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ecgaudit.config import AttributeConfig, read_yaml, validate_mapping
+from ecgaudit.finetune._fedconfig import AdaptConfig, FederatedConfig
 
 __all__ = [
     "FinetuneConfig",
@@ -38,7 +39,7 @@ __all__ = [
     "parse_finetune_config",
 ]
 
-Strategy = Literal["recalibrate", "head", "full", "thresholds"]
+Strategy = Literal["recalibrate", "head", "full", "thresholds", "federated", "adapt"]
 
 
 class _Strict(BaseModel):
@@ -157,6 +158,21 @@ class FinetuneConfig(_Strict):
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     audit: dict[str, Any] = Field(default_factory=dict)
+    # --- federated / adapt strategies (see _fedconfig.py; checked in _check_fed_adapt) ---
+    federated: FederatedConfig | None = None
+    adapt: AdaptConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_fed_adapt(self) -> FinetuneConfig:
+        if self.strategy == "federated" and self.federated is None:
+            object.__setattr__(self, "federated", FederatedConfig())
+        if self.strategy == "adapt" and self.adapt is None:
+            raise ValueError("strategy 'adapt' needs an 'adapt' section with at least "
+                             "'target' (the value of adapt.domain_column naming the target)")
+        if self.strategy in ("federated", "adapt") and self.split.val == 0.0:
+            raise ValueError(f"strategy '{self.strategy}' needs a validation split "
+                             "(split.val > 0)")
+        return self
 
     @model_validator(mode="after")
     def _resolve(self) -> FinetuneConfig:
@@ -222,7 +238,11 @@ class FinetuneConfig(_Strict):
 
     def to_dict(self) -> dict[str, Any]:
         """Return the resolved config as plain JSON data."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        for key in ("federated", "adapt"):  # only present for those strategies
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 def parse_finetune_config(data: Any, source: str = "finetune config") -> FinetuneConfig:

@@ -51,7 +51,25 @@ class SiteData:
     preprocessing: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _check_columns(frame: pd.DataFrame, config: FinetuneConfig, name: str) -> None:
+def _unlabelled_rows(frame: pd.DataFrame, unlabelled: tuple[str, str] | None,
+                     name: str) -> NDArray[np.bool_]:
+    """Rows allowed to have no labels: those whose ``unlabelled[0]`` is ``unlabelled[1]``."""
+    if unlabelled is None:
+        return np.zeros(len(frame), dtype=bool)
+    col, value = unlabelled
+    if col not in frame.columns:
+        raise InputError(f"metadata '{name}' lacks column '{col}' (adapt.domain_column); "
+                         f"columns: {list(map(str, frame.columns))}")
+    raw = frame[col]
+    num = pd.to_numeric(raw, errors="coerce")
+    text = raw.astype("string").str.strip()
+    whole = num.notna() & (num == np.round(num))
+    text = text.where(~whole, num.round().astype("Int64").astype("string"))
+    return (text == value).fillna(False).to_numpy(dtype=bool)
+
+
+def _check_columns(frame: pd.DataFrame, config: FinetuneConfig, name: str,
+                   unlabelled: tuple[str, str] | None = None) -> None:
     need = {config.id_column: "id_column", config.patient_column: "patient_column"}
     need.update({col: f"labels.{task}" for task, col in config.labels.items()})
     need.update({a.column or k: f"attributes.{k}" for k, a in config.attributes.items()})
@@ -67,9 +85,10 @@ def _check_columns(frame: pd.DataFrame, config: FinetuneConfig, name: str) -> No
     if dup.size:
         problems.append(Problem("repeated record id", name, config.id_column,
                                 tuple(int(r) + 1 for r in dup)))
+    may_miss = _unlabelled_rows(frame, unlabelled, name)
     for task, col in config.labels.items():
         y = pd.to_numeric(frame[col], errors="coerce")
-        bad = np.flatnonzero(~y.isin([0, 1]).to_numpy())
+        bad = np.flatnonzero(~y.isin([0, 1]).to_numpy() & ~(may_miss & y.isna().to_numpy()))
         if bad.size:
             problems.append(Problem(f"label of task '{task}' is not 0/1", name, col,
                                     tuple(int(r) + 1 for r in bad),
@@ -85,11 +104,15 @@ def load_site_data(
     config: FinetuneConfig,
     *,
     ecg_options: dict[str, Any] | None = None,
+    unlabelled: tuple[str, str] | None = None,
 ) -> SiteData:
     """Read the site's metadata and the matching ECGs, preprocessed for the model.
 
     Records in the ECG source without a metadata row are skipped (the metadata defines the
     site); a metadata row without a record is an error.
+
+    ``unlabelled = (column, value)`` lets rows whose ``column`` is ``value`` (the target
+    domain of ``strategy: adapt``) leave their labels empty.
 
     Raises
     ------
@@ -99,7 +122,7 @@ def load_site_data(
     """
     table = read_table(metadata)
     frame = table.frame
-    _check_columns(frame, config, table.name)
+    _check_columns(frame, config, table.name, unlabelled)
     keys = frame[config.id_column].astype("string").to_numpy(dtype=object)
     position = {k: i for i, k in enumerate(keys)}
     source = open_ecgs(ecgs, **(ecg_options or {}))

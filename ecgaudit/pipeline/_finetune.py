@@ -157,6 +157,13 @@ def finetune_and_audit(
         Bad inputs or config, patient leakage, too few positives (before any training).
     """
     cfg = _as_config(config)
+    if cfg.strategy in ("federated", "adapt"):  # orchestrated in their own modules
+        from ecgaudit.pipeline._adapt import adapt_and_audit
+        from ecgaudit.pipeline._federated import federated_and_audit
+
+        run = federated_and_audit if cfg.strategy == "federated" else adapt_and_audit
+        return run(model, model_config, ecgs, metadata, cfg, Path(out), policy=policy,
+                   ecg_options=ecg_options, resume=resume, progress=progress)
     note = progress or (lambda _e: None)
     out = Path(out)
     mcfg = load_model_config(model_config)
