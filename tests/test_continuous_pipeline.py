@@ -21,8 +21,9 @@ from ecgaudit.schema import CONTINUOUS_METRICS, DISPARITY_COLUMNS, METRIC_COLUMN
 def _config(**task: Any) -> dict[str, Any]:
     spec = {"name": "K", "kind": "continuous", "label": "k", "score": "k_hat",
             "cutpoints": [5.5], "tolerance": 0.5, **task}
+    # closed-form intervals unless a test asks for the bootstrap (the default is B = 1000)
     return {"tasks": [spec], "attributes": {"race": {"reference": "White"}, "sex": {}},
-            "intersections": "none", "patient_column": "patient_id"}
+            "intersections": "none", "patient_column": "patient_id", "bootstrap": 0}
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,12 @@ from rich.console import Console
 
 import ecgaudit
 from ecgaudit.cli._summary import print_summary, print_verdicts
-from ecgaudit.headline import select_findings, task_verdict, worst_group
+from ecgaudit.headline import (
+    CALIBRATION_FINDING_METRICS,
+    select_findings,
+    task_verdict,
+    worst_group,
+)
 from ecgaudit.reports import render_html
 from ecgaudit.reports._findings import count_sentence
 from ecgaudit.reports._model import build_view
@@ -86,7 +91,7 @@ def test_cli_and_report_name_the_same_worst_group_and_the_chance_failure(anti: A
 @pytest.fixture(scope="module")
 def planted() -> ecgaudit.AuditResult:
     """Main effect: race B (700 ECGs) AUROC ~0.80 vs 0.93; small cell C & F degraded more."""
-    frame = _cohort(5, {"A": 1200, "B": 700, "C": 60}, {"B": 1.2}, small_cell_sep=0.9)
+    frame = _cohort(5, {"A": 1200, "B": 700, "C": 60}, {"B": 1.2}, small_cell_sep=1.4)
     return ecgaudit.audit(frame, CFG)
 
 
@@ -95,7 +100,10 @@ def test_planted_main_effect_beats_a_small_intersection(planted: Any) -> None:
     confirmed, exploratory = select_findings(data["disparities"], data["metrics"])
     first = confirmed[0].record
     assert (first["attribute"], first["group"]) == ("race", "B")
-    assert confirmed[0].kind == "harm" and confirmed[0].main_effect
+    # a harm: lower AUROC, or (bootstrap on by default) worse calibration of the same group
+    assert confirmed[0].kind in ("harm", "calibration") and confirmed[0].main_effect
+    assert any(f.kind == "harm" and f.record["metric"] == "auroc"
+               and f.record["group"] == "B" for f in confirmed)
     d = planted.disparities.set_index(["attribute", "group", "metric"])
     small, main = d.loc[("race & sex", "C & F", "auroc")], d.loc[("race", "B", "auroc")]
     # the small cell has the larger raw gap and an unadjusted CI excluding 0 ...
@@ -121,8 +129,19 @@ def test_better_than_reference_is_labelled(planted: Any) -> None:
     confirmed, _ = select_findings(data["disparities"], data["metrics"])
     view = build_view(planted, figures=False)
     better = [f for f in confirmed if f.kind == "better"]
+    est = planted.metrics.set_index(["task", "attribute", "group", "metric"]).estimate
     for f in better:
-        assert f.record["difference"] * (1 if f.record["metric"] in ("fnr", "fpr") else -1) < 0
+        r = f.record
+        ideal = CALIBRATION_FINDING_METRICS.get(r["metric"], "rate")
+        if ideal == "rate":
+            assert r["difference"] * (1 if r["metric"] in ("fnr", "fpr") else -1) < 0
+            continue
+        g = est[(r["task"], r["attribute"], r["group"], r["metric"])]
+        ref = g - r["difference"]
+        if ideal is None:  # brier, ece: lower is better
+            assert g < ref
+        else:  # closer to the ideal value (slope 1, intercept 0, O/E 1)
+            assert abs(g - ideal) < abs(ref - ideal)
     for s in view["findings"] + view["findings_exploratory"]:
         if "better than the reference" in s:
             assert "higher" in s or "lower" in s

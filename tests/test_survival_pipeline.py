@@ -35,6 +35,7 @@ def _cfg(**kw):
     task = {"name": "death", "kind": "survival", "time": "t", "event": "e", "score": "p",
             "horizons": [365, 900]}
     task.update(kw.pop("task", {}))
+    kw.setdefault("bootstrap", 0)  # closed forms unless a test asks (the default is B = 1000)
     return {"tasks": [task], "attributes": {"sex": {"column": "sex"}, "site": {}}, **kw}
 
 

@@ -120,7 +120,7 @@ def _closed_forms(items: list[tuple[GroupStats, GroupStats, str]], family: str,
     e2, l2, u2 = fr(z)
     d_lo, d_hi = mover_difference(e1, l1, u1, e2, l2, u2)
     r_lo, r_hi = mover_ratio(e1, l1, u1, e2, l2, u2)
-    p = inverted_p_value(e1 - e2, diff_limits)
+    p = inverted_p_value(e1 - e2, diff_limits, level=level)
     return [tuple(float(v) for v in row) for row in zip(d_lo, d_hi, r_lo, r_hi, p)]
 
 

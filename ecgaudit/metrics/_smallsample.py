@@ -224,8 +224,17 @@ def mover_ratio(e1: object, l1: object, u1: object, e2: object, l2: object,
 
 
 def inverted_p_value(diff: object, limits: Callable[[np.ndarray], Limits],
-                     iterations: int = 50) -> np.ndarray:
+                     iterations: int = 50, level: float | None = None) -> np.ndarray:
     """Two-sided p-value of ``difference = 0`` by inverting a family of intervals.
+
+    Far in the tail the inversion depends on how the method's limits behave at extreme
+    levels: score intervals of a small group near an AUROC or rate of 1 widen very slowly
+    (their variance vanishes at the boundary), so the inverted p of a 30-ECG group can be
+    1e-12. With ``level`` the p-value is therefore the larger of the inverted p and the
+    normal p ``2 Phi(-|d| / se)`` whose ``se`` is the half-width of the reported interval
+    on the side facing 0 divided by its quantile (the test-based standard error of Altman
+    & Bland 2011, taken on the near side). Both are below ``1 - level`` exactly when that
+    interval excludes 0, so the row's p and interval still agree.
 
     Parameters
     ----------
@@ -236,12 +245,13 @@ def inverted_p_value(diff: object, limits: Callable[[np.ndarray], Limits],
         (arrays broadcast against ``diff``); the interval must widen as ``z`` grows.
     iterations : int
         Bisection steps on ``z`` in ``[0, 40]``.
+    level : float, optional
+        The reported confidence level (see above); without it, the plain inversion.
 
     Returns
     -------
     ndarray
-        ``p = 2 (1 - Phi(z*))`` where ``z*`` is the quantile at which the interval's limit
-        reaches 0: ``p < alpha`` exactly when the ``1 - alpha`` interval excludes 0.
+        ``p < 1 - level`` exactly when the ``level`` interval excludes 0.
         1 where the difference is 0, ``nan`` where it is undefined.
     """
     d = _arr(diff)
@@ -254,6 +264,13 @@ def inverted_p_value(diff: object, limits: Callable[[np.ndarray], Limits],
         lo = np.where(excludes, mid, lo)
         hi = np.where(excludes, hi, mid)
     p = 2.0 * ndtr(-(lo + hi) / 2.0)
+    if level is not None:
+        z_level = float(ndtri(0.5 + level / 2.0))
+        low, high = limits(np.full_like(d, z_level))
+        near = np.where(d > 0, d - low, high - d)  # half-width on the side facing 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            normal = 2.0 * ndtr(-np.abs(d) * z_level / near)
+        p = np.where(np.isfinite(normal) & (near > 0), np.maximum(p, normal), p)
     p = np.where(d == 0, 1.0, p)
     low, high = limits(np.full_like(d, 1e-9))
     undefined = ~np.isfinite(d) | ~np.isfinite(low) | ~np.isfinite(high)

@@ -27,7 +27,7 @@ from ecgaudit.finetune import (
 from ecgaudit.finetune._data import SiteData, load_site_data
 from ecgaudit.finetune._gate import before_after_gate, default_policy, summarize_before_after
 from ecgaudit.finetune._report import calibration_bins, write_before_after
-from ecgaudit.io import atomic_write_text, file_sha256
+from ecgaudit.io import atomic_write_text, file_sha256, frame_to_csv
 from ecgaudit.models import LoadedModel, ModelConfig, load_model, load_model_config
 from ecgaudit.pipeline._audit import audit
 from ecgaudit.pipeline._finetune import (
@@ -175,14 +175,14 @@ def write_outcome(
                               manifest=manifest)
     split_csv = pd.DataFrame({cfg.id_column: frame[cfg.id_column], "split": split_labels})
     paths["split"] = atomic_write_text(out / "split.csv",
-                                       split_csv.to_csv(index=False, lineterminator="\n"))
+                                       frame_to_csv(split_csv))
     adir = out / "audit"
     for name, res in (("before", before), ("after", after)):
         for role, p in res.save(adir / name).items():
             paths[f"{name}_{role}"] = p
     files = {"comparison.json": dumps(comparison.to_dict()), "gate.json": dumps(gate.to_dict()),
              "summary.json": dumps(summary),
-             "comparison.csv": comparison.table.to_csv(index=False, lineterminator="\n"),
+             "comparison.csv": frame_to_csv(comparison.table),
              **(extra_files or {})}
     for fname, text in files.items():
         paths[fname] = atomic_write_text(adir / fname, text)

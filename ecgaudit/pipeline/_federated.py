@@ -34,6 +34,7 @@ from ecgaudit.finetune import (
 )
 from ecgaudit.finetune._data import score_windows
 from ecgaudit.finetune._federated import SiteClient, run_federated
+from ecgaudit.io import frame_to_csv
 from ecgaudit.pipeline._audit import audit
 from ecgaudit.pipeline._fedadapt import (
     Prepared,
@@ -134,10 +135,9 @@ def _approaches(prep: Prepared, test: np.ndarray, scores: dict[str, np.ndarray])
         m = audit(f, prep.audit_cfg).metrics.copy()
         m.insert(0, "approach", k)
         metrics.append(m)
-    out = {"approaches_metrics.csv": pd.concat(metrics).to_csv(index=False,
-                                                               lineterminator="\n")}
+    out = {"approaches_metrics.csv": frame_to_csv(pd.concat(metrics))}
     if tables:
-        out["approaches.csv"] = pd.concat(tables).to_csv(index=False, lineterminator="\n")
+        out["approaches.csv"] = frame_to_csv(pd.concat(tables))
     return out
 
 
