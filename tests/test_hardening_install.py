@@ -44,6 +44,8 @@ def sandbox() -> Iterator[dict[str, Path]]:
     site = base / "site"
     shutil.copytree(ROOT / "ecgaudit", site / "ecgaudit",
                     ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    # the wheel's layout: the top-level report templates ship inside the package
+    shutil.copytree(ROOT / "reports" / "templates", site / "ecgaudit" / "reports" / "templates")
     _make_read_only(site)
     home = base / "home"
     home.mkdir()
