@@ -64,6 +64,7 @@ def test_small_group_intervals_cover_and_never_have_zero_width(clustered: bool) 
     config = {
         "tasks": [{"name": k, "label": "y", "score": f"p_{k}"} for k in SPECS],
         "attributes": {"cohort": {}}, "intersections": "none", "min_cell_size": 1,
+        "max_groups": 1000,  # one group per simulated study
         "bootstrap": 50 if clustered else 0, "seed": 3,
         "task_thresholds": {k: {"rule": "fixed", "value": float(expit(t))}
                             for k, (_, t) in SPECS.items()},
