@@ -7,11 +7,10 @@ and returns its weights and its number of training records; the server replaces 
 weights by the record-weighted average of the clients' weights. Only weights and counts
 cross the site boundary; records, labels and patient ids never do.
 
-Flower itself is not a dependency: every released ``flwr`` (up to 1.42) pins
-``typer<0.21`` and ``rich<15``, which would downgrade this project's CLI stack. The client
-here has Flower's ``NumPyClient`` shape (``get_parameters`` / ``fit`` / ``evaluate`` on
-lists of arrays), so a real deployment wraps it in a ``flwr`` client in its own
-environment (see docs/federated.md).
+``strategy: federated`` runs these rounds on Flower (:mod:`ecgaudit.finetune._flower`: a
+``ClientApp`` around :class:`SiteClient`, Flower's ``FedAvg`` / ``FedProx`` strategies, the
+simulation engine); :func:`run_federated` is the same protocol as a plain loop in one
+process, kept as the reference the Flower run is tested against.
 """
 
 from __future__ import annotations
@@ -266,7 +265,7 @@ def run_federated(
     resume: bool = False,
     progress: ProgressFn | None = None,
 ) -> FederatedResult:
-    """Run federated rounds (simulation, sequential, deterministic); return the kept weights.
+    """Run federated rounds in process (the reference for ``run_flower``); return the kept weights.
 
     Parameters
     ----------
