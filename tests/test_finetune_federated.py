@@ -20,7 +20,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from ecgaudit.cli import app
-from ecgaudit.errors import InputError
+from ecgaudit.errors import ComputationError, InputError
 from ecgaudit.finetune import TrainingConfig, parse_finetune_config, state_sha256
 from ecgaudit.finetune._data import score_windows
 from ecgaudit.finetune._fedconfig import FederatedConfig
@@ -177,6 +177,24 @@ def test_flower_rounds_and_resume_equal_the_in_process_reference(tmp_path: Path)
             assert g["sites"][s]["train_loss"] == pytest.approx(r["sites"][s]["train_loss"])
             assert g["sites"][s]["n_train"] == r["sites"][s]["n_train"] == 16
     assert state_sha256(got.state_dict) != state_sha256(dict(_model().state_dict()))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("by_value")
+def test_flower_stops_early_and_reports_a_diverged_site_like_the_reference() -> None:
+    # lr 1: round 1 overshoots (validation loss above the parent's), patience 1 stops there
+    still = TRAIN.model_copy(update={"lr": 1.0, "patience": 1})
+    fed = FederatedConfig(rounds=3)
+    ref = run_federated(_model(), _clients(), federated=fed, config=still, task_index=[0, 1])
+    got = run_flower(_model(), _clients(), federated=fed, config=still, task_index=[0, 1])
+    assert ref.stopped_early and got.stopped_early
+    assert [h["round"] for h in got.history] == [h["round"] for h in ref.history] == [1]
+    assert got.best_round == ref.best_round == 0
+    assert state_sha256(got.state_dict) == state_sha256(dict(_model().state_dict()))
+    # a site whose loss diverges stops the run with that site's message, not a traceback
+    wild = TRAIN.model_copy(update={"lr": 1e30})
+    with pytest.raises(ComputationError, match=r"site 's0', round 1: .*training\.lr"):
+        run_flower(_model(), _clients(), federated=fed, config=wild, task_index=[0, 1])
 
 
 def test_without_flower_the_error_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ecgaudit.errors import InputError
+from ecgaudit.errors import ComputationError, EcgAuditError, InputError
 from ecgaudit.finetune._config import TrainingConfig
 from ecgaudit.finetune._fedconfig import FederatedConfig
 from ecgaudit.finetune._federated import (
@@ -76,6 +76,7 @@ class _Run:
         self.train: dict[int, tuple[int, float]] = {}
         self.stopped = False
         self.error: str | None = None
+        self.error_kind = "input"
 
     def halted(self) -> bool:
         if self.error is None and self.bad >= self.patience:
@@ -83,12 +84,19 @@ class _Run:
         return self.stopped or self.error is not None
 
     def _valid(self, replies: list[Any]) -> list[Any]:
-        for m in replies:
-            if m.has_error():
-                self.error = str(m.error.reason)
-                return []
+        if self.halted():  # stopped early or failed: later rounds send and get nothing
+            return []
+        failed = [m for m in replies if m.has_error() or "error" in m.content]
+        if failed:  # every failed site's message, in site order
+            errs = sorted(str(m.error.reason) if m.has_error() else
+                          str(m.content["error"]["message"]) for m in failed)
+            kinds = {str(m.content["error"]["kind"]) for m in failed if not m.has_error()}
+            self.error = "; ".join(errs)
+            self.error_kind = "input" if kinds == {"input"} else "computation"
+            return []
         if len(replies) != len(self.names):
-            self.error = f"{len(replies)} of {len(self.names)} sites replied"
+            self.error = (f"{len(replies)} of {len(self.names)} sites replied; the sites' "
+                          "errors are in the log above")
             return []
         return sorted(replies, key=lambda m: int(m.content["metrics"]["site-index"]))
 
@@ -137,7 +145,7 @@ def _client_app(template: nn.Module, clients: list[SiteClient], *, trainable: li
                 config: TrainingConfig, tasks: list[int], aggregate: Aggregate,
                 local_epochs: int) -> Any:
     """Build the ``ClientApp``: node ``partition-id`` i is site ``clients[i]``."""
-    from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+    from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
 
     app = ClientApp()
@@ -150,10 +158,17 @@ def _client_app(template: nn.Module, clients: list[SiteClient], *, trainable: li
         cfg = msg.content["config"]
         mu = float(cfg["proximal-mu"]) if "proximal-mu" in cfg else 0.0
         rnd = int(cfg["server-round"]) + int(cfg["round-offset"])
-        new, n, loss = clients[i].fit(
-            copy.deepcopy(template), _state(msg.content["arrays"], ref), trainable=trainable,
-            config=config, local_epochs=local_epochs, mu=mu, tasks=tasks,
-            aggregate=aggregate, round_=rnd)
+        try:
+            new, n, loss = clients[i].fit(
+                copy.deepcopy(template), _state(msg.content["arrays"], ref),
+                trainable=trainable, config=config, local_epochs=local_epochs, mu=mu,
+                tasks=tasks, aggregate=aggregate, round_=rnd)
+        except EcgAuditError as err:  # e.g. a diverged loss: the server raises it again
+            text = f"site '{clients[i].name}', round {rnd}: {err}"
+            kind = "input" if isinstance(err, InputError) else "computation"
+            return Message(RecordDict({"error": ConfigRecord({"message": text,
+                                                              "kind": kind})}),
+                           reply_to=msg)
         metrics = MetricRecord({"num-examples": n, "train-loss": loss, "site-index": i})
         return Message(RecordDict({"arrays": ArrayRecord(new), "metrics": metrics}),
                        reply_to=msg)
@@ -258,7 +273,9 @@ def run_flower(
     Raises
     ------
     InputError
-        Flower is not installed, or a site failed (e.g. its loss diverged).
+        Flower is not installed, or a site's input was refused.
+    ComputationError
+        A site's training failed (e.g. its loss diverged), with the site's message.
     """
     try:
         from flwr.simulation import run_simulation
@@ -297,7 +314,8 @@ def run_flower(
             flwr_log.setLevel(level)
             gc.collect()
     if run.error is not None:
-        raise InputError(f"federated training failed at a site: {run.error}")
+        err = InputError if run.error_kind == "input" else ComputationError
+        raise err(f"federated training stopped: {run.error}")
     if len(run.history) < federated.rounds and not run.stopped:
         raise InputError(f"the Flower simulation ended after {len(run.history)} of "
                          f"{federated.rounds} rounds; see the log above")
