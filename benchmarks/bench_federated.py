@@ -11,6 +11,9 @@ On the PTB-XL example (the bundled ECGResNet, the 1,819 real waveforms of
                        validation of the global model, checkpoint);
 * its parts: local training (sum over sites), aggregation, validation;
 * ``fedprox_round``    the same with FedProx (mu = 0.01);
+* ``flower_round``     the FedAvg round on Flower (:func:`ecgaudit.finetune._flower.run_flower`:
+                       ``run_simulation``, Ray, one worker CPU per site; includes starting and
+                       stopping Ray), against ``federated_round`` (the same round in process);
 * ``adapt_epoch``      one DANN and one Deep CORAL epoch (source = sites 0 + 1 training
                        records, target = site 2 records, unlabelled) via ``train_adapted``,
                        against ``plain_epoch_source`` (the bare loop over the same source
@@ -83,6 +86,7 @@ def main() -> None:
     from ecgaudit.finetune._adapt import train_adapted
     from ecgaudit.finetune._fedconfig import AdaptConfig
     from ecgaudit.finetune._federated import SiteClient, fedavg, run_federated
+    from ecgaudit.finetune._flower import run_flower
     from ecgaudit.pipeline._fedadapt import group_column, prepare
     from ecgaudit.pipeline._federated import _site_split, _with_site_attribute
 
@@ -108,21 +112,24 @@ def main() -> None:
                            "windows_per_record": int(w.shape[1]),
                            "batch_size": tc.batch_size, "threads": 1}
     times: dict[str, list[float]] = {k: [] for k in (
-        "plain_epoch", "federated_round", "fedprox_round", "local_training", "aggregation",
+        "plain_epoch", "federated_round", "fedprox_round", "flower_round", "local_training",
+        "aggregation",
         "validation", "plain_epoch_source", "adapt_epoch_dann", "adapt_epoch_coral")}
     src = tr["0"] | tr["1"]
     for _ in range(args.repeats):
         times["plain_epoch"].append(_plain_epoch(prep.base.module, w[union], y[union], tasks,
                                                  tc.batch_size, tc.lr))
-        for alg, key in (("fedavg", "federated_round"), ("fedprox", "fedprox_round")):
+        for alg, key, fn in (("fedavg", "federated_round", run_federated),
+                             ("fedprox", "fedprox_round", run_federated),
+                             ("fedavg", "flower_round", run_flower)):
             clients = [SiteClient(s, w[tr[s]], y[tr[s]], w[va[s]], y[va[s]], seed=i)
                        for i, s in enumerate(names)]
             module = copy.deepcopy(prep.base.module)
             one = fed.model_copy(update={"rounds": 1, "algorithm": alg})
             with tempfile.TemporaryDirectory() as tmp:
                 t = time.perf_counter()
-                run_federated(module, clients, federated=one, config=tc, task_index=tasks,
-                              checkpoint_dir=tmp)
+                fn(module, clients, federated=one, config=tc, task_index=tasks,
+                   checkpoint_dir=tmp)
                 times[key].append(time.perf_counter() - t)
         # parts of a round (FedAvg)
         clients = [SiteClient(s, w[tr[s]], y[tr[s]], w[va[s]], y[va[s]], seed=i)
@@ -161,6 +168,8 @@ def main() -> None:
     res["ratios"] = {
         "federated_round / plain_epoch": med["federated_round"] / med["plain_epoch"],
         "fedprox_round / plain_epoch": med["fedprox_round"] / med["plain_epoch"],
+        "flower_round / federated_round": med["flower_round"] / med["federated_round"],
+        "flower_round - federated_round (s)": med["flower_round"] - med["federated_round"],
         "local_training / plain_epoch": med["local_training"] / med["plain_epoch"],
         "adapt_epoch_dann / plain_epoch_source": med["adapt_epoch_dann"]
         / med["plain_epoch_source"],

@@ -1,8 +1,14 @@
-"""strategy: federated - FedAvg / FedProx aggregation, determinism, resume, errors, end to end."""
+"""strategy: federated - FedAvg / FedProx aggregation, determinism, resume, errors, end to end.
+
+The rounds run on Flower's simulation engine (``run_flower``, Ray); ``run_federated`` (in
+process) is its reference.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +20,12 @@ from torch import nn
 from typer.testing import CliRunner
 
 from ecgaudit.cli import app
+from ecgaudit.errors import ComputationError, InputError
 from ecgaudit.finetune import TrainingConfig, parse_finetune_config, state_sha256
 from ecgaudit.finetune._data import score_windows
 from ecgaudit.finetune._fedconfig import FederatedConfig
 from ecgaudit.finetune._federated import SiteClient, fedavg, run_federated
+from ecgaudit.finetune._flower import run_flower
 from ecgaudit.io.waveforms import open_ecgs
 from ecgaudit.models import Preprocessor, load_model, load_model_config
 from ecgaudit.pipeline._finetune import finetune_and_audit
@@ -131,6 +139,69 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
     assert state_sha256(full.state_dict) == state_sha256(resumed.state_dict)
     assert state_sha256(full.state_dict) != state_sha256(
         {k: v for k, v in _model().state_dict().items()})
+
+
+@pytest.fixture
+def by_value() -> Iterator[None]:
+    """Ray workers receive this test module's ``_Tiny`` model by value (not importable)."""
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("by_value")
+def test_flower_rounds_and_resume_equal_the_in_process_reference(tmp_path: Path) -> None:
+    """Flower's simulation (Ray workers, FedProx strategy) reproduces the in-process rounds.
+
+    Round 1 runs on Flower and is checkpointed; round 2 is a resumed Flower run. With two
+    sites of equal size the FedAvg weights are 1/2, so Flower's float32 mean and the
+    reference's float64 mean round to the same float32: the weights must be identical.
+    """
+    fed = FederatedConfig(rounds=2, algorithm="fedprox", proximal_mu=0.1)
+    ref = run_federated(_model(), _clients(), federated=fed, config=TRAIN, task_index=[0, 1])
+    one = fed.model_copy(update={"rounds": 1})
+    run_flower(_model(), _clients(), federated=one, config=TRAIN, task_index=[0, 1],
+               checkpoint_dir=tmp_path)
+    got = run_flower(_model(), _clients(), federated=fed, config=TRAIN, task_index=[0, 1],
+                     checkpoint_dir=tmp_path, resume=True)
+    assert state_sha256(got.state_dict) == state_sha256(ref.state_dict)
+    assert got.best_round == ref.best_round
+    assert got.initial_val["val_loss"] == pytest.approx(ref.initial_val["val_loss"], abs=1e-9)
+    assert [h["round"] for h in got.history] == [1, 2]
+    for g, r in zip(got.history, ref.history, strict=True):
+        assert g["round"] == r["round"] and g["val_loss"] == pytest.approx(r["val_loss"])
+        for s in ("s0", "s1"):
+            assert g["sites"][s]["train_loss"] == pytest.approx(r["sites"][s]["train_loss"])
+            assert g["sites"][s]["n_train"] == r["sites"][s]["n_train"] == 16
+    assert state_sha256(got.state_dict) != state_sha256(dict(_model().state_dict()))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("by_value")
+def test_flower_stops_early_and_reports_a_diverged_site_like_the_reference() -> None:
+    # lr 1: round 1 overshoots (validation loss above the parent's), patience 1 stops there
+    still = TRAIN.model_copy(update={"lr": 1.0, "patience": 1})
+    fed = FederatedConfig(rounds=3)
+    ref = run_federated(_model(), _clients(), federated=fed, config=still, task_index=[0, 1])
+    got = run_flower(_model(), _clients(), federated=fed, config=still, task_index=[0, 1])
+    assert ref.stopped_early and got.stopped_early
+    assert [h["round"] for h in got.history] == [h["round"] for h in ref.history] == [1]
+    assert got.best_round == ref.best_round == 0
+    assert state_sha256(got.state_dict) == state_sha256(dict(_model().state_dict()))
+    # a site whose loss diverges stops the run with that site's message, not a traceback
+    wild = TRAIN.model_copy(update={"lr": 1e30})
+    with pytest.raises(ComputationError, match=r"site 's0', round 1: .*training\.lr"):
+        run_flower(_model(), _clients(), federated=fed, config=wild, task_index=[0, 1])
+
+
+def test_without_flower_the_error_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "flwr.simulation", None)
+    with pytest.raises(InputError, match=r"ecgaudit\[federated\]"):
+        run_flower(_model(), _clients(), federated=FederatedConfig(rounds=1), config=TRAIN,
+                   task_index=[0, 1])
 
 
 def test_config_defaults_and_errors() -> None:

@@ -7,11 +7,10 @@ and returns its weights and its number of training records; the server replaces 
 weights by the record-weighted average of the clients' weights. Only weights and counts
 cross the site boundary; records, labels and patient ids never do.
 
-Flower itself is not a dependency: every released ``flwr`` (up to 1.42) pins
-``typer<0.21`` and ``rich<15``, which would downgrade this project's CLI stack. The client
-here has Flower's ``NumPyClient`` shape (``get_parameters`` / ``fit`` / ``evaluate`` on
-lists of arrays), so a real deployment wraps it in a ``flwr`` client in its own
-environment (see docs/federated.md).
+``strategy: federated`` runs these rounds on Flower (:mod:`ecgaudit.finetune._flower`: a
+``ClientApp`` around :class:`SiteClient`, Flower's ``FedAvg`` / ``FedProx`` strategies, the
+simulation engine); :func:`run_federated` is the same protocol as a plain loop in one
+process, kept as the reference the Flower run is tested against.
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ from ecgaudit.finetune._train import (
 )
 from ecgaudit.io import atomic_write_bytes, atomic_write_text
 
-__all__ = ["FederatedResult", "SiteClient", "fedavg", "run_federated"]
+__all__ = ["FederatedResult", "SiteClient", "fedavg", "round_seed", "run_federated"]
 
 ProgressFn = Callable[[dict[str, Any]], None]
 FED_CHECKPOINT = {"weights": "federated_last.safetensors", "state": "federated_last.json"}
@@ -85,6 +84,11 @@ def fedavg(states: Sequence[dict[str, torch.Tensor]], weights: Sequence[int]) ->
         else:
             out[key] = torch.stack([st[key].detach().cpu() for st in states]).amax(dim=0)
     return out
+
+
+def round_seed(seed: int, round_: int) -> int:
+    """Return the seed of a client's local training in one round."""
+    return seed * 10_007 + round_
 
 
 @dataclass
@@ -125,7 +129,23 @@ class SiteClient:
         aggregate: Aggregate,
         round_: int,
     ) -> tuple[dict[str, torch.Tensor], int, float]:
-        """Train from the global weights; return (local weights, n records, mean loss)."""
+        """Train from the global weights; return (local weights, n records, mean loss).
+
+        The batch order and torch's RNG are seeded from ``(seed, round_)`` alone, so the
+        result does not depend on which process runs the client or on earlier rounds (a
+        Flower simulation runs each round's client in a fresh worker call).
+        """
+        seed = round_seed(self.seed, round_)
+        self.generator.manual_seed(seed)
+        with deterministic(seed, config.num_threads):
+            return self._fit(model, global_state, trainable=trainable, config=config,
+                             local_epochs=local_epochs, mu=mu, tasks=tasks,
+                             aggregate=aggregate, round_=round_)
+
+    def _fit(self, model: nn.Module, global_state: dict[str, torch.Tensor], *,
+             trainable: list[str], config: TrainingConfig, local_epochs: int, mu: float,
+             tasks: list[int], aggregate: Aggregate, round_: int) -> tuple[
+            dict[str, torch.Tensor], int, float]:
         model.load_state_dict(global_state)
         params = dict(model.named_parameters())
         tset = set(trainable)
@@ -245,7 +265,7 @@ def run_federated(
     resume: bool = False,
     progress: ProgressFn | None = None,
 ) -> FederatedResult:
-    """Run federated rounds (simulation, sequential, deterministic); return the kept weights.
+    """Run federated rounds in process (the reference for ``run_flower``); return the kept weights.
 
     Parameters
     ----------

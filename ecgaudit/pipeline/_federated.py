@@ -33,7 +33,8 @@ from ecgaudit.finetune import (
     train_model,
 )
 from ecgaudit.finetune._data import score_windows
-from ecgaudit.finetune._federated import SiteClient, run_federated
+from ecgaudit.finetune._federated import SiteClient
+from ecgaudit.finetune._flower import run_flower
 from ecgaudit.io import frame_to_csv
 from ecgaudit.pipeline._audit import audit
 from ecgaudit.pipeline._fedadapt import (
@@ -189,9 +190,9 @@ def federated_and_audit(
     assert module is not None
     note({"event": "stage", "stage": f"federated training ({fed.algorithm}, {len(names)} "
                                      f"sites)"})
-    res = run_federated(module, clients, federated=fed, config=cfg.training,
-                        task_index=prep.task_index, aggregate=prep.aggregate,  # type: ignore
-                        checkpoint_dir=out / "checkpoints", resume=resume, progress=progress)
+    res = run_flower(module, clients, federated=fed, config=cfg.training,
+                     task_index=prep.task_index, aggregate=prep.aggregate,  # type: ignore
+                     checkpoint_dir=out / "checkpoints", resume=resume, progress=progress)
     p_fed = score_windows(dataclasses.replace(prep.base, module=module.eval()), w)[
         :, prep.task_index]
     extra: dict[str, str] = {}
