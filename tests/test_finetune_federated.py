@@ -261,7 +261,7 @@ def test_end_to_end_per_site_audit_no_patient_leak_byte_identical(tmp_path: Path
     prep = Preprocessor(adapted.config)
     recs = {r.record_id: prep(r) for r in open_ecgs(ECGS)}
     ids = split_.loc[split_["split"] == "test", "ecg_id"].tolist()
-    p = score_windows(adapted, np.stack([recs[i] for i in ids]))
+    p = score_windows(adapted, np.stack([recs[str(i)] for i in ids]))  # record ids are text
     y = pd.read_csv(META).set_index("ecg_id").loc[ids, "label_NORM"]
     m = again.after.metrics
     row = m[(m.task == "NORM") & (m.attribute == "overall") & (m.metric == "auroc")]
