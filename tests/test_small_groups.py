@@ -344,3 +344,26 @@ def test_audit_has_no_zero_width_interval_and_is_deterministic(tmp_path) -> None
     ecgaudit.audit(frame, cfg).save(b)
     assert (a / "results.json").read_bytes() == (b / "results.json").read_bytes()
     assert json.loads((a / "results.json").read_text())["manifest"]["config"]["bootstrap"] == 200
+
+
+def test_inverted_p_has_a_conservative_tail_and_still_agrees_with_the_interval() -> None:
+    """A method whose limit creeps towards 0 (as a small group's score interval does near 1)
+    would give an inverted p of ~1e-19; the reported p is the near-side normal p instead."""
+    from scipy.stats import norm
+
+    d = np.array([-0.3, -0.1, 0.3])
+
+    def limits(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        slow = 0.1 * np.sqrt(z)  # half-width growing like sqrt(z): a light tail
+        return d - 0.1 * z, d + slow
+
+    plain = inverted_p_value(d, limits)
+    p = inverted_p_value(d, limits, level=0.95)
+    assert plain[0] < 1e-15  # the bare inversion: z* = 9
+    near = np.where(d > 0, 0.1 * Z, 0.1 * np.sqrt(Z))  # half-width facing 0 at 95%
+    expected = 2 * norm.sf(np.abs(d) * Z / near)
+    np.testing.assert_allclose(p[:2], np.maximum(plain, expected)[:2], rtol=1e-9)
+    assert p[0] > 1e-6  # not the light tail's 1e-19
+    low, high = limits(np.full(3, Z))
+    excludes = (low > 0) | (high < 0)
+    assert ((p < 0.05) == excludes).all()  # still agrees with the reported interval
