@@ -47,7 +47,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
 test: $(VENV)/.installed-dev system-deps lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --durations=15
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run_all.py
