@@ -7,7 +7,9 @@ from ecgaudit.registry._spec import Direction, MetricSpec
 
 __all__ = ["BINARY_SPECS"]
 
-#: Bootstrap interval names (``-clustered`` is appended with a patient column).
+#: Bootstrap interval names (``-clustered`` is appended with a patient column). Metrics
+#: with a closed-form interval keep it with the bootstrap; AUPRC's ``wilson-ap`` is the
+#: fallback (suffix ``-fallback``) when its bootstrap interval collapses.
 BOOT = ("bootstrap-percentile", "bootstrap-bca")
 _BOTH = ("positives", "negatives")
 _CAL_NEEDS = "positives, negatives and more than one distinct score (no separation)"
@@ -18,7 +20,7 @@ def _rate(name: str, label: str, short: str, definition: str, direction: Directi
     """Declare a threshold rate: a proportion of a count, Wilson CI, Newcombe disparity."""
     return MetricSpec(
         name, "binary", label, short, definition, direction,
-        needs=(needs, "threshold"), needs_text=text, intervals=("wilson", *BOOT),
+        needs=(needs, "threshold"), needs_text=text, intervals=("wilson",),
         disparity_test="newcombe-inverted", family="rate", bounded=True,
         reference=ref.binary_rate(name), reference_name=reference)
 
@@ -40,14 +42,14 @@ BINARY_SPECS: tuple[MetricSpec, ...] = (
         "area under the ROC curve: how well scores rank patients with the condition above "
         "those without (0.5 = chance, 1 = perfect); threshold-free",
         "higher", needs=(*_BOTH, "distinct_scores"), needs_text="positives and negatives",
-        intervals=("newcombe-score", *BOOT), disparity_test="mover-score-inverted",
+        intervals=("newcombe-score",), disparity_test="mover-score-inverted",
         family="rank", bounded=True, reference=ref.auroc,
         reference_name="sklearn.metrics.roc_auc_score"),
     MetricSpec(
         "auprc", "binary", "AUPRC", "AUPRC",
         "area under the precision-recall curve (average precision); depends on prevalence",
         "higher", needs=(*_BOTH, "distinct_scores"), needs_text="positives and negatives",
-        intervals=(*BOOT, "wilson-ap-fallback"), disparity_test="bootstrap", family="rank",
+        intervals=(*BOOT, "wilson-ap"), disparity_test="bootstrap", family="rank",
         bounded=True, reference=ref.auprc,
         reference_name="sklearn.metrics.average_precision_score"),
     MetricSpec(
@@ -61,7 +63,7 @@ BINARY_SPECS: tuple[MetricSpec, ...] = (
         "observed events divided by expected (sum of predicted probabilities); "
         "1 = calibrated in the large",
         "target", target=1.0, needs=("rows", "expected_events"),
-        needs_text="a positive sum of scores", intervals=("poisson-exact", *BOOT),
+        needs_text="a positive sum of scores", intervals=("poisson-exact",),
         disparity_test="mover-poisson-inverted", family="calibration",
         reference=ref.oe_ratio, reference_name="closed form sum(y) / sum(p)"),
     MetricSpec(
@@ -85,26 +87,26 @@ BINARY_SPECS: tuple[MetricSpec, ...] = (
         reference_name="closed form over numpy.array_split equal-mass bins"),
     _rate("sensitivity", "Sensitivity", "Sensitivity",
           "share of patients with the condition that the model flags", "higher",
-          "positives", "positives", "sklearn.metrics.recall_score"),
+          "positives", "positives", "sklearn.metrics.confusion_matrix: tp / (tp + fn)"),
     _rate("specificity", "Specificity", "Specificity",
           "share of patients without the condition that the model does not flag", "higher",
-          "negatives", "negatives", "sklearn.metrics.recall_score(pos_label=0)"),
+          "negatives", "negatives", "sklearn.metrics.confusion_matrix: tn / (tn + fp)"),
     _rate("ppv", "PPV", "PPV",
           "positive predictive value: share of flagged patients who have the condition",
-          "higher", "flagged", "flagged rows", "sklearn.metrics.precision_score"),
+          "higher", "flagged", "flagged rows", "sklearn.metrics.confusion_matrix: tp / (tp + fp)"),
     _rate("npv", "NPV", "NPV",
           "negative predictive value: share of unflagged patients without the condition",
           "higher", "unflagged", "unflagged rows",
-          "sklearn.metrics.precision_score(pos_label=0)"),
+          "sklearn.metrics.confusion_matrix: tn / (tn + fn)"),
     _rate("fnr", "False-negative rate", "FNR",
           "false-negative rate = 1 - sensitivity (missed cases)", "lower", "positives",
-          "positives", "sklearn.metrics.confusion_matrix fn / (fn + tp)"),
+          "positives", "sklearn.metrics.confusion_matrix: fn / (fn + tp)"),
     _rate("fpr", "False-positive rate", "FPR",
           "false-positive rate = 1 - specificity (false alarms)", "lower", "negatives",
-          "negatives", "sklearn.metrics.confusion_matrix fp / (fp + tn)"),
+          "negatives", "sklearn.metrics.confusion_matrix: fp / (fp + tn)"),
     _rate("flag_rate", "Flag rate", "Flag rate",
           "share of all patients the model flags at the operating threshold", "none", "rows",
-          "rows", "numpy mean(p >= threshold)"),
+          "rows", "sklearn.metrics.confusion_matrix: (tp + fp) / n"),
     _ranking("bpsn_auc", "BPSN AUC",
              "background-positive, subgroup-negative AUC (Borkan et al. 2019): low when the "
              "group's negatives score high"),
