@@ -227,11 +227,17 @@ def _continuous_case(name: str) -> tuple[np.ndarray, np.ndarray]:
     y = rng.normal(4.5, 0.6, 30)
     x = y + rng.normal(0.1, 0.3, 30)
     return {"typical": (y, x), "ties": (np.round(y, 1), np.round(x, 1)),
-            "perfect": (y, y.copy()), "tiny": (y[:3], x[:3]),
+            "perfect": (y, y.copy()), "tiny": (y[:3], x[:3]), "one_row": (y[:1], x[:1]),
+            "constant_predicted": (y, np.full(y.size, 4.37)),
+            "constant_measured": (np.full(y.size, 4.2), x),
             "large_offset": (y + 1e6, x + 1e6)}[name]
 
 
-@pytest.mark.parametrize("case", ["typical", "ties", "perfect", "tiny", "large_offset"])
+CONTINUOUS_CASES = ["typical", "ties", "perfect", "tiny", "one_row", "constant_predicted",
+                    "constant_measured", "large_offset"]
+
+
+@pytest.mark.parametrize("case", CONTINUOUS_CASES)
 @pytest.mark.parametrize("spec", CONTINUOUS, ids=lambda s: s.name)
 def test_continuous_against_reference(spec: MetricSpec, case: str) -> None:
     y, x = _continuous_case(case)
@@ -290,11 +296,56 @@ def test_survival_against_reference(case: str, path: str) -> None:
             checked += 1
     assert checked >= 10
 
+def _survival_degenerate(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    t, e, s, p = _survival_case("censored")
+    if name == "no_events":
+        e = np.zeros_like(e)
+    elif name == "tied_risks":
+        s, p = np.zeros_like(s), np.full(p.size, 0.3)
+    elif name == "events_after_horizons":
+        t = t + 1000.0
+    elif name == "tiny":
+        t, e, s, p = t[:4], np.array([1, 0, 1, 1], np.int8), s[:4], p[:4]
+    return t, e, s, p
+
+
+@needs_numba
+@pytest.mark.parametrize("case", ["no_events", "tied_risks", "events_after_horizons", "tiny",
+                                  "zero_weights"])
+def test_survival_degenerate_inputs_numpy_and_compiled_agree(case: str) -> None:
+    """Both paths give the same value, or both say undefined (``nan``)."""
+    t, e, s, p = _survival_degenerate("censored" if case == "zero_weights" else case)
+    w = np.ones(t.size)
+    if case == "zero_weights":
+        w = np.random.default_rng(5).integers(0, 3, t.size).astype(float)
+    g = SurvGroup.build(t, e, s, p)
+    a = survival_values(g, w, HORIZONS, THRESHOLD)
+    b = compiled_replicates(g, np.arange(t.size), w[None, :], HORIZONS, THRESHOLD)[0]
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
+    if case == "zero_weights":  # equal to the unweighted values of the repeated rows
+        rep = np.repeat(np.arange(t.size), w.astype(int))
+        c = survival_values(SurvGroup.build(t[rep], e[rep], s[rep], p[rep]), None, HORIZONS,
+                            THRESHOLD)
+        np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-12, equal_nan=True)
+    keys = metric_keys(HORIZONS)
+    if case == "no_events":  # what needs events is undefined; Brier, specificity... are not
+        defined = {k[0] for k, v in zip(keys, a) if np.isfinite(v)}
+        assert not defined & {"harrell_c", "uno_c", "td_auroc", "sensitivity"}
+        assert {"brier", "specificity", "observed_risk"} <= defined
+    if case == "tied_risks":
+        assert dict(zip(keys, a))[("harrell_c", None)] == pytest.approx(0.5)
+
 # --------------------------------------------------------- registered == produced by audit
 
 
 def _produced(result: ecgaudit.AuditResult) -> set[str]:
-    return set(result.metrics["metric"])
+    """The metric names of an audit; every row's status agrees with its number and reason."""
+    m = result.metrics
+    number = np.isfinite(m["estimate"].astype(float))
+    assert set(m.loc[number, "status"]) <= {"ok", "unstable"}
+    assert set(m.loc[~number, "status"]) <= {"insufficient", "suppressed"}
+    assert (m.loc[m["status"] != "ok", "reason"].astype(str).str.len() > 0).all()
+    return set(m["metric"])
 
 
 def test_binary_audit_produces_exactly_the_registered_metrics() -> None:

@@ -171,14 +171,19 @@ def ranking_reference(name: str) -> Callable[..., float]:
 
 
 def _ols(measured: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """OLS of measured on predicted (undefined for constant predictions)."""
     import statsmodels.api as sm
 
+    if np.ptp(np.asarray(predicted, float)) == 0:
+        return NAN, NAN
     fit = sm.OLS(np.asarray(measured, float),
                  sm.add_constant(np.asarray(predicted, float), has_constant="add")).fit()
     return float(fit.params[0]), float(fit.params[1])
 
 
 def _loa(d: np.ndarray, sign: float) -> float:
+    if d.size < 2:
+        return NAN
     return float(np.mean(d) + sign * 1.96 * np.std(d, ddof=1))
 
 
@@ -196,7 +201,7 @@ def continuous_reference(name: str) -> Callable[..., float]:
             "rmse": lambda: math.sqrt(mean_squared_error(y, x)),
             "loa_lower": lambda: _loa(d, -1.0), "loa_upper": lambda: _loa(d, 1.0),
             "slope": lambda: _ols(y, x)[1], "intercept": lambda: _ols(y, x)[0],
-            "r2": lambda: float(r2_score(y, x)),
+            "r2": lambda: NAN if np.ptp(y) == 0 else float(r2_score(y, x)),
             "within_tolerance": lambda: (NAN if tolerance is None
                                          else float(np.mean(np.abs(d) <= tolerance))),
         }
