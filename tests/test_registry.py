@@ -149,3 +149,24 @@ def test_worked_example_adding_a_metric() -> None:
     table = metrics_markdown(local)
     assert "| `balanced_accuracy` | Balanced accuracy | higher is better |" in table
     assert "balanced_accuracy" not in metrics_markdown(REGISTRY)
+
+
+def _first_column(page: str) -> set[str]:
+    """Metric names in the first column of a page's Markdown tables (`a`, `b` cells)."""
+    names: set[str] = set()
+    for line in (ROOT / "docs" / page).read_text(encoding="utf-8").splitlines():
+        if line.startswith("| `"):
+            cell = line.split("|")[1]
+            names |= {part.strip().strip("`") for part in cell.split(",")}
+    return names
+
+
+@pytest.mark.parametrize(("page", "outcome"), [("continuous.md", "continuous"),
+                                               ("survival.md", "survival")])
+def test_outcome_pages_list_every_registered_metric(page: str, outcome: str) -> None:
+    assert set(metric_names(outcome)) <= _first_column(page)
+
+
+def test_gating_page_lists_the_binary_rule_metrics() -> None:
+    text = (ROOT / "docs" / "gating.md").read_text(encoding="utf-8")
+    assert f"binary (`{', '.join(metric_names('binary', rule=True))}`)" in text
