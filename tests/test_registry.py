@@ -170,3 +170,15 @@ def test_outcome_pages_list_every_registered_metric(page: str, outcome: str) -> 
 def test_gating_page_lists_the_binary_rule_metrics() -> None:
     text = (ROOT / "docs" / "gating.md").read_text(encoding="utf-8")
     assert f"binary (`{', '.join(metric_names('binary', rule=True))}`)" in text
+
+
+def test_the_registry_is_plain_data() -> None:
+    """Importing it (and the schema, and so the CLI's --help) loads no numerical library."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ecgaudit.schema, ecgaudit.registry; "
+            "print([m for m in ('numpy', 'scipy', 'sklearn', 'pandas') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert out.stdout.strip() == "[]"

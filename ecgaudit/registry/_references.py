@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "auprc", "auroc", "binary_rate", "brier", "cal_intercept", "cal_slope",
@@ -36,12 +37,15 @@ _SATURATED = 1e-6
 
 
 def _both(y: np.ndarray) -> bool:
+    import numpy as np
+
     y = np.asarray(y)
     return bool(np.any(y == 1) and np.any(y == 0))
 
 
 def auroc(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> float:
     """``sklearn.metrics.roc_auc_score`` (``nan`` without both classes or distinct scores)."""
+    import numpy as np
     from sklearn.metrics import roc_auc_score
 
     if not _both(y) or np.ptp(p) == 0:
@@ -51,6 +55,7 @@ def auroc(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> float:
 
 def auprc(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> float:
     """``sklearn.metrics.average_precision_score`` (same definedness as AUROC)."""
+    import numpy as np
     from sklearn.metrics import average_precision_score
 
     if not _both(y) or np.ptp(p) == 0:
@@ -60,6 +65,7 @@ def auprc(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> float:
 
 def brier(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> float:
     """``sklearn.metrics.brier_score_loss``."""
+    import numpy as np
     from sklearn.metrics import brier_score_loss
 
     if np.size(y) == 0:
@@ -69,12 +75,15 @@ def brier(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> float:
 
 def oe_ratio(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> float:
     """``sum(y) / sum(p)`` (``nan`` when no events are expected)."""
+    import numpy as np
+
     expected = math.fsum(np.asarray(p, float))
     return math.fsum(np.asarray(y, float)) / expected if np.size(y) and expected > 0 else NAN
 
 
 def _covariate(p: np.ndarray) -> np.ndarray:
     """``logit(p)``, exact 0 / 1 moved to the nearest unsaturated score (or 1e-6)."""
+    import numpy as np
     from scipy.special import logit
 
     p = np.asarray(p, float)
@@ -88,6 +97,7 @@ def _logit_fit(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
     """Unpenalised ``statsmodels`` logistic fit of ``y`` on ``[1, x]``."""
     import warnings
 
+    import numpy as np
     import statsmodels.api as sm
 
     y = np.asarray(y, float)
@@ -106,12 +116,16 @@ def _logit_fit(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
 def cal_intercept(y: np.ndarray, p: np.ndarray, threshold: float = 0.5,
                   x: np.ndarray | None = None) -> float:
     """Intercept of ``statsmodels.Logit(y ~ 1 + logit(p))`` (``x``: a given covariate)."""
+    import numpy as np
+
     return _logit_fit(y, _covariate(p) if x is None else np.asarray(x, float))[0]
 
 
 def cal_slope(y: np.ndarray, p: np.ndarray, threshold: float = 0.5,
               x: np.ndarray | None = None) -> float:
     """Slope of ``statsmodels.Logit(y ~ 1 + logit(p))``."""
+    import numpy as np
+
     return _logit_fit(y, _covariate(p) if x is None else np.asarray(x, float))[1]
 
 
@@ -121,6 +135,8 @@ def ece(y: np.ndarray, p: np.ndarray, threshold: float = 0.5, n_bins: int = 10) 
     Rows sorted by score (ties negatives first), split by ``numpy.array_split`` into
     ``min(n_bins, n)`` bins; ``sum_b n_b |mean y_b - mean p_b| / n``.
     """
+    import numpy as np
+
     y, p = np.asarray(y, float), np.asarray(p, float)
     if y.size == 0:
         return NAN
@@ -133,6 +149,7 @@ def binary_rate(name: str) -> Callable[..., float]:
     """Return the reference of one threshold rate from ``sklearn.metrics.confusion_matrix``."""
 
     def rate(y: np.ndarray, p: np.ndarray, threshold: float) -> float:
+        import numpy as np
         from sklearn.metrics import confusion_matrix
 
         flag = (np.asarray(p, float) >= threshold).astype(int)
@@ -148,6 +165,7 @@ def binary_rate(name: str) -> Callable[..., float]:
 
 
 def _cross_auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    import numpy as np
     from sklearn.metrics import roc_auc_score
 
     if pos.size == 0 or neg.size == 0:
@@ -160,6 +178,8 @@ def ranking_reference(name: str) -> Callable[..., float]:
 
     def metric(y: np.ndarray, p: np.ndarray, in_group: np.ndarray,
                in_reference: np.ndarray) -> float:
+        import numpy as np
+
         y, p = np.asarray(y), np.asarray(p, float)
         g, r = np.asarray(in_group, bool), np.asarray(in_reference, bool)
         pos, neg = {"bpsn_auc": (~g, g), "bnsp_auc": (g, ~g), "xauc_group_vs_ref": (g, r),
@@ -172,6 +192,7 @@ def ranking_reference(name: str) -> Callable[..., float]:
 
 def _ols(measured: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
     """OLS of measured on predicted (undefined for constant predictions)."""
+    import numpy as np
     import statsmodels.api as sm
 
     if np.ptp(np.asarray(predicted, float)) == 0:
@@ -182,6 +203,8 @@ def _ols(measured: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
 
 
 def _loa(d: np.ndarray, sign: float) -> float:
+    import numpy as np
+
     if d.size < 2:
         return NAN
     return float(np.mean(d) + sign * 1.96 * np.std(d, ddof=1))
@@ -191,6 +214,7 @@ def continuous_reference(name: str) -> Callable[..., float]:
     """Return the reference of one continuous metric (sklearn, statsmodels, closed form)."""
 
     def metric(measured: np.ndarray, predicted: np.ndarray, tolerance: float | None) -> float:
+        import numpy as np
         from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
         y, x = np.asarray(measured, float), np.asarray(predicted, float)
@@ -212,6 +236,7 @@ def continuous_reference(name: str) -> Callable[..., float]:
 
 
 def _km_risk(time: np.ndarray, event: np.ndarray, horizon: float) -> float:
+    import numpy as np
     from sksurv.nonparametric import kaplan_meier_estimator
 
     t, s = kaplan_meier_estimator(np.asarray(event) == 1, np.asarray(time, float))
@@ -222,6 +247,8 @@ def _km_risk(time: np.ndarray, event: np.ndarray, horizon: float) -> float:
 def _uncensored_rate(name: str, time: np.ndarray, event: np.ndarray, prob: np.ndarray,
                      horizon: float, threshold: float) -> float:
     """Compute a threshold rate by the horizon on data without censoring up to the horizon."""
+    import numpy as np
+
     if np.any((np.asarray(event) != 1) & (np.asarray(time) <= horizon)):
         raise ValueError("this reference needs no censoring up to the horizon")
     case = np.asarray(time) <= horizon
@@ -239,6 +266,7 @@ def survival_reference(name: str) -> Callable[..., float] | None:
     def metric(time: np.ndarray, event: np.ndarray, score: np.ndarray, prob: Any,
                horizon: float | None, horizons: Sequence[float], *,
                threshold: float = 0.5) -> float:
+        import numpy as np
         from sksurv import metrics as sm
         from sksurv.util import Surv
 
