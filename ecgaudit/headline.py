@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
+from ecgaudit.registry import directional, get_metric
 from ecgaudit.schema import INTERSECTION_SEP, OVERALL_ATTRIBUTE
 
 __all__ = [
@@ -43,10 +44,10 @@ ALPHA: Final = 0.05
 FINDING_METRICS: Final = ("auroc", "sensitivity", "specificity", "ppv", "npv")
 #: Calibration metrics phrased as findings; the ideal value of each (None: lower is better).
 CALIBRATION_FINDING_METRICS: Final[dict[str, float | None]] = {
-    "oe_ratio": 1.0, "cal_slope": 1.0, "cal_intercept": 0.0, "ece": None, "brier": None}
+    m: get_metric(m).target for m in ("oe_ratio", "cal_slope", "cal_intercept", "ece", "brier")}
 #: AUROC gap treated as important when no policy gives one (verdict wording).
 IMPORTANT_AUROC_GAP: Final = 0.05
-_LOWER_IS_BETTER: Final = frozenset({"brier", "ece", "fnr", "fpr"})
+_LOWER_IS_BETTER: Final = directional("lower", ("binary",))
 _SHOWN: Final = ("ok", "unstable")
 
 

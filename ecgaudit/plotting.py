@@ -20,6 +20,7 @@ import matplotlib as mpl
 import numpy as np
 
 from ecgaudit.errors import InputError
+from ecgaudit.registry import labels
 from ecgaudit.schema import INTERSECTION_SEP, OVERALL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -39,12 +40,7 @@ OKABE_ITO: Final = (
 MARKERS: Final = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: Heat-map columns (the report's).
 HEATMAP_METRICS: Final = ("auroc", "sensitivity", "specificity", "ppv", "npv", "flag_rate")
-_LABELS: Final = {
-    "auroc": "AUROC", "auprc": "AUPRC", "brier": "Brier", "oe_ratio": "O/E",
-    "cal_intercept": "Cal. intercept", "cal_slope": "Cal. slope", "ece": "ECE",
-    "sensitivity": "Sensitivity", "specificity": "Specificity", "ppv": "PPV", "npv": "NPV",
-    "fnr": "FNR", "fpr": "FPR", "flag_rate": "Flag rate",
-}
+_LABELS: Final = labels("binary", short=True)
 
 
 def metric_name(metric: str) -> str:

@@ -2,12 +2,15 @@
 
 One row per task x attribute x group x metric. These names are part of the public file
 format (``metrics.csv``, ``disparities.csv``, ``results.json``); changing them is a schema
-version bump.
+version bump. The metric-name lists are derived from the metric registry
+(:mod:`ecgaudit.registry`), where each metric is declared once.
 """
 
 from __future__ import annotations
 
 from typing import Final
+
+from ecgaudit.registry import REGISTRY, metric_names
 
 __all__ = [
     "BOUNDED_METRICS",
@@ -42,37 +45,26 @@ DISPARITY_COLUMNS: Final = (
 )
 
 #: Threshold-based rates: a proportion of a count, with a Wilson interval.
-RATE_METRICS: Final = ("sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "flag_rate")
+RATE_METRICS: Final = metric_names("binary", family="rate")
 
 #: Every metric identifier, in report order.
-METRICS: Final = (
-    "auroc", "auprc", "brier", "oe_ratio", "cal_intercept", "cal_slope", "ece",
-    *RATE_METRICS,
-)
+METRICS: Final = metric_names("binary")
 
 #: Metrics of continuous outcomes (``kind: continuous`` tasks; see docs/continuous.md).
-CONTINUOUS_METRICS: Final = (
-    "bias", "mae", "rmse", "loa_lower", "loa_upper", "slope", "intercept", "r2",
-    "within_tolerance",
-)
+CONTINUOUS_METRICS: Final = metric_names("continuous")
 
-#: Survival-task metrics (declared in ``ecgaudit.metrics._survtable``; ``horizon`` column).
-SURVIVAL_METRICS: Final = (
-    "harrell_c", "uno_c", "td_auroc", "brier", "ibs", "observed_risk", "predicted_risk",
-    "oe_ratio", "cal_ici", "sensitivity", "specificity", "ppv",
-)
+#: Survival-task metrics (``horizon`` column; see docs/survival.md).
+SURVIVAL_METRICS: Final = metric_names("survival")
 
 #: Every metric name a policy rule may name (binary, then the new survival and continuous names).
-RULE_METRICS: Final = (*METRICS, *(m for m in SURVIVAL_METRICS if m not in METRICS),
-                       *CONTINUOUS_METRICS)
+RULE_METRICS: Final = tuple(dict.fromkeys(
+    s.name for o in ("binary", "survival", "continuous") for s in REGISTRY.select(o, rule=True)))
 
 #: Ranking-fairness metrics per group (BPSN/BNSP subgroup AUCs, cross-group AUCs).
-RANKING_METRICS: Final = ("bpsn_auc", "bnsp_auc", "xauc_group_vs_ref", "xauc_ref_vs_group")
+RANKING_METRICS: Final = metric_names("binary", table="ranking")
 
 #: Metrics whose value lies in [0, 1].
-BOUNDED_METRICS: Final = frozenset({"auroc", "auprc", "brier", "ece", *RATE_METRICS,
-                                     "harrell_c", "uno_c", "td_auroc", "ibs", "cal_ici",
-                                     "observed_risk", "predicted_risk"})
+BOUNDED_METRICS: Final = frozenset(s.name for s in REGISTRY.select() if s.bounded)
 
 #: ``ok``: estimate reported. ``unstable``: reported but based on few events.
 #: ``insufficient``: undefined for this group (e.g. no positives), no number.

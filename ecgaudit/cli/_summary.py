@@ -13,6 +13,7 @@ from rich.table import Table
 from ecgaudit._text import visible
 from ecgaudit.cli._contsummary import print_continuous_summary
 from ecgaudit.headline import select_findings, task_verdict, worse_than_chance, worst_group
+from ecgaudit.registry import get_metric
 from ecgaudit.result import AuditResult
 
 
@@ -57,7 +58,7 @@ def print_summary(result: AuditResult, console: Console | None = None) -> None:
     records, disp = data["metrics"], data["disparities"]
     has_auroc = any(r["metric"] == "auroc" for r in records)
     head = "auroc" if has_auroc or not records else "harrell_c"  # survival: C-index
-    label = {"auroc": "AUROC", "harrell_c": "C-index"}[head]
+    label = get_metric(head, "binary" if head == "auroc" else "survival").short_label
     table = Table(title=f"ecgaudit summary ({label}, 95% CI; * unstable: few events)")
     for col in ("task", "n", "overall", "worst group", f"worst {label}",
                 "Holm findings (harms)", "suppressed groups"):

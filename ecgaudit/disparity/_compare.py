@@ -37,7 +37,8 @@ from ecgaudit.metrics._smallsample import (
     wilson_limits,
     z_of,
 )
-from ecgaudit.schema import METRICS, RATE_METRICS
+from ecgaudit.registry import REGISTRY
+from ecgaudit.schema import METRICS
 
 __all__ = ["CLOSED_FORM", "compare_groups", "compare_many"]
 
@@ -48,6 +49,10 @@ CLOSED_FORM = {
     "auroc": ("mover-score/mover-r", "mover-score-inverted"),
     "oe_ratio": ("mover-poisson/mover-r", "mover-poisson-inverted"),
 }
+#: Metric -> closed-form family: the metrics whose registered ``disparity_test`` is one of
+#: :data:`CLOSED_FORM`'s tests (the others get bootstrap disparities only).
+_FAMILIES = {s.name: family for s in REGISTRY.select("binary")
+             for family, (_, test) in CLOSED_FORM.items() if s.disparity_test == test}
 REASON_RATIO_ZERO = "ratio undefined: the reference value is 0 (the difference is given)"
 
 
@@ -56,9 +61,7 @@ def _ratio(a: float, b: float) -> float:
 
 
 def _family(metric: str) -> str | None:
-    if metric in RATE_METRICS:
-        return "rate"
-    return metric if metric in ("auroc", "oe_ratio") else None
+    return _FAMILIES.get(metric)
 
 
 def _inputs(s: GroupStats, metric: str) -> tuple[float, float, float]:

@@ -1,4 +1,8 @@
-"""Metrics: point estimates with closed-form intervals (and, in ``_bootstrap``, resampling)."""
+"""Metrics: point estimates with closed-form intervals (and, in ``_bootstrap``, resampling).
+
+What each metric is (label, direction, needs, reference) is declared once in the metric
+registry, :func:`registry` / :func:`get_metric` (:mod:`ecgaudit.registry`).
+"""
 
 from ecgaudit.metrics._binary import ConfusionCounts, auprc, auroc, brier, confusion_counts
 from ecgaudit.metrics._bootstrap import BootstrapResult, TaskArrays, bootstrap_intervals
@@ -32,6 +36,7 @@ from ecgaudit.metrics._ranking import (
 )
 from ecgaudit.metrics._table import GroupStats, MetricValue, group_stats
 from ecgaudit.metrics._threshold import derive_threshold
+from ecgaudit.registry import MetricSpec, get_metric, registry
 
 __all__ = [
     "RANKING_METRICS",
@@ -41,6 +46,7 @@ __all__ = [
     "GroupStats",
     "LogisticFit",
     "MetricSession",
+    "MetricSpec",
     "MetricValue",
     "PointEstimates",
     "TaskArrays",
@@ -58,6 +64,7 @@ __all__ = [
     "delong_unpaired",
     "derive_threshold",
     "ece",
+    "get_metric",
     "group_point_estimates",
     "group_stats",
     "hanley_mcneil_variance",
@@ -68,6 +75,7 @@ __all__ = [
     "newcombe_diff_ci",
     "oe_ratio",
     "ranking_intervals",
+    "registry",
     "reliability_curve",
     "two_proportion_test",
     "wilson_ci",

@@ -44,6 +44,7 @@ from ecgaudit.metrics._bootsample import Sampler, replicate_weights
 from ecgaudit.metrics._cells import finest_strata
 from ecgaudit.metrics._evaluate import Evaluator
 from ecgaudit.metrics._fastboot import EXTENDED, EXTENDED_INDEX
+from ecgaudit.registry import REGISTRY
 from ecgaudit.schema import METRICS, RANKING_METRICS
 
 __all__ = [
@@ -73,14 +74,7 @@ BOOT_DISPARITY_COLUMNS = (
 )
 
 #: What each metric needs in a replicate to be defined.
-NEEDS: dict[str, str] = {
-    "auroc": "positives and negatives", "auprc": "positives and negatives",
-    "cal_intercept": "positives, negatives and more than one distinct score (no separation)",
-    "cal_slope": "positives, negatives and more than one distinct score (no separation)",
-    "sensitivity": "positives", "fnr": "positives", "specificity": "negatives",
-    "fpr": "negatives", "ppv": "flagged rows", "npv": "unflagged rows", "brier": "rows",
-    "ece": "rows", "flag_rate": "rows", "oe_ratio": "a positive sum of scores",
-}
+NEEDS: dict[str, str] = {s.name: s.needs_text for s in REGISTRY.select("binary")}
 DEGENERATE_REASON = (
     "bootstrap CI unavailable: {share:.1%} of {n_boot} replicates were degenerate (the metric "
     "needs {needs}{where}), above the limit of {limit:.1%} (bootstrap_max_degenerate); "

@@ -7,9 +7,9 @@ and ``d = x - y``). Point estimates and bootstrap replicates (weighted sums of t
 statistics, :mod:`ecgaudit.metrics._contboot`) therefore share one formula:
 :func:`metric_values`.
 
-:data:`CONTINUOUS_METRIC_SPECS` declares every metric once (name, label, definition,
-direction, what it needs, closed-form interval, disparity contrast, the reference used by
-the tests) so that a future metric registry can absorb the table as it is.
+:data:`CONTINUOUS_METRIC_SPECS` is the engine's view (name, label, definition, direction,
+what it needs, closed-form interval, disparity contrast, reference) of the declarations in
+the metric registry (:mod:`ecgaudit.registry`, ``_continuous.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 from scipy.special import ndtri
 from scipy.stats import t as t_dist
 
+from ecgaudit.registry import REGISTRY
 from ecgaudit.schema import CONTINUOUS_METRICS
 
 __all__ = [
@@ -77,32 +78,13 @@ class ContinuousMetricSpec:
     reference: str
 
 
-CONTINUOUS_METRIC_SPECS: tuple[ContinuousMetricSpec, ...] = (
-    ContinuousMetricSpec("bias", "Bias (mean predicted - measured)", "mean(x - y)", "target:0",
-                         (), 2, "t", "difference", "numpy mean; scipy.stats.t"),
-    ContinuousMetricSpec("mae", "Mean absolute error", "mean(|x - y|)", "lower", (), 2,
-                         "t-abs", "ratio", "numpy mean of |d|; scipy.stats.t"),
-    ContinuousMetricSpec("rmse", "Root mean squared error", "sqrt(mean((x - y)^2))", "lower",
-                         (), 2, "t-sq-sqrt", "ratio", "numpy; sklearn mean_squared_error"),
-    ContinuousMetricSpec("loa_lower", "Lower 95% limit of agreement",
-                         "bias - 1.96 SD(x - y)", "target:0", (), 3, "bland-altman-approx",
-                         "difference", "exact sample formula; Bland & Altman (1999)"),
-    ContinuousMetricSpec("loa_upper", "Upper 95% limit of agreement",
-                         "bias + 1.96 SD(x - y)", "target:0", (), 3, "bland-altman-approx",
-                         "difference", "exact sample formula; Bland & Altman (1999)"),
-    ContinuousMetricSpec("slope", "Calibration slope (measured on predicted)",
-                         "OLS slope of y on x", "target:1", (), 3, "ols-t", "difference",
-                         "statsmodels OLS"),
-    ContinuousMetricSpec("intercept", "Calibration intercept (measured on predicted)",
-                         "OLS intercept of y on x", "target:0", (), 3, "ols-t", "difference",
-                         "statsmodels OLS"),
-    ContinuousMetricSpec("r2", "Coefficient of determination of the predictions",
-                         "1 - sum((y - x)^2) / sum((y - mean y)^2)", "higher", (), 2,
-                         "bootstrap", "difference", "sklearn r2_score"),
-    ContinuousMetricSpec("within_tolerance", "Share within the clinical tolerance",
-                         "mean(|x - y| <= tolerance)", "higher", ("tolerance",), 1, "wilson",
-                         "difference", "numpy mean; Wilson interval"),
-)
+CONTINUOUS_METRIC_SPECS: tuple[ContinuousMetricSpec, ...] = tuple(
+    ContinuousMetricSpec(
+        s.name, s.label, s.definition,
+        f"target:{s.target:g}" if s.direction == "target" else s.direction,
+        tuple(k for k in s.needs if k != "rows"), s.extra["min_n"], s.extra["interval"],
+        s.extra["contrast"], s.reference_name)
+    for s in REGISTRY.select("continuous"))
 
 assert tuple(s.name for s in CONTINUOUS_METRIC_SPECS) == CONTINUOUS_METRICS
 

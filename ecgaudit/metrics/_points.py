@@ -23,11 +23,12 @@ from ecgaudit.metrics._cluster import auroc_design_effect, clusters, rate_design
 from ecgaudit.metrics._evaluate import Evaluator
 from ecgaudit.metrics._fastboot import EXTENDED_INDEX
 from ecgaudit.metrics._table import GroupStats, stats_from_estimates
-from ecgaudit.schema import RANKING_METRICS
+from ecgaudit.schema import METRICS, RANKING_METRICS, RATE_METRICS
 
 __all__ = ["MetricSession", "PointEstimates", "group_point_estimates"]
 
-_POINT_METRICS = ("auroc", "auprc", "cal_intercept", "cal_slope", "brier", "oe_ratio", "ece")
+#: Metrics whose point estimate comes from the engine (rates come from the counts).
+_POINT_METRICS = tuple(m for m in METRICS if m not in RATE_METRICS)
 RANKING_COLUMNS = ("task", "attribute", "group", "metric", "estimate", "ci_low", "ci_high",
                    "ci_method")
 

@@ -33,6 +33,7 @@ from ecgaudit.metrics._survival import (
 )
 from ecgaudit.metrics._survkernel import METRIC_CODES, replicate_values
 from ecgaudit.metrics._survtable import survival_metric
+from ecgaudit.registry import REGISTRY
 
 __all__ = ["SurvCell", "SurvTask", "survival_audit"]
 
@@ -47,7 +48,7 @@ REASON_ONE_HORIZON = "needs two or more horizons"
 REASON_UNSTABLE = "fewer than {k} events{by}; interpret with caution"
 #: Outcome descriptions, not model performance: differences get intervals but no test (they
 #: would only enlarge the multiplicity family).
-DESCRIPTIVE = frozenset({"observed_risk", "predicted_risk"})
+DESCRIPTIVE = frozenset(s.name for s in REGISTRY.select("survival") if s.disparity_test == "none")
 REASON_DEGENERATE = "bootstrap CI unavailable: {share:.1%} of replicates were degenerate"
 
 

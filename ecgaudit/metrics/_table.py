@@ -16,6 +16,7 @@ from ecgaudit.metrics._smallsample import (
     wilson_limits,
     z_of,
 )
+from ecgaudit.registry import REGISTRY
 from ecgaudit.schema import METRICS, RATE_METRICS
 
 __all__ = ["GroupStats", "MetricValue", "group_stats", "stats_from_estimates"]
@@ -43,7 +44,9 @@ METHOD_AUROC = "newcombe-score"
 METHOD_OE = "poisson-exact"
 METHOD_AUPRC = "wilson-ap"
 
-_NEEDS_BOTH = ("auroc", "auprc", "cal_intercept", "cal_slope")
+#: Metrics undefined without positives / without negatives (from the registry).
+_NEEDS_POS = frozenset(s.name for s in REGISTRY.select("binary") if "positives" in s.needs)
+_NEEDS_NEG = frozenset(s.name for s in REGISTRY.select("binary") if "negatives" in s.needs)
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,8 @@ def _missing_class(metric: str, n_pos: int, n_neg: int, counts: ConfusionCounts)
     """Return why ``metric`` is undefined, or ``""`` if it is defined."""
     if n_pos + n_neg == 0:
         return REASON_EMPTY
-    need_pos = metric in _NEEDS_BOTH or metric in ("sensitivity", "fnr")
-    need_neg = metric in _NEEDS_BOTH or metric in ("specificity", "fpr")
+    need_pos = metric in _NEEDS_POS
+    need_neg = metric in _NEEDS_NEG
     if need_pos and n_pos == 0:
         return REASON_NO_POS
     if need_neg and n_neg == 0:

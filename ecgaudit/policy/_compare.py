@@ -54,8 +54,7 @@ COMPARISON_COLUMNS = (
     "change_ci_low", "change_ci_high", "ci_method", "n", "status", "reason",
 )
 #: Metrics :func:`compare_predictions` computes paired (AUROC by DeLong, the rest bootstrap).
-PAIRED_METRICS = ("auroc", "brier", "oe_ratio", "sensitivity", "specificity", "ppv", "npv",
-                  "fnr", "fpr", "flag_rate")
+PAIRED_METRICS = ("auroc", "brier", "oe_ratio", *RATE_METRICS)
 METHOD_UNPAIRED = "unpaired normal approximation from both results' CIs"
 METHOD_BOOT = "paired bootstrap percentile (B={b}{cluster})"
 MSG_NOT_SAME_ECGS = (

@@ -26,6 +26,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from ecgaudit.config import read_yaml
 from ecgaudit.errors import ConfigError
+from ecgaudit.registry import directional
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import INTERSECTION_SEP, OVERALL_ATTRIBUTE, RULE_METRICS
 
@@ -43,12 +44,9 @@ __all__ = [
 Judge = Literal["point", "ci", "ci_low", "ci_high"]
 
 #: Metrics where a larger value is better (used by ``max_worsening``).
-HIGHER_IS_BETTER: frozenset[str] = frozenset(
-    {"auroc", "auprc", "sensitivity", "specificity", "ppv", "npv",
-     "harrell_c", "uno_c", "td_auroc"}
-)
+HIGHER_IS_BETTER: frozenset[str] = directional("higher", ("binary", "survival"))
 #: Metrics where a smaller value is better.
-LOWER_IS_BETTER: frozenset[str] = frozenset({"brier", "ece", "fnr", "fpr", "ibs", "cal_ici"})
+LOWER_IS_BETTER: frozenset[str] = directional("lower", ("binary", "survival"))
 
 _VALUE_KEYS = ("min", "max", "between", "max_abs")
 #: Metric names a rule may use (binary and continuous outcomes).

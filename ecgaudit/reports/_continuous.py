@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ecgaudit.registry import labels
 from ecgaudit.reports import _contfigures as cfigs
 from ecgaudit.reports import _figures as figs
 from ecgaudit.reports._format import (
@@ -27,9 +28,7 @@ from ecgaudit.schema import CONTINUOUS_METRICS, INTERSECTION_SEP, OVERALL_ATTRIB
 
 __all__ = ["binary_tasks", "continuous_views"]
 
-LABELS = {"bias": "Bias", "mae": "MAE", "rmse": "RMSE", "loa_lower": "LoA lower",
-          "loa_upper": "LoA upper", "slope": "Slope", "intercept": "Intercept", "r2": "R²",
-          "within_tolerance": "Within tolerance"}
+LABELS = labels("continuous", short=True)
 ALPHA = 0.05
 
 

@@ -10,54 +10,21 @@ import math
 from pathlib import PureWindowsPath
 from typing import Any, Final
 
+from ecgaudit.registry import REGISTRY, directional, labels
 from ecgaudit.schema import INTERSECTION_SEP
 
 #: Decimal places of every estimate and interval bound shown in the report.
 DECIMALS: Final = 3
 
 #: Human names of the metric identifiers (``ecgaudit.schema.METRICS``).
-METRIC_LABELS: Final[dict[str, str]] = {
-    "auroc": "AUROC",
-    "auprc": "AUPRC",
-    "brier": "Brier score",
-    "oe_ratio": "O/E ratio",
-    "cal_intercept": "Calibration intercept",
-    "cal_slope": "Calibration slope",
-    "ece": "ECE",
-    "sensitivity": "Sensitivity",
-    "specificity": "Specificity",
-    "ppv": "PPV",
-    "npv": "NPV",
-    "fnr": "False-negative rate",
-    "fpr": "False-positive rate",
-    "flag_rate": "Flag rate",
-}
+METRIC_LABELS: Final[dict[str, str]] = labels("binary")
 
 #: One-line plain-language definitions (Methods section).
 METRIC_DEFINITIONS: Final[dict[str, str]] = {
-    "auroc": "area under the ROC curve: how well scores rank patients with the condition "
-    "above those without (0.5 = chance, 1 = perfect); threshold-free",
-    "auprc": "area under the precision-recall curve (average precision); depends on prevalence",
-    "brier": "mean squared difference between predicted probability and outcome (lower is better)",
-    "oe_ratio": "observed events divided by expected (sum of predicted probabilities); "
-    "1 = calibrated in the large",
-    "cal_intercept": "intercept a of the logistic recalibration model "
-    "logit P(y=1) = a + b logit(p), fitted jointly with b (0 is ideal)",
-    "cal_slope": "slope b of the same model (1 is ideal; < 1 means over-confident scores)",
-    "ece": "expected calibration error over 10 equal-mass bins of the score",
-    "sensitivity": "share of patients with the condition that the model flags",
-    "specificity": "share of patients without the condition that the model does not flag",
-    "ppv": "positive predictive value: share of flagged patients who have the condition",
-    "npv": "negative predictive value: share of unflagged patients without the condition",
-    "fnr": "false-negative rate = 1 - sensitivity (missed cases)",
-    "fpr": "false-positive rate = 1 - specificity (false alarms)",
-    "flag_rate": "share of all patients the model flags at the operating threshold",
-}
+    s.name: s.definition for s in REGISTRY.select("binary")}
 
 #: Metrics whose larger value is better (used to phrase findings).
-HIGHER_IS_BETTER: Final = frozenset(
-    {"auroc", "auprc", "sensitivity", "specificity", "ppv", "npv"}
-)
+HIGHER_IS_BETTER: Final = directional("higher", ("binary",))
 
 
 def is_number(value: Any) -> bool:

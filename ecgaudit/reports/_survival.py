@@ -13,16 +13,14 @@ from typing import Any
 import matplotlib as mpl
 from matplotlib.figure import Figure
 
+from ecgaudit.registry import labels
 from ecgaudit.reports import _figures as figs
 from ecgaudit.reports._format import fmt_ci, fmt_num, group_phrase, is_number, slug
 from ecgaudit.schema import INTERSECTION_SEP, OVERALL_ATTRIBUTE
 
 __all__ = ["survival_view"]
 
-LABELS = {"harrell_c": "C-index", "uno_c": "Uno's C", "td_auroc": "td-AUROC",
-          "brier": "Brier", "ibs": "Integrated Brier", "oe_ratio": "O/E",
-          "cal_ici": "ICI", "sensitivity": "Sensitivity", "specificity": "Specificity",
-          "ppv": "PPV", "observed_risk": "Observed risk", "predicted_risk": "Predicted risk"}
+LABELS = labels("survival", short=True)
 TABLE_METRICS = ("harrell_c", "td_auroc", "brier", "oe_ratio", "cal_ici", "sensitivity")
 FINDING_METRICS = ("harrell_c", "td_auroc", "oe_ratio")
 
