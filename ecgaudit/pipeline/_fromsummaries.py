@@ -19,9 +19,10 @@ from ecgaudit.errors import ConfigError, InputError
 from ecgaudit.pipeline._audit import _as_config, _frame_table, _run
 from ecgaudit.pipeline._progress import ProgressCallback, Steps, audit_steps
 from ecgaudit.pipeline._summaries import _attribute_header, _fixed_thresholds
+from ecgaudit.pipeline._sumreplicates import SummaryReplicates
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import UNKNOWN_GROUP
-from ecgaudit.summary import Summary, attribute_column, read_summary
+from ecgaudit.summary import Summary, attribute_column, read_summary, replicate_column
 
 __all__ = ["audit_summaries", "audit_summary_files", "binned_scores", "pool_cells"]
 
@@ -86,10 +87,16 @@ def binned_scores(cells: pd.DataFrame, edges: Mapping[str, Sequence[float]]
 
 
 def _expand(cells: pd.DataFrame, strata_cols: list[str], tasks: list[str],
-            reps: dict[str, np.ndarray]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """One row per ECG: the strata columns and per task a label and a binned score."""
+            reps: dict[str, np.ndarray], n_rep: int
+            ) -> tuple[pd.DataFrame, list[np.ndarray], list[np.ndarray]]:
+    """One row per ECG: the strata columns and per task a label and a binned score.
+
+    Also returns, per task, the first row of each cell and the cells' replicate columns.
+    """
     cols: dict[str, np.ndarray] = {}
     strata = None
+    starts, counts = [], []
+    rep_cols = [replicate_column(k) for k in range(n_rep)]
     for task in tasks:
         mine = cells[cells["task"] == task].sort_values([*strata_cols, "bin", "label"],
                                                         kind="stable")
@@ -105,7 +112,9 @@ def _expand(cells: pd.DataFrame, strata_cols: list[str], tasks: list[str],
                              "the same rows; re-run `ecgaudit summarize`.")
         cols[f"label:{task}"] = np.repeat(mine["label"].to_numpy(np.int8), n)
         cols[f"score:{task}"] = np.repeat(reps[task][mine["bin"].to_numpy()], n)
-    return pd.DataFrame(cols), cols
+        starts.append(np.cumsum(n) - n)
+        counts.append(mine[rep_cols].to_numpy(np.int32))
+    return pd.DataFrame(cols), starts, counts
 
 
 def _pseudo_column(values: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
@@ -166,8 +175,9 @@ def audit_summaries(summaries: Sequence[Summary],
     edges = {t["name"]: t["edges"] for t in summaries[0].header["tasks"]}
     strata_cols = [attribute_column(a) for a in cfg.attributes] + [
         attribute_column(site_attribute)]
-    frame, _ = _expand(cells, strata_cols, [t.name for t in cfg.tasks],
-                       binned_scores(cells, edges))
+    n_rep = summaries[0].n_replicates
+    frame, starts, counts = _expand(cells, strata_cols, [t.name for t in cfg.tasks],
+                                    binned_scores(cells, edges), n_rep)
     specs = {a["name"]: {**a, "min_age": cfg.attributes[a["name"]].min_age}
              for a in summaries[0].header["attributes"]}
     for name, spec in specs.items():
@@ -181,7 +191,22 @@ def audit_summaries(summaries: Sequence[Summary],
                   "score_grid": summaries[0].header["grid"]}
     inputs = [("predictions", _frame_table(frame, f"<cells of {len(summaries)} summaries>"))]
     steps = Steps(progress, audit_steps(bootstrap=pseudo.bootstrap, read_files=False))
-    return _run(inputs, pseudo, None, provenance=provenance, steps=steps)
+    hook = None
+    if n_rep and pseudo.bootstrap > 0:
+        if pseudo.bootstrap > n_rep:
+            raise ConfigError(f"bootstrap: {pseudo.bootstrap} replicates asked for, but the "
+                              f"summaries carry {n_rep}; set `bootstrap: {n_rep}` or fewer, "
+                              "or summarise again with more --replicates")
+        if pseudo.bootstrap_method != "percentile":
+            raise ConfigError("bootstrap_method: summaries' replicates give percentile "
+                              "intervals only (BCa needs a jackknife of the rows)")
+        if pseudo.bootstrap_bins not in (None, "auto", "exact"):
+            raise ConfigError("bootstrap_bins: the summaries are binned already; leave it "
+                              "unset with --from-summaries")
+
+        def hook(session: Any) -> SummaryReplicates:
+            return SummaryReplicates(session.evaluator, starts, counts)
+    return _run(inputs, pseudo, None, provenance=provenance, steps=steps, replicates=hook)
 
 
 def audit_summary_files(paths: Sequence[str | Path],

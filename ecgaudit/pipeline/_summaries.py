@@ -40,6 +40,7 @@ from ecgaudit.summary import (
     grid_edges,
     poisson_weights,
 )
+from ecgaudit.summary._file import content_digest, expected_columns
 from ecgaudit.summary._layout import MAX_BINS, MIN_BINS
 from ecgaudit.validate import prepare
 
@@ -142,6 +143,8 @@ def summarize(data: pd.DataFrame | InputTable, config: AuditConfig | Mapping[str
         "replicates": ({"B": int(replicates), "seed": int(cfg.seed),
                         "scheme": "poisson-hash-1", "unit": unit} if replicates else None),
     }
+    cells = cells.loc[:, expected_columns(header)].reset_index(drop=True)
+    header["content_sha256"] = content_digest(header, cells)
     return Summary(header=header, cells=cells, source=str(site))
 
 

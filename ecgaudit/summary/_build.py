@@ -104,8 +104,7 @@ def cell_table(tasks: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
         df = pd.DataFrame(frame)
         keys = [*attr_cols, "bin", "label"]
         out = df.groupby(keys, sort=True, dropna=False).sum().reset_index()
-        out.insert(0, "task", name)
-        parts.append(out)
+        parts.append(pd.concat([pd.DataFrame({"task": [name] * len(out)}), out], axis=1))
     cells = pd.concat(parts, ignore_index=True)
     cells["bin"] = cells["bin"].astype(np.int32)
     cells["label"] = cells["label"].astype(np.int8)
@@ -115,4 +114,4 @@ def cell_table(tasks: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
             cells[c] = cells[c].astype(np.int32)
     for c in attr_cols:
         cells[c] = cells[c].astype(str)
-    return cells
+    return cells.copy()

@@ -28,7 +28,7 @@ from ecgaudit.summary._layout import (
     replicate_column,
 )
 
-__all__ = ["HEADER_KEY", "content_digest", "read_summary", "write_summary"]
+__all__ = ["HEADER_KEY", "content_digest", "expected_columns", "read_summary", "write_summary"]
 
 #: Key of the header in the Parquet file's key-value metadata.
 HEADER_KEY = b"ecgaudit.summary"
@@ -36,7 +36,8 @@ HEADER_KEY = b"ecgaudit.summary"
 _DTYPES = {"bin": np.int32, "label": np.int8, "n": np.int64, "sum_p": np.float64}
 
 
-def _expected_columns(header: dict[str, Any]) -> list[str]:
+def expected_columns(header: dict[str, Any]) -> list[str]:
+    """Columns of the cell table the header describes, in order."""
     attrs = [attribute_column(a["name"]) for a in header["attributes"]]
     reps = header.get("replicates")
     extra = [replicate_column(k) for k in range(int(reps["B"]))] if reps else []
@@ -71,7 +72,7 @@ def write_summary(summary: Summary, path: str | Path) -> Path:
     from ecgaudit.io import atomic_write_bytes
 
     header = {k: v for k, v in summary.header.items() if k != "content_sha256"}
-    cells = summary.cells.loc[:, _expected_columns(header)].reset_index(drop=True)
+    cells = summary.cells.loc[:, expected_columns(header)].reset_index(drop=True)
     header["content_sha256"] = content_digest(header, cells)
     table = pa.Table.from_pandas(cells, preserve_index=False)
     table = table.replace_schema_metadata({HEADER_KEY: json.dumps(header).encode()})
@@ -133,7 +134,7 @@ def read_summary(path: str | Path) -> Summary:
     header = _check_header(name, header)
     cells = table.to_pandas()
     try:
-        expected = _expected_columns(header)
+        expected = expected_columns(header)
     except (KeyError, TypeError):
         raise _refuse(name, "attributes", "the header is malformed.",
                       "re-run `ecgaudit summarize`; do not edit summary files.") from None
