@@ -115,7 +115,7 @@ def summarize(data: pd.DataFrame | InputTable, config: AuditConfig | Mapping[str
     table = data if isinstance(data, InputTable) else _frame_table(data, "<predictions>")
     meta = (metadata if isinstance(metadata, InputTable) or metadata is None
             else _frame_table(metadata, "<metadata>"))
-    frame = prepare(table, cfg, meta).frame
+    frame = prepare(table, cfg, meta, one_class_ok=True).frame
     cohort = build_cohort(frame, cfg)
     groups = {g.attribute: np.asarray(g.groups, dtype=object)[g.codes]
               for g in cohort.groupings if len(g.components) == 1}

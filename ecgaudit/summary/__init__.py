@@ -7,6 +7,7 @@ identifiers. ``docs/scale.md`` documents every column and what a summary reveals
 """
 
 from ecgaudit.summary._build import cell_table, poisson_weights
+from ecgaudit.summary._file import content_digest as content_digest_of
 from ecgaudit.summary._file import read_summary, write_summary
 from ecgaudit.summary._layout import (
     CELL_COLUMNS,
@@ -29,6 +30,7 @@ __all__ = [
     "attribute_column",
     "bin_index",
     "cell_table",
+    "content_digest_of",
     "grid_edges",
     "poisson_weights",
     "read_summary",
