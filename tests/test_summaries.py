@@ -131,6 +131,12 @@ def test_tampered_old_and_foreign_files_are_refused(tmp_path) -> None:
     _rewrite(tmp_path / "old.summary", good.cells, old)
     with pytest.raises(InputError, match=r"old\.summary: version: schema version 0"):
         read_summary(tmp_path / "old.summary")
+    grid = {**good.header, "tasks": [{**good.header["tasks"][0], "edges_sha256": "0" * 64},
+                                     *good.header["tasks"][1:]]}
+    grid["content_sha256"] = content_digest_of(grid, good.cells)
+    _rewrite(tmp_path / "grid.summary", good.cells, grid)
+    with pytest.raises(InputError, match=r"grid\.summary: tasks\.edges_sha256: .* task 't1'"):
+        read_summary(tmp_path / "grid.summary")
     pq.write_table(pa.table({"x": [1]}), tmp_path / "plain.parquet")
     with pytest.raises(InputError, match=r"plain\.parquet: header"):
         read_summary(tmp_path / "plain.parquet")

@@ -53,9 +53,6 @@ def _check(summaries: Sequence[Summary], config: AuditConfig, site_attribute: st
             if s.header.get(key) != first.header.get(key):
                 raise _mismatch(s, key, s.header.get(key), first.header.get(key),
                                 f"{first.source}'s")
-        if [t["edges"] for t in s.header["tasks"]] != [t["edges"] for t in
-                                                       first.header["tasks"]]:
-            raise _mismatch(s, "tasks.edges", "(edges)", "(edges)", f"{first.source}'s")
         site = str(s.header["site"])
         if site in sites:
             raise InputError(f"summary files {sites[site]} and {s.source}: both are site "
@@ -172,7 +169,7 @@ def audit_summaries(summaries: Sequence[Summary],
     cfg = _as_config(config)
     _check(summaries, cfg, site_attribute)
     cells = pool_cells(summaries, site_attribute)
-    edges = {t["name"]: t["edges"] for t in summaries[0].header["tasks"]}
+    edges = summaries[0].edges()
     strata_cols = [attribute_column(a) for a in cfg.attributes] + [
         attribute_column(site_attribute)]
     n_rep = summaries[0].n_replicates

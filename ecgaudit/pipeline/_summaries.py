@@ -27,7 +27,7 @@ import pandas as pd
 
 from ecgaudit import __version__
 from ecgaudit.cohort import build_cohort
-from ecgaudit.config import AuditConfig
+from ecgaudit.config import AuditConfig, parse_config
 from ecgaudit.errors import ConfigError
 from ecgaudit.io import InputTable, read_table
 from ecgaudit.pipeline._audit import _as_config, _frame_table
@@ -37,6 +37,7 @@ from ecgaudit.summary import (
     SCHEMA_VERSION,
     Summary,
     cell_table,
+    edges_digest,
     grid_edges,
     poisson_weights,
 )
@@ -67,6 +68,14 @@ def _attribute_header(config: AuditConfig) -> list[dict[str, Any]]:
     return [{"name": name, "kind": spec.kind,
              **({"bands": list(spec.bands or ())} if spec.kind == "age" else {})}
             for name, spec in config.attributes.items()]
+
+
+def _no_references(config: AuditConfig) -> AuditConfig:
+    """Drop the reference groups (a site's share may lack the pooled reference)."""
+    data = config.to_dict()
+    for spec in data["attributes"].values():
+        spec["reference"] = None
+    return parse_config(data, source="summary config")
 
 
 def _drop_small(groups: dict[str, np.ndarray], n: int, k: int) -> tuple[np.ndarray, int]:
@@ -116,7 +125,7 @@ def summarize(data: pd.DataFrame | InputTable, config: AuditConfig | Mapping[str
     meta = (metadata if isinstance(metadata, InputTable) or metadata is None
             else _frame_table(metadata, "<metadata>"))
     frame = prepare(table, cfg, meta, one_class_ok=True).frame
-    cohort = build_cohort(frame, cfg)
+    cohort = build_cohort(frame, _no_references(cfg))  # one site may lack a reference
     groups = {g.attribute: np.asarray(g.groups, dtype=object)[g.codes]
               for g in cohort.groupings if len(g.components) == 1}
     keep, dropped = _drop_small(groups, len(frame), int(min_stratum))
@@ -134,7 +143,8 @@ def summarize(data: pd.DataFrame | InputTable, config: AuditConfig | Mapping[str
     header = {
         "schema": SCHEMA, "version": SCHEMA_VERSION, "ecgaudit_version": __version__,
         "site": str(site),
-        "tasks": [{"name": n, "threshold": thresholds[n], "edges": e.tolist()}
+        "tasks": [{"name": n, "threshold": thresholds[n], "bins": int(e.size - 1),
+                   "edges_sha256": edges_digest(e)}
                   for n, _, _, e in tasks],
         "attributes": _attribute_header(cfg),
         "grid": {"kind": "logit", "bins": int(bins), "limit": 12.0},
