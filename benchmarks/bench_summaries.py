@@ -103,12 +103,17 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def binning_effect(fed: pd.DataFrame, exact: pd.DataFrame) -> dict[str, float]:
+def binning_effect(fed: pd.DataFrame, exact: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """|binned - exact| per metric: overall group (max over tasks), all groups (median, max)."""
     j = fed.merge(exact, on=KEY, suffixes=("_s", "_e"))
+    j = j[(j.status_s == "ok") & (j.status_e == "ok")]
     out = {}
     for m in ("auroc", "auprc", "sensitivity", "specificity", "brier", "ece", "cal_slope"):
-        d = (j[j.metric == m].estimate_s - j[j.metric == m].estimate_e).abs()
-        out[m] = float(d.max()) if len(d) else float("nan")
+        mine = j[j.metric == m]
+        d = (mine.estimate_s - mine.estimate_e).abs()
+        overall = d[(mine.attribute == "overall").to_numpy()]
+        out[m] = {"overall_max": float(overall.max()), "groups_median": float(d.median()),
+                  "groups_max": float(d.max()), "groups": len(d)}
     return out
 
 

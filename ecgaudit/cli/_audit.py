@@ -143,7 +143,8 @@ def audit(
             from ecgaudit.cli._summarize import audit_from_summaries
 
             return audit_from_summaries(cfg, config, from_summaries, out, policy, junit, report,
-                                        fail_on_policy, quiet=quiet, templates=templates)
+                                        fail_on_policy, quiet=quiet, templates=templates,
+                                        rows=[predictions, metadata, model, ecgs])
         _run_audit(cfg, predictions, metadata, out, policy, junit, report, fail_on_policy,
                    quiet=quiet, templates=templates, model=model, model_config=model_config,
                    ecgs=ecgs, batch_size=batch_size, device=device, threads=threads)
