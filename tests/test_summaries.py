@@ -276,6 +276,9 @@ def test_cli_summarize_then_audit_from_summaries(tmp_path) -> None:
     m = pd.read_csv(tmp_path / "res" / "metrics.csv")
     assert set(m[m.attribute == "site"].group) == {"north", "south"}
     assert m[(m.attribute == "overall") & (m.metric == "auroc")].n.iloc[0] == 400
+    res = runner.invoke(app, ["audit", str(tmp_path / "north.csv"), *paths, "--config",
+                              str(cfg), "--out", str(tmp_path / "res3")])
+    assert res.exit_code == 2 and "give no predictions" in res.output
     bad = pd.read_parquet(tmp_path / "south.summary")
     meta = pq.read_schema(tmp_path / "south.summary").metadata
     bad.loc[0, "sum_p"] += 0.5
