@@ -136,7 +136,9 @@ def _pseudo_config(config: AuditConfig, site_attribute: str) -> AuditConfig:
         attrs[name] = a
     attrs[site_attribute] = {"column": attribute_column(site_attribute)}
     thresholds = _fixed_thresholds(config)
+    # Curves along raw ages need the rows: not in a summary (only age bands are).
     base.update(tasks=tasks, attributes=attrs, id_column=None, patient_column=None,
+                continuous_axes={},
                 threshold={"rule": "fixed", "value": 0.5},
                 task_thresholds={n: {"rule": "fixed", "value": v} for n, v in thresholds.items()})
     return parse_config(base, source="pooled summaries")
