@@ -106,6 +106,8 @@ def test_summary_holds_counts_and_sums_and_no_identifiers(tmp_path) -> None:
     raw = path.read_bytes()
     for ident in ("e17", "p12", "ecg_id", "patient_id"):
         assert ident.encode() not in raw
+    again = write_summary(summarize(df, config(), site="A"), tmp_path / "again.summary")
+    assert again.read_bytes() == raw  # same inputs, byte-identical file
     back = read_summary(path)
     pd.testing.assert_frame_equal(back.cells, s.cells)
     assert back.header == s.header
