@@ -12,6 +12,7 @@ from ecgaudit.cli import (
     _gate,  # noqa: F401  (registers `gate`, `compare`)
     _predict,  # noqa: F401  (registers `predict`)
     _report,  # noqa: F401  (registers `report`)
+    _summarize,  # noqa: F401  (registers `summarize`)
 )
 from ecgaudit.cli._app import app
 

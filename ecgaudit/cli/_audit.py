@@ -112,6 +112,7 @@ def audit(
     event: Annotated[str | None, typer.Option(help="Survival: event column (1 event, 0 censored).")] = None,
     horizon: Annotated[list[float], typer.Option(help="Survival: horizon in the time unit (repeat).")] = [],  # noqa: B006
     risk: Annotated[bool, typer.Option(help="Survival: scores are risks on any scale (not probabilities).")] = False,
+    from_summaries: Annotated[list[Path], typer.Option(help="Audit pooled summary files (`ecgaudit summarize`; repeat per site) instead of rows; needs --config.")] = [],  # noqa: B006
 ) -> None:
     """Audit predictions by subgroup and write metrics.csv, disparities.csv, results.json.
 
@@ -131,13 +132,18 @@ def audit(
     }
     overrides = {"seed": seed, "bootstrap": bootstrap, "min_cell_size": min_cell,
                  "bootstrap_bins": bootstrap_bins}
-    inputs = [predictions, metadata, config, policy, model, model_config, ecgs]
+    inputs = [predictions, metadata, config, policy, model, model_config, ecgs, *from_summaries]
     check_output_dir(out, inputs, "--out")
     check_outputs({"--junit": junit}, inputs)
     cfg = _resolve_config(config, flags, overrides)
     if policy is not None:
         load_policy(policy)  # a broken policy fails before any computation
     with output_lock(out):  # a second run into the same folder is refused, not mixed
+        if from_summaries:  # pooled site summaries: cli/_summarize.py
+            from ecgaudit.cli._summarize import audit_from_summaries
+
+            return audit_from_summaries(cfg, config, from_summaries, out, policy, junit, report,
+                                        fail_on_policy, quiet=quiet, templates=templates)
         _run_audit(cfg, predictions, metadata, out, policy, junit, report, fail_on_policy,
                    quiet=quiet, templates=templates, model=model, model_config=model_config,
                    ecgs=ecgs, batch_size=batch_size, device=device, threads=threads)

@@ -162,7 +162,8 @@ def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
 
 def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
          metadata: InputTable | None, provenance: dict[str, Any] | None = None,
-         steps: Steps | None = None) -> AuditResult:
+         steps: Steps | None = None,
+         replicates: Callable[[MetricSession], Any] | None = None) -> AuditResult:
     steps = steps or Steps(None, [])
     predictions = inputs[0][1]
     steps.next()
@@ -185,6 +186,8 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     if config.tasks:
         metric_rows, disp_rows, session, points = _compute(frame, cohort, config, thresholds,
                                                            patients)
+        if replicates is not None:  # bootstrap replicates given as cells (summaries)
+            session.evaluator = replicates(session)
     else:  # continuous tasks only (pipeline/_continuous.py): no binary session to build
         metric_rows, disp_rows, session, points = no_binary_tasks()
     ranking = points.ranking

@@ -311,7 +311,7 @@ def _ages(frame: pd.DataFrame, config: AuditConfig, source_of: dict[str, tuple[s
 
 
 def prepare(predictions: InputTable, config: AuditConfig,
-            metadata: InputTable | None = None) -> PreparedData:
+            metadata: InputTable | None = None, *, one_class_ok: bool = False) -> PreparedData:
     """Validate the inputs, join them and normalise labels and scores.
 
     Parameters
@@ -322,6 +322,8 @@ def prepare(predictions: InputTable, config: AuditConfig,
         The audit configuration.
     metadata : InputTable, optional
         Demographics joined on ``config.id_column``.
+    one_class_ok : bool
+        Accept a task with one class only (one site's share of a pooled cohort).
 
     Returns
     -------
@@ -366,7 +368,7 @@ def prepare(predictions: InputTable, config: AuditConfig,
         problems += lprobs + probs
         if y is not None and p is not None:
             n_pos = int(y.sum())
-            if n_pos in (0, y.size):
+            if n_pos in (0, y.size) and not one_class_ok:
                 cls = "positive cases" if n_pos else "negative cases"
                 problems.append(Problem(MSG_ONE_CLASS.format(task=task.name, cls=cls, n=y.size),
                                         source_of[task.label][0], task.label))

@@ -1,0 +1,93 @@
+"""``ecgaudit summarize`` and the ``audit --from-summaries`` branch (pooled summaries)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ecgaudit.cli._app import app, cli_errors
+from ecgaudit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ecgaudit.config import AuditConfig
+    from ecgaudit.summary import Summary
+
+
+def describe(summary: Summary) -> str:
+    """One paragraph: what the summary file reveals."""
+    cells = summary.cells
+    h = summary.header
+    n = cells["n"].to_numpy()
+    strata = cells.drop_duplicates([c for c in cells.columns if c.startswith("a:")])
+    reps = h.get("replicates")
+    return (f"site '{h['site']}': {h['n_ecgs']} ECGs in {len(strata)} finest strata, "
+            f"{len(cells)} cells over {len(h['tasks'])} task(s) on a {h['grid']['bins']}-bin "
+            f"score grid; the smallest cell holds {int(n.min()) if n.size else 0} ECG(s). The "
+            "file reveals, per task, stratum, score bin and label, the number of ECGs and "
+            "the sum of their scores" + (f", and {reps['B']} bootstrap replicates of the "
+                                         "counts" if reps else "")
+            + f"; {h['small_cell']['dropped_strata']} strata under "
+            f"{h['small_cell']['min_stratum']} ECGs were left out. No rows, no identifiers.")
+
+
+@app.command(no_args_is_help=True)
+@cli_errors
+def summarize(
+    predictions: Annotated[Path, typer.Argument(help="Predictions file (CSV, CSV.gz or Parquet) of one site.")],
+    config: Annotated[Path, typer.Option(help="The audit config every site shares (binary tasks, fixed thresholds).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Summary file to write (Parquet).")],
+    metadata: Annotated[Path | None, typer.Option(help="Demographics file, joined on the config's id column.")] = None,
+    site: Annotated[str | None, typer.Option(help="The site's name (default: the file name's stem).")] = None,
+    bins: Annotated[int, typer.Option(help="Bins of the shared score grid (8..65536; coarser reveals less; all sites alike).")] = 1024,
+    min_stratum: Annotated[int, typer.Option(help="Leave out finest strata with fewer ECGs (the site's small-cell rule).")] = 1,
+    replicates: Annotated[int, typer.Option(min=0, help="Poisson bootstrap replicates hashed from the patient id and the config's seed.")] = 0,
+) -> None:
+    """Write a site's sufficient statistics (no rows, no identifiers) as a summary file."""
+    from ecgaudit.io import check_output_file
+    from ecgaudit.pipeline._summaries import summarize_files
+    from ecgaudit.summary import write_summary
+
+    check_output_file(out, [predictions, metadata, config], "--out")
+    summary = summarize_files(predictions, config, metadata=metadata, site=site, bins=bins,
+                              min_stratum=min_stratum, replicates=replicates)
+    written = write_summary(summary, out)
+    typer.echo(describe(summary))
+    typer.echo(f"summary: {written} ({written.stat().st_size} bytes, "
+               f"sha256 of content {summary.header['content_sha256'][:16]}...)")
+
+
+def audit_from_summaries(cfg: AuditConfig, config: Path | None, paths: list[Path], out: Path,
+                         policy: Path | None, junit: Path | None, report: bool,
+                         fail_on_policy: bool, *, quiet: bool, templates: Path | None) -> None:
+    """``audit --from-summaries``: audit pooled summaries and write the usual output set."""
+    from ecgaudit.cli._gate import run_gate, write_gate_outputs
+    from ecgaudit.cli._progress import step_progress
+    from ecgaudit.cli._summary import print_summary, print_verdicts
+    from ecgaudit.io import write_output_set
+    from ecgaudit.pipeline._fromsummaries import audit_summary_files
+    from ecgaudit.reports import render_html
+
+    if config is None:
+        raise ConfigError("--from-summaries needs --config: the config the sites summarised with")
+    with step_progress(quiet) as steps:
+        result = audit_summary_files(paths, cfg, progress=steps)
+    files = result.output_files()
+    print_summary(result)
+    gate = run_gate(result, policy) if policy is not None else None
+    if gate is not None:
+        files["gate.json"] = gate.to_json().encode("utf-8")
+    print_verdicts(result, gate.to_dict() if gate is not None else None)
+    if report:
+        files["report.html"] = render_html(
+            result, gate=gate.to_dict() if gate is not None else None,
+            templates=templates).encode("utf-8")
+    written = write_output_set(out, files)
+    if gate is not None and junit is not None:
+        write_gate_outputs(gate, None, junit)
+    typer.echo(f"results: {written['results.json']}")
+    if report:
+        typer.echo(f"report: {written['report.html']}")
+    if gate is not None and fail_on_policy and gate.exit_code != 0:
+        raise typer.Exit(gate.exit_code)

@@ -1,0 +1,216 @@
+"""``audit --from-summaries``: the pooled audit, and the per-site view, from summary files.
+
+See :mod:`ecgaudit.pipeline._summaries` for what the audit of pooled cells is and why it
+equals the row-level audit of the binned rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecgaudit.cohort import age_band_labels
+from ecgaudit.config import AuditConfig, parse_config
+from ecgaudit.errors import ConfigError, InputError
+from ecgaudit.pipeline._audit import _as_config, _frame_table, _run
+from ecgaudit.pipeline._progress import ProgressCallback, Steps, audit_steps
+from ecgaudit.pipeline._summaries import _attribute_header, _fixed_thresholds
+from ecgaudit.pipeline._sumreplicates import SummaryReplicates
+from ecgaudit.result import AuditResult
+from ecgaudit.schema import UNKNOWN_GROUP
+from ecgaudit.summary import Summary, attribute_column, read_summary, replicate_column
+
+__all__ = ["audit_summaries", "audit_summary_files", "binned_scores", "pool_cells"]
+
+
+def _mismatch(s: Summary, key: str, got: Any, want: Any, what: str) -> InputError:
+    return InputError(f"summary file {s.source}: {key}: {got!r} differs from {what} {want!r}. "
+                      "Hint: every site must summarise with the same config, bins and "
+                      "ecgaudit schema version.")
+
+
+def _check(summaries: Sequence[Summary], config: AuditConfig, site_attribute: str) -> None:
+    if not summaries:
+        raise ConfigError("--from-summaries needs at least one summary file")
+    if site_attribute in config.attributes:
+        raise ConfigError(f"attribute '{site_attribute}' is in the config, but the per-site "
+                          "view adds the site under that name: rename one (--site-attribute)")
+    want_tasks = [(t.name, v) for t, v in zip(config.tasks, _fixed_thresholds(config).values())]
+    want_attrs = _attribute_header(config)
+    first = summaries[0]
+    sites: dict[str, str] = {}
+    for s in summaries:
+        got = [(t["name"], float(t["threshold"])) for t in s.header["tasks"]]
+        if got != want_tasks:
+            raise _mismatch(s, "tasks", got, want_tasks, "the config's (name, threshold)")
+        if s.header["attributes"] != want_attrs:
+            raise _mismatch(s, "attributes", s.header["attributes"], want_attrs, "the config's")
+        for key in ("grid", "replicates"):
+            if s.header.get(key) != first.header.get(key):
+                raise _mismatch(s, key, s.header.get(key), first.header.get(key),
+                                f"{first.source}'s")
+        if [t["edges"] for t in s.header["tasks"]] != [t["edges"] for t in
+                                                       first.header["tasks"]]:
+            raise _mismatch(s, "tasks.edges", "(edges)", "(edges)", f"{first.source}'s")
+        site = str(s.header["site"])
+        if site in sites:
+            raise InputError(f"summary files {sites[site]} and {s.source}: both are site "
+                             f"'{site}'. Hint: name each site once (`summarize --site`).")
+        sites[site] = s.source
+
+
+def pool_cells(summaries: Sequence[Summary], site_attribute: str = "site") -> pd.DataFrame:
+    """Cells of every summary, one table, with the site as one more attribute column."""
+    parts = [s.cells.assign(**{attribute_column(site_attribute): str(s.header["site"])})
+             for s in summaries]
+    return pd.concat(parts, ignore_index=True)
+
+
+def binned_scores(cells: pd.DataFrame, edges: Mapping[str, Sequence[float]]
+                  ) -> dict[str, np.ndarray]:
+    """Pooled mean score of every bin of every task (clipped into the bin)."""
+    out = {}
+    for task, e in edges.items():
+        e = np.asarray(e, dtype=np.float64)
+        mine = cells[cells["task"] == task]
+        nb = e.size - 1
+        n = np.bincount(mine["bin"].to_numpy(), weights=mine["n"].to_numpy(), minlength=nb)
+        s = np.bincount(mine["bin"].to_numpy(), weights=mine["sum_p"].to_numpy(), minlength=nb)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n > 0, s / np.maximum(n, 1), e[:-1])
+        out[task] = np.clip(mean, e[:-1], e[1:])
+    return out
+
+
+def _expand(cells: pd.DataFrame, strata_cols: list[str], tasks: list[str],
+            reps: dict[str, np.ndarray], n_rep: int
+            ) -> tuple[pd.DataFrame, list[np.ndarray], list[np.ndarray]]:
+    """One row per ECG: the strata columns and per task a label and a binned score.
+
+    Also returns, per task, the first row of each cell and the cells' replicate columns.
+    """
+    cols: dict[str, np.ndarray] = {}
+    strata = None
+    starts, counts = [], []
+    rep_cols = [replicate_column(k) for k in range(n_rep)]
+    for task in tasks:
+        mine = cells[cells["task"] == task].sort_values([*strata_cols, "bin", "label"],
+                                                        kind="stable")
+        n = mine["n"].to_numpy(np.int64)
+        block = mine.groupby(strata_cols, sort=True)["n"].sum()
+        if strata is None:
+            strata = block
+            for c in strata_cols:
+                cols[c] = np.repeat(mine[c].to_numpy(dtype=object), n)
+        elif not block.equals(strata):
+            raise InputError(f"summaries: task '{task}' counts other ECGs per stratum than "
+                             f"task '{tasks[0]}'. Hint: every task of a summary must cover "
+                             "the same rows; re-run `ecgaudit summarize`.")
+        cols[f"label:{task}"] = np.repeat(mine["label"].to_numpy(np.int8), n)
+        cols[f"score:{task}"] = np.repeat(reps[task][mine["bin"].to_numpy()], n)
+        starts.append(np.cumsum(n) - n)
+        counts.append(mine[rep_cols].to_numpy(np.int32))
+    return pd.DataFrame(cols), starts, counts
+
+
+def _pseudo_column(values: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
+    """Group names back to a column the cohort stage bands/reads to the same groups."""
+    if spec["kind"] != "age":
+        return np.where(values == UNKNOWN_GROUP, "", values).astype(object)
+    bands = [float(b) for b in spec["bands"]]
+    first = min(bands[0] - 1.0, (bands[0] + spec.get("min_age", 0.0)) / 2.0)
+    value_of = dict(zip(age_band_labels(bands), [first, *bands]))
+    return np.array([value_of.get(v, np.nan) for v in values], dtype=float)
+
+
+def _pseudo_config(config: AuditConfig, site_attribute: str) -> AuditConfig:
+    base = config.to_dict()
+    tasks = [{"name": t.name, "label": f"label:{t.name}", "score": f"score:{t.name}"}
+             for t in config.tasks]
+    attrs: dict[str, Any] = {}
+    for name, spec in config.attributes.items():
+        a = {"column": attribute_column(name), "kind": spec.kind, "reference": spec.reference}
+        if spec.kind == "age":
+            a.update(bands=list(spec.bands or ()), min_age=spec.min_age, max_age=spec.max_age)
+        attrs[name] = a
+    attrs[site_attribute] = {"column": attribute_column(site_attribute)}
+    thresholds = _fixed_thresholds(config)
+    base.update(tasks=tasks, attributes=attrs, id_column=None, patient_column=None,
+                threshold={"rule": "fixed", "value": 0.5},
+                task_thresholds={n: {"rule": "fixed", "value": v} for n, v in thresholds.items()})
+    return parse_config(base, source="pooled summaries")
+
+
+def audit_summaries(summaries: Sequence[Summary],
+                    config: AuditConfig | Mapping[str, Any] | str | Path, *,
+                    site_attribute: str = "site",
+                    progress: ProgressCallback | None = None) -> AuditResult:
+    """Audit the pooled cells of several sites' summaries, the site as an attribute.
+
+    Parameters
+    ----------
+    summaries : sequence of Summary
+        One per site (:func:`ecgaudit.summary.read_summary`).
+    config : AuditConfig, mapping or path
+        The config the sites summarised with (tasks, fixed thresholds, attributes); its
+        intersections, intervals, bootstrap, small-cell and policy settings apply.
+    site_attribute : str
+        Name of the per-site attribute.
+    progress : callable, optional
+        As for :func:`ecgaudit.pipeline.audit`.
+
+    Returns
+    -------
+    AuditResult
+        The same tables as a row-level audit of the binned rows; the manifest lists the
+        summaries (site, ECGs, content digest) under ``summaries``.
+    """
+    cfg = _as_config(config)
+    _check(summaries, cfg, site_attribute)
+    cells = pool_cells(summaries, site_attribute)
+    edges = {t["name"]: t["edges"] for t in summaries[0].header["tasks"]}
+    strata_cols = [attribute_column(a) for a in cfg.attributes] + [
+        attribute_column(site_attribute)]
+    n_rep = summaries[0].n_replicates
+    frame, starts, counts = _expand(cells, strata_cols, [t.name for t in cfg.tasks],
+                                    binned_scores(cells, edges), n_rep)
+    specs = {a["name"]: {**a, "min_age": cfg.attributes[a["name"]].min_age}
+             for a in summaries[0].header["attributes"]}
+    for name, spec in specs.items():
+        col = attribute_column(name)
+        frame[col] = _pseudo_column(frame[col].to_numpy(dtype=object), spec)
+    pseudo = _pseudo_config(cfg, site_attribute)
+    provenance = {"summaries": [{"file": s.source, "site": s.header["site"],
+                                 "n_ecgs": s.header["n_ecgs"],
+                                 "content_sha256": s.header["content_sha256"],
+                                 "small_cell": s.header["small_cell"]} for s in summaries],
+                  "score_grid": summaries[0].header["grid"]}
+    inputs = [("predictions", _frame_table(frame, f"<cells of {len(summaries)} summaries>"))]
+    steps = Steps(progress, audit_steps(bootstrap=pseudo.bootstrap, read_files=False))
+    hook = None
+    if n_rep and pseudo.bootstrap > 0:
+        if pseudo.bootstrap > n_rep:
+            raise ConfigError(f"bootstrap: {pseudo.bootstrap} replicates asked for, but the "
+                              f"summaries carry {n_rep}; set `bootstrap: {n_rep}` or fewer, "
+                              "or summarise again with more --replicates")
+        if pseudo.bootstrap_method != "percentile":
+            raise ConfigError("bootstrap_method: summaries' replicates give percentile "
+                              "intervals only (BCa needs a jackknife of the rows)")
+        if pseudo.bootstrap_bins not in (None, "auto", "exact"):
+            raise ConfigError("bootstrap_bins: the summaries are binned already; leave it "
+                              "unset with --from-summaries")
+
+        def hook(session: Any) -> SummaryReplicates:
+            return SummaryReplicates(session.evaluator, starts, counts)
+    return _run(inputs, pseudo, None, provenance=provenance, steps=steps, replicates=hook)
+
+
+def audit_summary_files(paths: Sequence[str | Path],
+                        config: AuditConfig | Mapping[str, Any] | str | Path,
+                        **options: Any) -> AuditResult:
+    """:func:`audit_summaries` of summary files (each read and verified first)."""
+    return audit_summaries([read_summary(p) for p in paths], config, **options)

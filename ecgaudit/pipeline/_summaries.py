@@ -1,0 +1,160 @@
+"""Summaries: ``summarize`` a table into cells, and audit the pooled cells of many sites.
+
+:func:`summarize` validates a table exactly as ``audit`` does, bands and recodes its
+attributes, and counts its ECGs per (task, finest stratum, score bin, label) on the shared
+grid of :mod:`ecgaudit.summary._layout`. :func:`audit_summaries` pools the cells of several
+summaries (one per site), adds the site as an attribute, and runs the audit pipeline on the
+*binned* cohort the cells describe: every ECG's score replaced by its bin's pooled mean score
+(total ``sum_p`` over total ``n`` of the bin, over all sites, strata and labels). Because
+every metric of a task depends on the rows only through its (stratum, bin, label) counts and
+the bins' scores, that audit equals the row-level audit of the same rows with their scores
+quantised on the same grid (tested): counts exactly, metrics to rounding.
+
+The audit runs on one expanded row per ECG (``n`` copies of each cell). Within a site and
+stratum, row ``i`` of every task is that task's ``i``-th ECG in (bin, label) order: every
+task's margins are exact, while which ECG carries which pair of labels across tasks is not
+kept (no audit metric uses it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecgaudit import __version__
+from ecgaudit.cohort import build_cohort
+from ecgaudit.config import AuditConfig
+from ecgaudit.errors import ConfigError
+from ecgaudit.io import InputTable, read_table
+from ecgaudit.pipeline._audit import _as_config, _frame_table
+from ecgaudit.summary import (
+    DEFAULT_BINS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    Summary,
+    cell_table,
+    grid_edges,
+    poisson_weights,
+)
+from ecgaudit.summary._file import content_digest, expected_columns
+from ecgaudit.summary._layout import MAX_BINS, MIN_BINS
+from ecgaudit.validate import prepare
+
+__all__ = ["summarize", "summarize_files"]
+
+
+def _fixed_thresholds(config: AuditConfig) -> dict[str, float]:
+    out = {}
+    for task in config.tasks:
+        if task.kind != "binary":
+            raise ConfigError(f"task '{task.name}' is {task.kind}: summaries cover binary "
+                              "tasks only; leave it out of the config")
+        spec = config.threshold_for(task.name)
+        if spec.rule != "fixed":
+            raise ConfigError(
+                f"threshold of task '{task.name}': rule '{spec.rule}' derives the threshold "
+                "from the pooled rows, which a site cannot do alone. Agree on it first and "
+                "fix it: `task_thresholds: {" + task.name + ": {rule: fixed, value: ...}}`")
+        out[task.name] = float(spec.value if spec.value is not None else 0.5)
+    return out
+
+
+def _attribute_header(config: AuditConfig) -> list[dict[str, Any]]:
+    return [{"name": name, "kind": spec.kind,
+             **({"bands": list(spec.bands or ())} if spec.kind == "age" else {})}
+            for name, spec in config.attributes.items()]
+
+
+def _drop_small(groups: dict[str, np.ndarray], n: int, k: int) -> tuple[np.ndarray, int]:
+    """Mask of rows kept when strata of fewer than ``k`` rows are left out; strata dropped."""
+    if k <= 1 or not groups:
+        return np.ones(n, dtype=bool), 0
+    key = pd.DataFrame(groups).astype(str).agg("\x1f".join, axis=1)
+    size = key.map(key.value_counts())
+    keep = (size >= k).to_numpy()
+    return keep, int(key[~keep].nunique())
+
+
+def summarize(data: pd.DataFrame | InputTable, config: AuditConfig | Mapping[str, Any] | str
+              | Path, *, site: str, metadata: pd.DataFrame | InputTable | None = None,
+              bins: int = DEFAULT_BINS, min_stratum: int = 1, replicates: int = 0
+              ) -> Summary:
+    """Summarise one site's table into cells (the file's layout: :mod:`ecgaudit.summary`).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or InputTable
+        Predictions with labels (and demographics, unless ``metadata`` is given).
+    config : AuditConfig, mapping or path
+        The audit config every site shares (binary tasks, fixed thresholds).
+    site : str
+        The site's name (its group in the per-site view).
+    metadata : pandas.DataFrame or InputTable, optional
+        Demographics joined on ``config.id_column``.
+    bins : int
+        Bins of the shared score grid (fewer = coarser; every site must use the same).
+    min_stratum : int
+        Finest strata with fewer ECGs are left out of the file whole (the site's own
+        small-cell rule; 1 keeps everything).
+    replicates : int
+        Poisson bootstrap replicates to carry (``r:<k>`` columns), weights hashed from
+        ``config.patient_column`` (else ``config.id_column``) and ``config.seed``.
+
+    Returns
+    -------
+    Summary
+    """
+    cfg = _as_config(config)
+    thresholds = _fixed_thresholds(cfg)
+    if not MIN_BINS <= int(bins) <= MAX_BINS:
+        raise ConfigError(f"--bins must be between {MIN_BINS} and {MAX_BINS}, got {bins}")
+    table = data if isinstance(data, InputTable) else _frame_table(data, "<predictions>")
+    meta = (metadata if isinstance(metadata, InputTable) or metadata is None
+            else _frame_table(metadata, "<metadata>"))
+    frame = prepare(table, cfg, meta, one_class_ok=True).frame
+    cohort = build_cohort(frame, cfg)
+    groups = {g.attribute: np.asarray(g.groups, dtype=object)[g.codes]
+              for g in cohort.groupings if len(g.components) == 1}
+    keep, dropped = _drop_small(groups, len(frame), int(min_stratum))
+    unit = cfg.patient_column or cfg.id_column
+    weights = None
+    if replicates:
+        if unit is None:
+            raise ConfigError("replicates need a patient_column (or id_column) in the config: "
+                              "the bootstrap weights are hashed from it")
+        weights = poisson_weights(frame[unit].to_numpy()[keep], int(replicates), cfg.seed)
+    tasks = [(t.name, frame[f"y:{t.name}"].to_numpy()[keep],
+              frame[f"p:{t.name}"].to_numpy()[keep], grid_edges(bins, thresholds[t.name]))
+             for t in cfg.tasks]
+    cells = cell_table(tasks, {a: v[keep] for a, v in groups.items()}, weights)
+    header = {
+        "schema": SCHEMA, "version": SCHEMA_VERSION, "ecgaudit_version": __version__,
+        "site": str(site),
+        "tasks": [{"name": n, "threshold": thresholds[n], "edges": e.tolist()}
+                  for n, _, _, e in tasks],
+        "attributes": _attribute_header(cfg),
+        "grid": {"kind": "logit", "bins": int(bins), "limit": 12.0},
+        "n_ecgs": int(keep.sum()),
+        "small_cell": {"min_stratum": int(min_stratum), "dropped_strata": dropped},
+        "replicates": ({"B": int(replicates), "seed": int(cfg.seed),
+                        "scheme": "poisson-hash-1", "unit": unit} if replicates else None),
+    }
+    cells = cells.loc[:, expected_columns(header)].reset_index(drop=True)
+    header["content_sha256"] = content_digest(header, cells)
+    return Summary(header=header, cells=cells, source=str(site))
+
+
+def summarize_files(predictions: str | Path, config: AuditConfig | Mapping[str, Any] | str
+                    | Path, *, metadata: str | Path | None = None, site: str | None = None,
+                    **options: Any) -> Summary:
+    """:func:`summarize` of files (the site defaults to the predictions file's stem)."""
+    cfg = _as_config(config)
+    ids = (cfg.id_column, cfg.patient_column)
+    pred = read_table(predictions, text_columns=ids)
+    meta = read_table(metadata, text_columns=ids) if metadata is not None else None
+    return summarize(pred, cfg, site=site or Path(predictions).name.split(".")[0],
+                     metadata=meta, **options)
