@@ -32,7 +32,10 @@ import pandas as pd
 
 from ecgaudit.errors import InputError
 
-__all__ = ["Grid", "Source", "cell_counts", "open_source", "redact", "score_problems"]
+__all__ = [
+    "Grid", "Source", "cell_counts", "check_columns", "missing_count", "open_source", "redact",
+    "score_problems",
+]
 
 #: Memory limit and threads of the embedded DuckDB (dataset paths and ``duckdb://``).
 DUCKDB_MEMORY_LIMIT = "1GB"
@@ -261,6 +264,15 @@ def score_problems(source: Source, score: str, *, logit: bool = False) -> list[s
         out.append(f"column '{score}': scores must lie in [0, 1], found {float(lo):g} to "
                    f"{float(hi):g} (logits? set score_type: logit)")
     return out
+
+
+def missing_count(source: Source, column: str) -> int:
+    """Count the rows whose ``column`` is missing (NULL)."""
+    col = source.table[column]
+    stats = _run(source, source.table.aggregate(m=col.isnull().ifelse(1, 0).sum()),  # noqa: PD003
+                 "the missing-value check")
+    value = stats.iloc[0, 0]
+    return int(value) if pd.notna(value) else 0
 
 
 def _bin(source: Source, p: Any, grid: Grid) -> tuple[Any, Any]:
