@@ -19,10 +19,11 @@ small edge table), so every engine puts every score in the bin NumPy puts it in.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,15 @@ class Grid:
     threshold: float | None
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the drivers' own deprecation notices (ibis/pyspark vs duckdb 1.5, pandas 3)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
 def _fail(what: str, where: str, exc: BaseException, hint: str) -> InputError:
     detail = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
     kind = type(exc).__name__
@@ -152,7 +162,8 @@ def _dataset(paths: Sequence[str | Path]) -> Source:
         raise InputError(f"dataset {Path(missing).name}: file not found ({missing}).")
     con = _duckdb()
     try:
-        table = (con.read_parquet(files) if kinds == {".parquet"} else con.read_csv(files))
+        with _quiet():
+            table = (con.read_parquet(files) if kinds == {".parquet"} else con.read_csv(files))
     except Exception as exc:
         raise _fail("cannot read dataset", name, exc,
                     "check the paths (globs must match files) and that the files are "
@@ -192,14 +203,16 @@ def open_source(*, sql: str | None = None, connection: str | None = None,
         raise InputError("give either dataset paths or --sql/--connection, not both.")
     where = redact(connection)
     try:
-        con, backend = _connect(connection)
+        with _quiet():
+            con, backend = _connect(connection)
     except InputError:
         raise
     except Exception as exc:
         raise _fail("cannot connect to", where, exc,
                     "check the URL, that the server runs, and the credentials") from None
     try:
-        table = con.sql(sql)
+        with _quiet():
+            table = con.sql(sql)
     except Exception as exc:
         if backend != "pyspark":
             con.disconnect()
@@ -226,10 +239,7 @@ def check_columns(source: Source, needed: Sequence[str]) -> None:
 
 def _run(source: Source, expr: Any, what: str) -> pd.DataFrame:
     try:
-        with warnings.catch_warnings():
-            # The drivers' own deprecation notices (pandas 3 vs pyspark/ibis internals).
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
+        with _quiet():
             return expr.to_pyarrow().to_pandas()
     except Exception as exc:
         raise _fail(f"{what} failed on", source.name, exc,
