@@ -86,9 +86,10 @@ else:
         if e.code:
             raise
     extra = {}
+use = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": time.perf_counter() - t0,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  **extra}))
+                  "cpu_seconds": use.ru_utime + use.ru_stime,
+                  "peak_rss_mb": use.ru_maxrss / 1024, **extra}))
 """
 
 
@@ -115,6 +116,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ecgaudit-wh-", dir=a.work))
     results: dict = {"rows": a.rows, "bootstrap": a.bootstrap, "sample": a.sample,
                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                 "load_average_at_start": os.getloadavg(),
                                  "note": "shared 2-core machine: timings are upper bounds"},
                      "cases": {}}
     try:
