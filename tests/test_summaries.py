@@ -106,6 +106,8 @@ def test_summary_holds_counts_and_sums_and_no_identifiers(tmp_path) -> None:
     raw = path.read_bytes()
     for ident in ("e17", "p12", "ecg_id", "patient_id"):
         assert ident.encode() not in raw
+    again = write_summary(summarize(df, config(), site="A"), tmp_path / "again.summary")
+    assert again.read_bytes() == raw  # same inputs, byte-identical file
     back = read_summary(path)
     pd.testing.assert_frame_equal(back.cells, s.cells)
     assert back.header == s.header
@@ -131,6 +133,12 @@ def test_tampered_old_and_foreign_files_are_refused(tmp_path) -> None:
     _rewrite(tmp_path / "old.summary", good.cells, old)
     with pytest.raises(InputError, match=r"old\.summary: version: schema version 0"):
         read_summary(tmp_path / "old.summary")
+    grid = {**good.header, "tasks": [{**good.header["tasks"][0], "edges_sha256": "0" * 64},
+                                     *good.header["tasks"][1:]]}
+    grid["content_sha256"] = content_digest_of(grid, good.cells)
+    _rewrite(tmp_path / "grid.summary", good.cells, grid)
+    with pytest.raises(InputError, match=r"grid\.summary: tasks\.edges_sha256: .* task 't1'"):
+        read_summary(tmp_path / "grid.summary")
     pq.write_table(pa.table({"x": [1]}), tmp_path / "plain.parquet")
     with pytest.raises(InputError, match=r"plain\.parquet: header"):
         read_summary(tmp_path / "plain.parquet")
@@ -270,6 +278,9 @@ def test_cli_summarize_then_audit_from_summaries(tmp_path) -> None:
     m = pd.read_csv(tmp_path / "res" / "metrics.csv")
     assert set(m[m.attribute == "site"].group) == {"north", "south"}
     assert m[(m.attribute == "overall") & (m.metric == "auroc")].n.iloc[0] == 400
+    res = runner.invoke(app, ["audit", str(tmp_path / "north.csv"), *paths, "--config",
+                              str(cfg), "--out", str(tmp_path / "res3")])
+    assert res.exit_code == 2 and "give no predictions" in res.output
     bad = pd.read_parquet(tmp_path / "south.summary")
     meta = pq.read_schema(tmp_path / "south.summary").metadata
     bad.loc[0, "sum_p"] += 0.5

@@ -146,7 +146,8 @@ def audit(
             from ecgaudit.cli._summarize import audit_from_summaries
 
             return audit_from_summaries(cfg, config, from_summaries, out, policy, junit, report,
-                                        fail_on_policy, quiet=quiet, templates=templates)
+                                        fail_on_policy, quiet=quiet, templates=templates,
+                                        rows=[predictions, metadata, model, ecgs])
         if sql is not None or connection is not None:  # rows stay in the engine
             return audit_engine(cfg, config, sql=sql, connection=connection, out=out,
                                 policy=policy, junit=junit, report=report,

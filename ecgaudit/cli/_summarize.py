@@ -60,7 +60,8 @@ def summarize(
 
 def audit_from_summaries(cfg: AuditConfig, config: Path | None, paths: list[Path], out: Path,
                          policy: Path | None, junit: Path | None, report: bool,
-                         fail_on_policy: bool, *, quiet: bool, templates: Path | None) -> None:
+                         fail_on_policy: bool, *, quiet: bool, templates: Path | None,
+                         rows: list[Path | None]) -> None:
     """``audit --from-summaries``: audit pooled summaries and write the usual output set."""
     from ecgaudit.cli._gate import run_gate, write_gate_outputs
     from ecgaudit.cli._progress import step_progress
@@ -71,6 +72,9 @@ def audit_from_summaries(cfg: AuditConfig, config: Path | None, paths: list[Path
 
     if config is None:
         raise ConfigError("--from-summaries needs --config: the config the sites summarised with")
+    if any(r is not None for r in rows):
+        raise ConfigError("--from-summaries audits summary files: give no predictions, "
+                          "--metadata, --model or --ecgs with it")
     with step_progress(quiet) as steps:
         result = audit_summary_files(paths, cfg, progress=steps)
     files = result.output_files()

@@ -53,9 +53,6 @@ def _check(summaries: Sequence[Summary], config: AuditConfig, site_attribute: st
             if s.header.get(key) != first.header.get(key):
                 raise _mismatch(s, key, s.header.get(key), first.header.get(key),
                                 f"{first.source}'s")
-        if [t["edges"] for t in s.header["tasks"]] != [t["edges"] for t in
-                                                       first.header["tasks"]]:
-            raise _mismatch(s, "tasks.edges", "(edges)", "(edges)", f"{first.source}'s")
         site = str(s.header["site"])
         if site in sites:
             raise InputError(f"summary files {sites[site]} and {s.source}: both are site "
@@ -139,7 +136,9 @@ def _pseudo_config(config: AuditConfig, site_attribute: str) -> AuditConfig:
         attrs[name] = a
     attrs[site_attribute] = {"column": attribute_column(site_attribute)}
     thresholds = _fixed_thresholds(config)
+    # Curves along raw ages need the rows: not in a summary (only age bands are).
     base.update(tasks=tasks, attributes=attrs, id_column=None, patient_column=None,
+                continuous_axes={},
                 threshold={"rule": "fixed", "value": 0.5},
                 task_thresholds={n: {"rule": "fixed", "value": v} for n, v in thresholds.items()})
     return parse_config(base, source="pooled summaries")
@@ -172,7 +171,7 @@ def audit_summaries(summaries: Sequence[Summary],
     cfg = _as_config(config)
     _check(summaries, cfg, site_attribute)
     cells = pool_cells(summaries, site_attribute)
-    edges = {t["name"]: t["edges"] for t in summaries[0].header["tasks"]}
+    edges = summaries[0].edges()
     strata_cols = [attribute_column(a) for a in cfg.attributes] + [
         attribute_column(site_attribute)]
     n_rep = summaries[0].n_replicates

@@ -27,7 +27,7 @@ import pandas as pd
 
 from ecgaudit import __version__
 from ecgaudit.cohort import build_cohort
-from ecgaudit.config import AuditConfig
+from ecgaudit.config import AuditConfig, parse_config
 from ecgaudit.errors import ConfigError
 from ecgaudit.io import InputTable, read_table
 from ecgaudit.pipeline._audit import _as_config, _frame_table
@@ -37,14 +37,15 @@ from ecgaudit.summary import (
     SCHEMA_VERSION,
     Summary,
     cell_table,
+    edges_digest,
     grid_edges,
     poisson_weights,
 )
 from ecgaudit.summary._file import content_digest, expected_columns
-from ecgaudit.summary._layout import MAX_BINS, MIN_BINS
+from ecgaudit.summary._layout import LOGIT_LIMIT, MAX_BINS, MIN_BINS
 from ecgaudit.validate import prepare
 
-__all__ = ["summarize", "summarize_files"]
+__all__ = ["finish_summary", "summarize", "summarize_files"]
 
 
 def _fixed_thresholds(config: AuditConfig) -> dict[str, float]:
@@ -67,6 +68,14 @@ def _attribute_header(config: AuditConfig) -> list[dict[str, Any]]:
     return [{"name": name, "kind": spec.kind,
              **({"bands": list(spec.bands or ())} if spec.kind == "age" else {})}
             for name, spec in config.attributes.items()]
+
+
+def _no_references(config: AuditConfig) -> AuditConfig:
+    """Drop the reference groups (a site's share may lack the pooled reference)."""
+    data = config.to_dict()
+    for spec in data["attributes"].values():
+        spec["reference"] = None
+    return parse_config(data, source="summary config")
 
 
 def _drop_small(groups: dict[str, np.ndarray], n: int, k: int) -> tuple[np.ndarray, int]:
@@ -116,7 +125,7 @@ def summarize(data: pd.DataFrame | InputTable, config: AuditConfig | Mapping[str
     meta = (metadata if isinstance(metadata, InputTable) or metadata is None
             else _frame_table(metadata, "<metadata>"))
     frame = prepare(table, cfg, meta, one_class_ok=True).frame
-    cohort = build_cohort(frame, cfg)
+    cohort = build_cohort(frame, _no_references(cfg))  # one site may lack a reference
     groups = {g.attribute: np.asarray(g.groups, dtype=object)[g.codes]
               for g in cohort.groupings if len(g.components) == 1}
     keep, dropped = _drop_small(groups, len(frame), int(min_stratum))
@@ -131,16 +140,50 @@ def summarize(data: pd.DataFrame | InputTable, config: AuditConfig | Mapping[str
               frame[f"p:{t.name}"].to_numpy()[keep], grid_edges(bins, thresholds[t.name]))
              for t in cfg.tasks]
     cells = cell_table(tasks, {a: v[keep] for a, v in groups.items()}, weights)
+    return finish_summary(cells, cfg, site=site, bins=bins, n_ecgs=int(keep.sum()),
+                          small_cell={"min_stratum": int(min_stratum), "dropped_strata": dropped},
+                          replicates=int(replicates))
+
+
+def finish_summary(cells: pd.DataFrame, config: AuditConfig, *, site: str, bins: int,
+                   n_ecgs: int, small_cell: dict[str, int], replicates: int = 0) -> Summary:
+    """Wrap a cell table computed anywhere (pandas, SQL) into a :class:`Summary`.
+
+    Builds the header of the layout (tasks, thresholds, grid digests, attributes,
+    replicates), orders the columns and computes the content digest. Another engine that
+    computes the cell table (same columns, dtypes and sort order as
+    :func:`ecgaudit.summary.cell_table`) calls this to get the same file.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        The cell table.
+    config : AuditConfig
+        The shared config (binary tasks, fixed thresholds).
+    site, bins, n_ecgs : str, int, int
+        Site name, grid bins, ECGs counted.
+    small_cell : dict
+        ``{"min_stratum": K, "dropped_strata": m}``.
+    replicates : int
+        B of the ``r:<k>`` columns (0 for none).
+
+    Returns
+    -------
+    Summary
+    """
+    thresholds = _fixed_thresholds(config)
+    unit = config.patient_column or config.id_column
+    edges = {n: grid_edges(bins, v) for n, v in thresholds.items()}
     header = {
         "schema": SCHEMA, "version": SCHEMA_VERSION, "ecgaudit_version": __version__,
         "site": str(site),
-        "tasks": [{"name": n, "threshold": thresholds[n], "edges": e.tolist()}
-                  for n, _, _, e in tasks],
-        "attributes": _attribute_header(cfg),
-        "grid": {"kind": "logit", "bins": int(bins), "limit": 12.0},
-        "n_ecgs": int(keep.sum()),
-        "small_cell": {"min_stratum": int(min_stratum), "dropped_strata": dropped},
-        "replicates": ({"B": int(replicates), "seed": int(cfg.seed),
+        "tasks": [{"name": n, "threshold": thresholds[n], "bins": int(e.size - 1),
+                   "edges_sha256": edges_digest(e)} for n, e in edges.items()],
+        "attributes": _attribute_header(config),
+        "grid": {"kind": "logit", "bins": int(bins), "limit": LOGIT_LIMIT},
+        "n_ecgs": int(n_ecgs),
+        "small_cell": dict(small_cell),
+        "replicates": ({"B": int(replicates), "seed": int(config.seed),
                         "scheme": "poisson-hash-1", "unit": unit} if replicates else None),
     }
     cells = cells.loc[:, expected_columns(header)].reset_index(drop=True)

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgaudit import __version__
 from ecgaudit.cohort import build_cohort
 from ecgaudit.config import AuditConfig, TaskConfig
 from ecgaudit.errors import ConfigError, InputError, ValidationError
@@ -38,16 +37,8 @@ from ecgaudit.io._warehouse import (
     score_problems,
 )
 from ecgaudit.pipeline._audit import _as_config, _frame_table
-from ecgaudit.pipeline._summaries import _attribute_header, _fixed_thresholds
-from ecgaudit.summary import (
-    DEFAULT_BINS,
-    SCHEMA,
-    SCHEMA_VERSION,
-    Summary,
-    attribute_column,
-    grid_edges,
-)
-from ecgaudit.summary._file import content_digest, expected_columns
+from ecgaudit.pipeline._summaries import _fixed_thresholds, finish_summary
+from ecgaudit.summary import DEFAULT_BINS, Summary, attribute_column, grid_edges
 from ecgaudit.summary._layout import LOGIT_LIMIT, MAX_BINS, MIN_BINS
 from ecgaudit.validate import prepare
 
@@ -113,7 +104,7 @@ def _reraise(exc: ValidationError, source: Source) -> InputError:
 
 
 def _task_cells(source: Source, config: AuditConfig, task: TaskConfig, bins: int,
-                threshold: float) -> tuple[pd.DataFrame, np.ndarray]:
+                threshold: float) -> pd.DataFrame:
     grid, full = _grid(bins, threshold)
     keys = list(dict.fromkeys(_columns(config).values()))
     counts = cell_counts(source, keys, task.label, task.score, grid,
@@ -135,7 +126,7 @@ def _task_cells(source: Source, config: AuditConfig, task: TaskConfig, bins: int
     keys_out = [*(attribute_column(a) for a in config.attributes), "bin", "label"]
     cells = cells.groupby(keys_out, sort=True, dropna=False).sum().reset_index()
     cells.insert(0, "task", task.name)
-    return cells, full
+    return cells
 
 
 def _drop_small(cells: pd.DataFrame, attrs: list[str], k: int) -> tuple[pd.DataFrame, int, int]:
@@ -181,11 +172,8 @@ def summarize_source(source: Source, config: AuditConfig | Mapping[str, Any] | s
     if not MIN_BINS <= int(bins) <= MAX_BINS:
         raise ConfigError(f"--bins must be between {MIN_BINS} and {MAX_BINS}, got {bins}")
     _engine_checks(source, cfg)
-    parts, edges = [], {}
-    for task in cfg.tasks:
-        cells, edges[task.name] = _task_cells(source, cfg, task, int(bins),
-                                              thresholds[task.name])
-        parts.append(cells)
+    parts = [_task_cells(source, cfg, task, int(bins), thresholds[task.name])
+             for task in cfg.tasks]
     cells = pd.concat(parts, ignore_index=True)
     attrs = [attribute_column(a) for a in cfg.attributes]
     cells, n_ecgs, dropped = _drop_small(cells, attrs, int(min_stratum))
@@ -194,17 +182,7 @@ def summarize_source(source: Source, config: AuditConfig | Mapping[str, Any] | s
     cells["bin"] = cells["bin"].astype(np.int32)
     cells["label"] = cells["label"].astype(np.int8)
     cells["n"] = cells["n"].astype(np.int64)
-    header = {
-        "schema": SCHEMA, "version": SCHEMA_VERSION, "ecgaudit_version": __version__,
-        "site": str(site or "warehouse"),
-        "tasks": [{"name": t.name, "threshold": thresholds[t.name],
-                   "edges": edges[t.name].tolist()} for t in cfg.tasks],
-        "attributes": _attribute_header(cfg),
-        "grid": {"kind": "logit", "bins": int(bins), "limit": LOGIT_LIMIT},
-        "n_ecgs": n_ecgs,
-        "small_cell": {"min_stratum": int(min_stratum), "dropped_strata": dropped},
-        "replicates": None,
-    }
-    cells = cells.loc[:, expected_columns(header)].reset_index(drop=True)
-    header["content_sha256"] = content_digest(header, cells)
-    return Summary(header=header, cells=cells, source=str(site or source.name))
+    return finish_summary(cells, cfg, site=str(site or "warehouse"), bins=int(bins),
+                          n_ecgs=n_ecgs, small_cell={"min_stratum": int(min_stratum),
+                                                     "dropped_strata": dropped})
+

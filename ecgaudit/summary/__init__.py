@@ -17,6 +17,7 @@ from ecgaudit.summary._layout import (
     Summary,
     attribute_column,
     bin_index,
+    edges_digest,
     grid_edges,
     replicate_column,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "bin_index",
     "cell_table",
     "content_digest_of",
+    "edges_digest",
     "grid_edges",
     "poisson_weights",
     "read_summary",

@@ -25,6 +25,7 @@ from ecgaudit.summary._layout import (
     SCHEMA_VERSION,
     Summary,
     attribute_column,
+    edges_digest,
     replicate_column,
 )
 
@@ -141,6 +142,16 @@ def read_summary(path: str | Path) -> Summary:
     if list(cells.columns) != expected:
         raise _refuse(name, "columns", f"columns {list(cells.columns)} differ from the "
                       f"layout {expected}.", "re-run `ecgaudit summarize`.")
+    try:
+        edges = Summary(header=header, cells=cells).edges()
+    except (KeyError, TypeError, ValueError):
+        raise _refuse(name, "tasks", "the header is malformed.",
+                      "re-run `ecgaudit summarize`; do not edit summary files.") from None
+    for t in header["tasks"]:
+        if t.get("edges_sha256") != edges_digest(edges[t["name"]]):
+            raise _refuse(name, "tasks.edges_sha256", f"the score grid of task '{t['name']}' "
+                          "computed here differs from the one the file was binned on.",
+                          "summarise and audit with the same ecgaudit version.")
     if content_digest(header, cells) != header["content_sha256"]:
         raise _refuse(name, "content_sha256", "the content does not match its digest: the "
                       "file was edited or damaged after it was written.",

@@ -25,14 +25,16 @@ Score bins are a *shared grid*, never derived from the data, so every site bins 
 width on the logit scale, tails included), plus the task's frozen threshold inserted as an
 edge when it is not one already. A score ``p`` falls in bin ``k`` when
 ``edges[k] <= p < edges[k + 1]``; ``p = 1`` falls in the last bin. So ``p >= threshold``
-exactly when the bin starts at or above the threshold: threshold counts are exact. The
-edges of every task are stored in the header (floats written with ``repr``), so another
-engine bins by the stored numbers (``count of edges[1:-1] <= p``).
+exactly when the bin starts at or above the threshold: threshold counts are exact. Another
+engine bins by the same numbers: compute them with :func:`grid_edges` and count
+``edges[1:-1] <= p`` (``bin_index``). The header stores, per task, the SHA-256 of the edges
+(little-endian float64 bytes), so a reader whose edges differ refuses the file instead of
+mixing grids.
 
 Header (JSON; key ``ecgaudit.summary`` of the Parquet file's metadata):
 
 ``schema`` (``"ecgaudit-summary"``), ``version`` (1), ``ecgaudit_version``, ``site``
-(a name), ``tasks`` (``[{name, threshold, edges}]``), ``attributes``
+(a name), ``tasks`` (``[{name, threshold, bins, edges_sha256}]``), ``attributes``
 (``[{name, kind, bands}]``; ``bands`` only for ``kind: age``), ``grid`` (``{kind: "logit",
 bins, limit}``), ``n_ecgs`` (ECGs kept), ``small_cell`` (``{min_stratum, dropped_strata}``:
 finest strata with fewer ECGs than ``min_stratum`` are left out whole; ``dropped_strata``
@@ -44,6 +46,7 @@ another schema or version, is refused.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +56,7 @@ from scipy.special import expit
 
 __all__ = [
     "CELL_COLUMNS", "DEFAULT_BINS", "LOGIT_LIMIT", "MAX_BINS", "MIN_BINS", "SCHEMA",
-    "SCHEMA_VERSION", "Summary", "attribute_column", "bin_index", "grid_edges",
+    "SCHEMA_VERSION", "Summary", "attribute_column", "bin_index", "edges_digest", "grid_edges",
     "replicate_column",
 ]
 
@@ -102,6 +105,11 @@ def grid_edges(bins: int, threshold: float) -> np.ndarray:
     return edges
 
 
+def edges_digest(edges: np.ndarray) -> str:
+    """SHA-256 of a grid's edges (little-endian float64 bytes), stored per task."""
+    return hashlib.sha256(np.ascontiguousarray(edges, dtype="<f8").tobytes()).hexdigest()
+
+
 def bin_index(p: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bin of every score: ``k`` with ``edges[k] <= p < edges[k + 1]`` (``p = 1``: last)."""
     k = np.searchsorted(np.asarray(edges)[1:-1], np.asarray(p, dtype=np.float64),
@@ -136,6 +144,11 @@ class Summary:
     def tasks(self) -> list[str]:
         """Task names, in header order."""
         return [t["name"] for t in self.header["tasks"]]
+
+    def edges(self) -> dict[str, np.ndarray]:
+        """Per task, the edges of its score grid."""
+        return {t["name"]: grid_edges(int(self.header["grid"]["bins"]), float(t["threshold"]))
+                for t in self.header["tasks"]}
 
     @property
     def n_replicates(self) -> int:
