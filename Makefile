@@ -34,6 +34,17 @@ system-deps:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
+	@# PostgreSQL server (tests start a throwaway cluster) and Java for PySpark local mode.
+	@PKGS=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+	  || PKGS="$$PKGS postgresql"; \
+	command -v java >/dev/null 2>&1 || PKGS="$$PKGS openjdk-17-jre-headless"; \
+	if [ -n "$$PKGS" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian$$PKGS for the warehouse engine tests"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$PKGS >/dev/null; \
+	fi
 
 demo: $(VENV)/.installed
 	$(BIN)/ecgaudit audit examples/ptbxl/predictions.csv \

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ecgaudit.cli._app import app, cli_errors
+from ecgaudit.cli._engineopts import ConnectionOption, SqlOption, audit_engine
 from ecgaudit.cli._progress import step_progress
 from ecgaudit.cli._survflags import survival_tasks
 from ecgaudit.errors import ConfigError
@@ -113,6 +114,8 @@ def audit(
     horizon: Annotated[list[float], typer.Option(help="Survival: horizon in the time unit (repeat).")] = [],  # noqa: B006
     risk: Annotated[bool, typer.Option(help="Survival: scores are risks on any scale (not probabilities).")] = False,
     from_summaries: Annotated[list[Path], typer.Option(help="Audit pooled summary files (`ecgaudit summarize`; repeat per site) instead of rows; needs --config.")] = [],  # noqa: B006
+    sql: SqlOption = None,
+    connection: ConnectionOption = None,
 ) -> None:
     """Audit predictions by subgroup and write metrics.csv, disparities.csv, results.json.
 
@@ -145,6 +148,10 @@ def audit(
             return audit_from_summaries(cfg, config, from_summaries, out, policy, junit, report,
                                         fail_on_policy, quiet=quiet, templates=templates,
                                         rows=[predictions, metadata, model, ecgs])
+        if sql is not None or connection is not None:  # rows stay in the engine
+            return audit_engine(cfg, config, sql=sql, connection=connection, out=out,
+                                policy=policy, junit=junit, report=report,
+                                fail_on_policy=fail_on_policy, quiet=quiet, templates=templates)
         _run_audit(cfg, predictions, metadata, out, policy, junit, report, fail_on_policy,
                    quiet=quiet, templates=templates, model=model, model_config=model_config,
                    ecgs=ecgs, batch_size=batch_size, device=device, threads=threads)
