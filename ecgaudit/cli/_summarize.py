@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ecgaudit.cli._app import app, cli_errors
+from ecgaudit.cli._engineopts import ConnectionOption, SqlOption
 from ecgaudit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,9 +36,11 @@ def describe(summary: Summary) -> str:
 @app.command(no_args_is_help=True)
 @cli_errors
 def summarize(
-    predictions: Annotated[Path, typer.Argument(help="Predictions file (CSV, CSV.gz or Parquet) of one site.")],
     config: Annotated[Path, typer.Option(help="The audit config every site shares (binary tasks, fixed thresholds).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Summary file to write (Parquet).")],
+    predictions: Annotated[list[Path] | None, typer.Argument(help="Predictions file (CSV, CSV.gz or Parquet) of one site; several files or a glob are read as one dataset by the embedded DuckDB.", show_default=False)] = None,
+    sql: SqlOption = None,
+    connection: ConnectionOption = None,
     metadata: Annotated[Path | None, typer.Option(help="Demographics file, joined on the config's id column.")] = None,
     site: Annotated[str | None, typer.Option(help="The site's name (default: the file name's stem).")] = None,
     bins: Annotated[int, typer.Option(help="Bins of the shared score grid (8..65536; coarser reveals less; all sites alike).")] = 1024,
@@ -45,12 +48,25 @@ def summarize(
     replicates: Annotated[int, typer.Option(min=0, help="Poisson bootstrap replicates hashed from the patient id and the config's seed.")] = 0,
 ) -> None:
     """Write a site's sufficient statistics (no rows, no identifiers) as a summary file."""
+    from ecgaudit.cli._engineopts import is_dataset, summarize_engine
     from ecgaudit.io import check_output_file
     from ecgaudit.pipeline._summaries import summarize_files
     from ecgaudit.summary import write_summary
 
-    check_output_file(out, [predictions, metadata, config], "--out")
-    summary = summarize_files(predictions, config, metadata=metadata, site=site, bins=bins,
+    paths = list(predictions or [])
+    if sql or connection or is_dataset(paths):
+        if metadata is not None or replicates:
+            raise ConfigError("--metadata and --replicates need a single predictions file; "
+                              "with --sql/--connection or a dataset, join the demographics "
+                              "in the query and use closed-form intervals (docs/warehouse.md)")
+        summarize_engine(config, out, sql=sql, connection=connection, paths=paths, site=site,
+                         bins=bins, min_stratum=min_stratum)
+        return
+    if not paths:
+        raise ConfigError("summarize needs a predictions file, a dataset (several files or a "
+                          "glob) or --sql with --connection")
+    check_output_file(out, [paths[0], metadata, config], "--out")
+    summary = summarize_files(paths[0], config, metadata=metadata, site=site, bins=bins,
                               min_stratum=min_stratum, replicates=replicates)
     written = write_summary(summary, out)
     typer.echo(describe(summary))
