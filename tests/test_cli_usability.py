@@ -64,6 +64,15 @@ def test_out_is_the_output_flag_everywhere() -> None:
     assert "--output" not in runner.invoke(app, ["report", "--help"]).output
 
 
+@pytest.mark.parametrize("command", ["audit", "summarize", "gate", "compare", "export"])
+def test_help_marks_read_plainly(command: str) -> None:
+    """``[required]`` and ``[default: ...]`` carry no stray escape backslash."""
+    res = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "[required]" in res.output or "[default:" in res.output, res.output
+    assert "\\[" not in res.output, res.output
+
+
 def test_report_out_and_hidden_output_alias(tmp_path: Path) -> None:
     frame = make_synthetic_cohort(600, seed=2, tasks=("hf",)).frame
     result = ecgaudit.audit(frame, {"tasks": [{"name": "hf", "label": "y_hf", "score": "p_hf"}],

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+import typer.core
 
 from ecgaudit._text import visible
 from ecgaudit.errors import EcgAuditError, InputError
@@ -22,6 +23,11 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 EXIT_INCONCLUSIVE = 3
+
+# Plain (click) help: typer 0.20 puts a backslash before "[required]" and "[default: ...]"
+# (an escape for rich's HTML export) whenever rich is importable, even with
+# rich_markup_mode=None; help texts must read "[required]".
+typer.core.HAS_RICH = False
 
 app = typer.Typer(
     name="ecgaudit",
