@@ -20,14 +20,9 @@ from ecgaudit.cli import app
 from ecgaudit.config import parse_config
 from ecgaudit.datasets import make_synthetic_cohort
 from ecgaudit.errors import InputError
-from ecgaudit.policy import (
-    compare_predictions,
-    compare_results,
-    config_from_result,
-    evaluate,
-    parse_policy,
-)
-from ecgaudit.policy._paired import _metrics_from_sums, _unit_sums, paired_group
+from ecgaudit.metrics._paired import _metrics_from_sums, _unit_sums, paired_group
+from ecgaudit.pipeline import compare_predictions, compare_results, config_from_result
+from ecgaudit.policy import evaluate, parse_policy
 from tests.test_policy_evaluate import make_result, metric_row
 
 CONFIG = {

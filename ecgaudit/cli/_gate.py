@@ -227,7 +227,7 @@ def compare(
     """
     from ecgaudit.config import load_config
     from ecgaudit.io import atomic_write_text, frame_to_csv, read_table
-    from ecgaudit.policy import (
+    from ecgaudit.pipeline import (
         compare_predictions,
         compare_results,
         config_from_result,

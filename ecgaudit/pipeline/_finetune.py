@@ -38,13 +38,18 @@ from ecgaudit.finetune import (
     train_model,
 )
 from ecgaudit.finetune._data import load_site_data, score_windows
-from ecgaudit.finetune._gate import before_after_gate, default_policy, summarize_before_after
-from ecgaudit.finetune._report import calibration_bins, write_before_after
 from ecgaudit.io import atomic_write_text, file_sha256, frame_to_csv
+from ecgaudit.metrics import calibration_bins
 from ecgaudit.models import load_model, load_model_config
 from ecgaudit.pipeline._audit import audit
+from ecgaudit.pipeline._finetunegate import (
+    before_after_gate,
+    default_policy,
+    summarize_before_after,
+)
 from ecgaudit.policy import Comparison, GateResult, load_policy
 from ecgaudit.reports import write_report
+from ecgaudit.reports._beforeafter import write_before_after
 from ecgaudit.result import AuditResult, to_jsonable
 
 __all__ = ["FinetuneOutcome", "finetune_and_audit"]
