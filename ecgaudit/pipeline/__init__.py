@@ -23,29 +23,53 @@ from ecgaudit.pipeline._compare import (
 __all__ = [
     "COMPARISON_COLUMNS",
     "PAIRED_METRICS",
+    "AuditOutcome",
     "Comparison",
     "FinetuneOutcome",
+    "ModelInputs",
     "audit",
     "audit_files",
     "audit_model",
     "before_after_gate",
+    "compare_files",
     "compare_predictions",
     "compare_results",
     "config_from_result",
     "default_policy",
     "finetune_and_audit",
+    "judge",
     "merge_comparisons",
+    "read_gate",
+    "render_saved_report",
+    "run_audit",
+    "run_gate",
     "summarize_before_after",
+    "write_gate",
 ]
 
 
+#: Loaded on first use: the workflow imports the report renderer, fine-tuning imports torch.
+_LAZY = {
+    "FinetuneOutcome": "_finetune",
+    "finetune_and_audit": "_finetune",
+    "before_after_gate": "_finetunegate",
+    "default_policy": "_finetunegate",
+    "summarize_before_after": "_finetunegate",
+    "AuditOutcome": "_workflow",
+    "compare_files": "_workflow",
+    "ModelInputs": "_workflow",
+    "judge": "_workflow",
+    "read_gate": "_workflow",
+    "render_saved_report": "_workflow",
+    "run_audit": "_workflow",
+    "run_gate": "_workflow",
+    "write_gate": "_workflow",
+}
+
+
 def __getattr__(name: str) -> Any:
-    if name in ("FinetuneOutcome", "finetune_and_audit"):
-        from ecgaudit.pipeline import _finetune
+    if name in _LAZY:
+        import importlib
 
-        return getattr(_finetune, name)
-    if name in ("before_after_gate", "default_policy", "summarize_before_after"):
-        from ecgaudit.pipeline import _finetunegate
-
-        return getattr(_finetunegate, name)
+        return getattr(importlib.import_module(f"ecgaudit.pipeline.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'ecgaudit.pipeline' has no attribute '{name}'")

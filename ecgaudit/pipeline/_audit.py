@@ -226,7 +226,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     }
     steps.done()
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
-                       extras=extras)
+                       extras=extras, config=full_config)
 
 
 def audit(data: pd.DataFrame, config: AuditConfig | Mapping[str, Any] | str | Path, *,

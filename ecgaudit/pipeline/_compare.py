@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ecgaudit.cohort import build_cohort
-from ecgaudit.config import AuditConfig, parse_config
+from ecgaudit.config import AuditConfig
 from ecgaudit.errors import InputError
 from ecgaudit.io import InputTable
 from ecgaudit.metrics import (
@@ -45,8 +45,8 @@ from ecgaudit.privacy import (
     is_small_cell,
     plan_suppression,
 )
-from ecgaudit.result import AuditResult
-from ecgaudit.schema import INTERSECTION_SEP, RATE_METRICS
+from ecgaudit.result import AuditResult, config_from_manifest
+from ecgaudit.schema import RATE_METRICS
 from ecgaudit.validate import prepare
 
 __all__ = [
@@ -297,10 +297,7 @@ def _withhold(table: pd.DataFrame, counts: pd.DataFrame, unit_of: dict[tuple[str
 
 
 def config_from_result(result: AuditResult) -> AuditConfig:
-    """Rebuild the resolved audit config stored in a result's manifest.
-
-    ``results.json`` sorts keys, so the attribute order (which fixes intersection names such
-    as ``race & sex``) is restored from ``extras["attributes"]``.
+    """Return the resolved audit config a result was computed with (``result.config``).
 
     Parameters
     ----------
@@ -315,19 +312,15 @@ def config_from_result(result: AuditResult) -> AuditConfig:
     ------
     InputError
         If the manifest holds no config.
+    ConfigError
+        If the manifest's config does not parse.
     """
-    cfg = result.manifest.get("config") if isinstance(result.manifest, dict) else None
-    if not isinstance(cfg, dict):
+    if result.config is not None:
+        return result.config
+    cfg = config_from_manifest(result.manifest, result.extras)  # raises a ConfigError
+    if cfg is None:
         raise InputError(MSG_NO_CONFIG)
-    data = dict(cfg)
-    order = [a for a in result.extras.get("attributes", []) if isinstance(a, str)]
-    attrs = data.get("attributes") or {}
-    singles = [a for a in order if a in attrs]
-    data["attributes"] = {a: attrs[a] for a in [*singles, *(a for a in attrs if a not in singles)]}
-    combos = [a.split(INTERSECTION_SEP) for a in order if INTERSECTION_SEP in a]
-    if combos or data.get("intersections") != "none":
-        data["intersections"] = combos if combos else data.get("intersections", "pairs")
-    return parse_config(data, source="results.json manifest config")
+    return cfg
 
 
 def merge_comparisons(paired: Comparison, unpaired: Comparison) -> Comparison:
