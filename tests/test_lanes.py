@@ -140,8 +140,12 @@ def test_compare_files_and_saved_report(files: dict[str, Path], tmp_path: Path) 
     assert read_gate(out.paths["gate.json"])["status"] == out.gate.status  # type: ignore[union-attr]
     page = render_saved_report(tmp_path / "res", tmp_path / "report.html",
                                gate=out.paths["gate.json"])
-    assert "auroc-parity" in page.read_text()
+    status = out.gate.status  # type: ignore[union-attr]
+    assert f'data-gate-status="{status}"' in page.read_text()
+    assert "auroc-gap" in page.read_text()
     (tmp_path / "bad.json").write_text("[]")
     with pytest.raises(InputError, match="not a gate result"):
         read_gate(tmp_path / "bad.json")
-    assert cand.config == cfg
+    assert cand.config is not None
+    # a loaded config names its intersections explicitly (same groups as "pairs")
+    assert cand.config.to_dict() == {**cfg.to_dict(), "intersections": [["race", "sex"]]}
