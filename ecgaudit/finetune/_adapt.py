@@ -119,6 +119,46 @@ def _domain_head(dim: int, hidden: int) -> nn.Module:
     return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
 
+def _steps_per_epoch(n: int, config: TrainingConfig) -> int:
+    """Optimiser steps per epoch (batches of 2+ records, capped by max_batches_per_epoch)."""
+    per_epoch = len([i for i in range(0, n, config.batch_size)
+                     if min(config.batch_size, n - i) > 1])
+    if config.max_batches_per_epoch:
+        per_epoch = min(per_epoch, config.max_batches_per_epoch)
+    return per_epoch
+
+
+def _epoch_batches(n: int, nt: int, config: TrainingConfig, gen: torch.Generator
+                   ) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """One epoch's source batches and the target order they are paired with (drawn in order)."""
+    order = epoch_order(n, None, gen)
+    t_order = torch.cat([epoch_order(nt, None, gen) for _ in range(
+        math.ceil(n / max(nt, 1)) + 1)])
+    batches = [b for b in (order[i:i + config.batch_size]
+                           for i in range(0, n, config.batch_size)) if len(b) > 1]
+    if config.max_batches_per_epoch:
+        batches = batches[: config.max_batches_per_epoch]
+    return batches, t_order
+
+
+def _domain_loss(model: nn.Module, hook: _Features, dom: nn.Module, dann: DANNLoss,
+                 fs: torch.Tensor, xt: torch.Tensor, aggregate: Aggregate, adapt: AdaptConfig,
+                 progress: float, dtype: torch.dtype) -> torch.Tensor:
+    """Domain-alignment loss of one batch: Deep CORAL, or DANN with its reversal schedule.
+
+    With ``adapt.weight == 0`` (the source-only baseline) the target is never forwarded.
+    """
+    if adapt.weight == 0.0:
+        return torch.zeros((), dtype=dtype)
+    _, ft = _forward(model, hook, xt, aggregate)
+    if adapt.method == "coral":
+        return deepcoral_loss(fs, ft)
+    alpha = 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
+    ds = dom(GradientReversalLayer.apply(fs, alpha)).squeeze(-1)
+    dt = dom(GradientReversalLayer.apply(ft, alpha)).squeeze(-1)
+    return dann(domain_pred_s=ds, domain_pred_t=dt)
+
+
 def train_adapted(
     model: nn.Module,
     x_source: NDArray[Any],
@@ -194,11 +234,7 @@ def train_adapted(
         best, best_epoch, bad, history = v_loss, 0, 0, []
         best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         n, nt = len(x_source), len(x_target)
-        per_epoch = len([i for i in range(0, n, config.batch_size)
-                         if min(config.batch_size, n - i) > 1])
-        if config.max_batches_per_epoch:
-            per_epoch = min(per_epoch, config.max_batches_per_epoch)
-        steps_total = per_epoch * config.epochs
+        steps_total = _steps_per_epoch(n, config) * config.epochs
         step, start = 0, 1
         both = nn.ModuleDict({"model": model, "domain": dom})
         ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -214,13 +250,7 @@ def train_adapted(
         for epoch in range(start, config.epochs + 1):
             if adapt.selection == "source_val_loss" and bad >= config.patience:
                 break
-            order = epoch_order(n, None, gen)
-            t_order = torch.cat([epoch_order(nt, None, gen) for _ in range(
-                math.ceil(n / max(nt, 1)) + 1)])
-            batches = [b for b in (order[i:i + config.batch_size]
-                                   for i in range(0, n, config.batch_size)) if len(b) > 1]
-            if config.max_batches_per_epoch:
-                batches = batches[: config.max_batches_per_epoch]
+            batches, t_order = _epoch_batches(n, nt, config, gen)
             _set_modes(model, set(trainable))
             dom.train()
             task_l, dom_l = [], []
@@ -233,18 +263,8 @@ def train_adapted(
                 logits, fs = _forward(model, hook, xs, aggregate)
                 task = nn.functional.binary_cross_entropy_with_logits(logits[:, tasks],
                                                                       yt[idx])
-                if adapt.weight == 0.0:  # source-only baseline: target never forwarded
-                    da = torch.zeros((), dtype=task.dtype)
-                elif adapt.method == "coral":
-                    _, ft = _forward(model, hook, xt, aggregate)
-                    da = deepcoral_loss(fs, ft)
-                else:
-                    _, ft = _forward(model, hook, xt, aggregate)
-                    prog = step / max(steps_total, 1)
-                    alpha = 2.0 / (1.0 + math.exp(-10.0 * prog)) - 1.0
-                    ds = dom(GradientReversalLayer.apply(fs, alpha)).squeeze(-1)
-                    dt = dom(GradientReversalLayer.apply(ft, alpha)).squeeze(-1)
-                    da = dann(domain_pred_s=ds, domain_pred_t=dt)
+                da = _domain_loss(model, hook, dom, dann, fs, xt, aggregate, adapt,
+                                  step / max(steps_total, 1), task.dtype)
                 loss = task + adapt.weight * da
                 value = float(loss.detach())
                 if not math.isfinite(value):
