@@ -159,6 +159,53 @@ def _domain_loss(model: nn.Module, hook: _Features, dom: nn.Module, dann: DANNLo
     return dann(domain_pred_s=ds, domain_pred_t=dt)
 
 
+@dataclass(frozen=True)
+class _Step:
+    """What one optimiser step of domain adaptation needs (models, losses, schedule)."""
+
+    model: nn.Module
+    hook: _Features
+    dom: nn.Module
+    dann: DANNLoss
+    optimizer: torch.optim.Optimizer
+    adapt: AdaptConfig
+    tasks: list[int]
+    aggregate: Aggregate
+    lr: float
+    steps_total: int
+
+
+def _adapt_epoch(s: _Step, step: int, batches: list[torch.Tensor], t_order: torch.Tensor,
+                 x_source: NDArray[Any], x_target: NDArray[Any], yt: torch.Tensor, epoch: int,
+                 best_epoch: int, task_l: list[float], dom_l: list[float]) -> int:
+    """Train one epoch: task loss on source batches plus the weighted domain loss.
+
+    Appends each batch's task and domain loss to ``task_l`` / ``dom_l`` and returns the
+    step counter after the epoch (DANN's reversal schedule runs on it).
+    """
+    for bi, idx in enumerate(batches, start=1):
+        tb = t_order[(bi - 1) * len(idx):(bi - 1) * len(idx) + len(idx)]
+        if len(tb) < 2:
+            tb = t_order[:2]
+        xs = torch.as_tensor(np.asarray(x_source[idx.numpy()], dtype=np.float32))
+        xt = torch.as_tensor(np.asarray(x_target[tb.numpy()], dtype=np.float32))
+        logits, fs = _forward(s.model, s.hook, xs, s.aggregate)
+        task = nn.functional.binary_cross_entropy_with_logits(logits[:, s.tasks], yt[idx])
+        da = _domain_loss(s.model, s.hook, s.dom, s.dann, fs, xt, s.aggregate, s.adapt,
+                          step / max(s.steps_total, 1), task.dtype)
+        loss = task + s.adapt.weight * da
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            _diverged(value, epoch, bi, best_epoch, [], None, s.lr)
+        s.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        s.optimizer.step()
+        step += 1
+        task_l.append(float(task.detach()))
+        dom_l.append(float(da.detach()))
+    return step
+
+
 def train_adapted(
     model: nn.Module,
     x_source: NDArray[Any],
@@ -254,27 +301,10 @@ def train_adapted(
             _set_modes(model, set(trainable))
             dom.train()
             task_l, dom_l = [], []
-            for bi, idx in enumerate(batches, start=1):
-                tb = t_order[(bi - 1) * len(idx):(bi - 1) * len(idx) + len(idx)]
-                if len(tb) < 2:
-                    tb = t_order[:2]
-                xs = torch.as_tensor(np.asarray(x_source[idx.numpy()], dtype=np.float32))
-                xt = torch.as_tensor(np.asarray(x_target[tb.numpy()], dtype=np.float32))
-                logits, fs = _forward(model, hook, xs, aggregate)
-                task = nn.functional.binary_cross_entropy_with_logits(logits[:, tasks],
-                                                                      yt[idx])
-                da = _domain_loss(model, hook, dom, dann, fs, xt, aggregate, adapt,
-                                  step / max(steps_total, 1), task.dtype)
-                loss = task + adapt.weight * da
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    _diverged(value, epoch, bi, best_epoch, [], None, config.lr)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                task_l.append(float(task.detach()))
-                dom_l.append(float(da.detach()))
+            step = _adapt_epoch(_Step(model, hook, dom, dann, optimizer, adapt, tasks,
+                                      aggregate, config.lr, steps_total),
+                                step, batches, t_order, x_source, x_target, yt, epoch,
+                                best_epoch, task_l, dom_l)
             v_loss, v_auc = _evaluate(model, x_source_val, y_source_val, tasks, aggregate,
                                       "cpu", config.batch_size)
             improved = adapt.selection == "last" or v_loss < best - 1e-6
