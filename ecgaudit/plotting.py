@@ -20,6 +20,7 @@ import matplotlib as mpl
 import numpy as np
 
 from ecgaudit.errors import InputError
+from ecgaudit.privacy import min_cell_size_of
 from ecgaudit.registry import labels
 from ecgaudit.schema import INTERSECTION_SEP, OVERALL_ATTRIBUTE
 
@@ -302,7 +303,7 @@ def plot_forest(result: AuditResult, task: str | None = None, metric: str = "aur
         raise InputError(f"no '{metric}' rows for task '{task}'")
     if not intersections:
         sub = sub[~sub["attribute"].astype(str).str.contains(INTERSECTION_SEP, regex=False)]
-    min_cell = int((result.manifest.get("config") or {}).get("min_cell_size", 11))
+    min_cell = min_cell_size_of(result)
     rows = []
     for r in sub.to_dict("records"):
         est = r["estimate"] if r["status"] in ("ok", "unstable") else None

@@ -25,15 +25,16 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ecgaudit.errors import InputError
+from ecgaudit.config import AuditConfig, parse_config
+from ecgaudit.errors import EcgAuditError, InputError
 from ecgaudit.headline import WorstGroup
 from ecgaudit.headline import worst_group as headline_worst_group
 from ecgaudit.io import frame_to_csv, write_output_set
 from ecgaudit.io._viewcsv import VIEW_TABLES, view_table_files
-from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS, SCHEMA_VERSION
+from ecgaudit.schema import DISPARITY_COLUMNS, INTERSECTION_SEP, METRIC_COLUMNS, SCHEMA_VERSION
 from ecgaudit.views import by_group, disparity_table, summary_html, summary_text
 
-__all__ = ["AuditResult", "to_jsonable"]
+__all__ = ["AuditResult", "config_from_manifest", "to_jsonable"]
 
 
 def to_jsonable(value: Any) -> Any:
@@ -85,6 +86,51 @@ def _frame(records: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFr
     return frame
 
 
+def config_from_manifest(manifest: Any, extras: Any) -> AuditConfig | None:
+    """Parse the resolved audit config a manifest records (None when it records none).
+
+    ``results.json`` sorts keys, so the attribute order (which fixes intersection names such
+    as ``race & sex``) is restored from ``extras["attributes"]``.
+
+    Parameters
+    ----------
+    manifest : dict
+        ``AuditResult.manifest``.
+    extras : dict
+        ``AuditResult.extras``.
+
+    Returns
+    -------
+    AuditConfig or None
+
+    Raises
+    ------
+    ConfigError
+        If the manifest's config does not parse.
+    """
+    cfg = manifest.get("config") if isinstance(manifest, dict) else None
+    if not isinstance(cfg, dict):
+        return None
+    data = dict(cfg)
+    listed = extras.get("attributes", []) if isinstance(extras, dict) else []
+    order = [a for a in listed if isinstance(a, str)]
+    attrs = data.get("attributes") or {}
+    singles = [a for a in order if a in attrs]
+    data["attributes"] = {a: attrs[a] for a in [*singles, *(a for a in attrs if a not in singles)]}
+    combos = [a.split(INTERSECTION_SEP) for a in order if INTERSECTION_SEP in a]
+    if combos or data.get("intersections") != "none":
+        data["intersections"] = combos if combos else data.get("intersections", "pairs")
+    return parse_config(data, source="results.json manifest config")
+
+
+def _typed_config(manifest: Any, extras: Any) -> AuditConfig | None:
+    """:func:`config_from_manifest`, or None when the recorded config does not parse."""
+    try:
+        return config_from_manifest(manifest, extras)
+    except EcgAuditError:
+        return None
+
+
 @dataclass
 class AuditResult:
     """The result of one audit.
@@ -101,12 +147,22 @@ class AuditResult:
         Provenance: versions, seed, resolved config, input hashes, schema version.
     extras : dict
         Additional JSON-serialisable data (cohort counts, thresholds, curves).
+    config : AuditConfig, optional
+        The parsed audit config the result was computed with (the audit passes it; a
+        loaded result parses it from ``manifest["config"]``, which stays the serialised
+        form: ``results.json`` is written from the manifest, byte for byte as before).
+        None when the manifest records no config that parses (hand-built results).
     """
 
     metrics: pd.DataFrame
     disparities: pd.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    config: AuditConfig | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.config is None:
+            self.config = _typed_config(self.manifest, self.extras)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as plain JSON data (the content of ``results.json``)."""

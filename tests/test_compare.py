@@ -15,19 +15,14 @@ from scipy.stats import norm
 from sklearn.metrics import brier_score_loss, precision_score, recall_score, roc_auc_score
 from typer.testing import CliRunner
 
-from ecgaudit import audit
+from ecgaudit import AuditResult, audit
 from ecgaudit.cli import app
 from ecgaudit.config import parse_config
 from ecgaudit.datasets import make_synthetic_cohort
 from ecgaudit.errors import InputError
-from ecgaudit.policy import (
-    compare_predictions,
-    compare_results,
-    config_from_result,
-    evaluate,
-    parse_policy,
-)
-from ecgaudit.policy._paired import _metrics_from_sums, _unit_sums, paired_group
+from ecgaudit.metrics._paired import _metrics_from_sums, _unit_sums, paired_group
+from ecgaudit.pipeline import compare_predictions, compare_results, config_from_result
+from ecgaudit.policy import evaluate, parse_policy
 from tests.test_policy_evaluate import make_result, metric_row
 
 CONFIG = {
@@ -151,7 +146,10 @@ def test_paired_comparison_refuses_different_ecgs() -> None:
 def test_config_from_result_restores_intersection_names() -> None:
     cfg = {**CONFIG, "attributes": {"sex": {}, "race": {"reference": "White"}}}
     result = audit(make_synthetic_cohort(600, seed=1).frame, cfg)
-    rebuilt = config_from_result(result)
+    assert config_from_result(result) is result.config  # the audit's own typed config
+    # a result read back from results.json (sorted keys) restores the attribute order
+    loaded = AuditResult.from_dict(json.loads(result.to_json()))
+    rebuilt = config_from_result(loaded)
     assert list(rebuilt.attributes) == ["sex", "race"]
     assert rebuilt.intersections == [["sex", "race"]]
 

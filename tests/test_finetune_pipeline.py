@@ -18,12 +18,12 @@ from ecgaudit.datasets import make_synthetic_cohort
 from ecgaudit.errors import ConfigError, ValidationError
 from ecgaudit.finetune import parse_finetune_config
 from ecgaudit.finetune._data import score_windows
-from ecgaudit.finetune._gate import before_after_gate, default_policy
 from ecgaudit.io import file_sha256
 from ecgaudit.io.waveforms import open_ecgs
 from ecgaudit.models import Preprocessor, load_model, load_model_config
 from ecgaudit.pipeline._audit import audit
 from ecgaudit.pipeline._finetune import finetune_and_audit
+from ecgaudit.pipeline._finetunegate import before_after_gate, default_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "ptbxl_model"
@@ -147,7 +147,7 @@ def test_config_errors_are_clear() -> None:
 
 
 def test_calibration_bins_respect_small_cells() -> None:
-    from ecgaudit.finetune._report import calibration_bins
+    from ecgaudit.metrics import calibration_bins
 
     rng = np.random.default_rng(1)
     p = rng.random(95)

@@ -257,7 +257,7 @@ def test_report_cohort_table_and_shares_show_only_published_counts(
 
 def test_paired_comparison_withholds_what_the_audits_withhold() -> None:
     from ecgaudit.config import parse_config
-    from ecgaudit.policy import compare_predictions
+    from ecgaudit.pipeline import compare_predictions
 
     frame = _cohort()
     cand = frame.copy()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,6 +18,46 @@ from ecgaudit.errors import ConfigError
 
 if TYPE_CHECKING:
     from ecgaudit.config import AuditConfig
+    from ecgaudit.pipeline import AuditOutcome, ModelInputs
+
+
+@dataclass(frozen=True)
+class ConfigFlags:
+    """The tasks and groups given with flags instead of ``--config``."""
+
+    label: list[str]
+    score: list[str]
+    task: list[str]
+    positive: str | None = None
+    logits: bool = False
+    attrs: dict[str, str | None] = field(default_factory=dict)
+    extra: list[str] = field(default_factory=list)
+    id_column: str | None = None
+    patient: str | None = None
+    threshold: float | None = None
+    kind: str = "binary"
+    surv: dict[str, Any] | None = None
+
+    def to_config(self) -> dict[str, Any]:
+        """Return the config mapping these flags describe."""
+        return _flag_config(**dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class ConfigOverrides:
+    """Flags that override one key of the config (None = keep the config's)."""
+
+    seed: int | None = None
+    bootstrap: int | None = None
+    min_cell_size: int | None = None
+    bootstrap_bins: int | None = None
+
+    def apply(self, base: dict[str, Any]) -> dict[str, Any]:
+        """Return ``base`` with every given override set."""
+        for key, value in dataclasses.asdict(self).items():
+            if value is not None:
+                base[key] = value
+        return base
 
 
 def _flag_config(label: list[str], score: list[str], task: list[str], positive: str | None,
@@ -55,22 +98,19 @@ def _flag_config(label: list[str], score: list[str], task: list[str], positive: 
     return cfg
 
 
-def _resolve_config(config: Path | None, flags: dict[str, Any], overrides: dict[str, Any]
+def _resolve_config(config: Path | None, flags: ConfigFlags, overrides: ConfigOverrides
                     ) -> AuditConfig:
     from ecgaudit.config import load_config, parse_config
 
     if config is not None:
-        if flags["label"] or flags["score"]:
+        if flags.label or flags.score:
             raise ConfigError("give tasks either in --config or with --label/--score, not both")
         base = load_config(config).to_dict()
         name = config.name
     else:
-        base = _flag_config(**flags)
+        base = flags.to_config()
         name = "command-line options"
-    for key, value in overrides.items():
-        if value is not None:
-            base[key] = value
-    return parse_config(base, source=name)
+    return parse_config(overrides.apply(base), source=name)
 
 
 @app.command(no_args_is_help=True)
@@ -123,80 +163,95 @@ def audit(
     --age, --attribute. With --model, --model-config and --ecgs the ECGs are scored first.
     """
     from ecgaudit.cli._gate import check_outputs
-    from ecgaudit.io import check_output_dir, output_lock
-    from ecgaudit.policy import load_policy
+    from ecgaudit.io import check_output_dir
+    from ecgaudit.pipeline import ModelInputs
 
-    flags = {
-        "label": label, "score": score, "task": task, "positive": positive_label,
-        "logits": logits, "attrs": {"race": race, "sex": sex, "age": age},
-        "extra": attribute, "id_column": id_column, "patient": patient, "threshold": threshold,
-        "kind": kind,
-        "surv": {"time": time, "event": event, "horizon": horizon, "risk": risk},
-    }
-    overrides = {"seed": seed, "bootstrap": bootstrap, "min_cell_size": min_cell,
-                 "bootstrap_bins": bootstrap_bins}
+    flags = ConfigFlags(
+        label=label, score=score, task=task, positive=positive_label, logits=logits,
+        attrs={"race": race, "sex": sex, "age": age}, extra=attribute, id_column=id_column,
+        patient=patient, threshold=threshold, kind=kind,
+        surv={"time": time, "event": event, "horizon": horizon, "risk": risk},
+    )
+    overrides = ConfigOverrides(seed=seed, bootstrap=bootstrap, min_cell_size=min_cell,
+                                bootstrap_bins=bootstrap_bins)
+    scoring = ModelInputs(model=model, model_config=model_config, ecgs=ecgs,
+                          batch_size=batch_size, device=device, threads=threads)
     inputs = [predictions, metadata, config, policy, model, model_config, ecgs, *from_summaries]
     check_output_dir(out, inputs, "--out")
     check_outputs({"--junit": junit}, inputs)
     cfg = _resolve_config(config, flags, overrides)
-    if policy is not None:
-        load_policy(policy)  # a broken policy fails before any computation
-    with output_lock(out):  # a second run into the same folder is refused, not mixed
+    outputs = AuditOutputs(out=out, policy=policy, junit=junit, report=report,
+                           templates=templates, fail_on_policy=fail_on_policy, quiet=quiet)
+    if from_summaries or sql is not None or connection is not None:
+        _audit_elsewhere(cfg, config, outputs, from_summaries=from_summaries, sql=sql,
+                         connection=connection, rows=[predictions, metadata, model, ecgs])
+        return
+    _run_audit(cfg, predictions, metadata, outputs, scoring)
+
+
+def _audit_elsewhere(cfg: AuditConfig, config: Path | None, outputs: AuditOutputs, *,
+                     from_summaries: list[Path], sql: str | None, connection: str | None,
+                     rows: list[Path | None]) -> None:
+    """Audit site summaries (``--from-summaries``) or rows left in an engine (``--sql``)."""
+    from ecgaudit.io import output_lock
+    from ecgaudit.policy import load_policy
+
+    if outputs.policy is not None:
+        load_policy(outputs.policy)  # a broken policy fails before any computation
+    with output_lock(outputs.out):  # a second run into the same folder is refused, not mixed
         if from_summaries:  # pooled site summaries: cli/_summarize.py
             from ecgaudit.cli._summarize import audit_from_summaries
 
-            return audit_from_summaries(cfg, config, from_summaries, out, policy, junit, report,
-                                        fail_on_policy, quiet=quiet, templates=templates,
-                                        rows=[predictions, metadata, model, ecgs])
-        if sql is not None or connection is not None:  # rows stay in the engine
-            return audit_engine(cfg, config, sql=sql, connection=connection, out=out,
-                                policy=policy, junit=junit, report=report,
-                                fail_on_policy=fail_on_policy, quiet=quiet, templates=templates)
-        _run_audit(cfg, predictions, metadata, out, policy, junit, report, fail_on_policy,
-                   quiet=quiet, templates=templates, model=model, model_config=model_config,
-                   ecgs=ecgs, batch_size=batch_size, device=device, threads=threads)
+            audit_from_summaries(cfg, config, from_summaries, outputs.out, outputs.policy,
+                                 outputs.junit, outputs.report, outputs.fail_on_policy,
+                                 quiet=outputs.quiet, templates=outputs.templates, rows=rows)
+            return
+        audit_engine(cfg, config, sql=sql, connection=connection, out=outputs.out,
+                     policy=outputs.policy, junit=outputs.junit, report=outputs.report,
+                     fail_on_policy=outputs.fail_on_policy, quiet=outputs.quiet,
+                     templates=outputs.templates)
 
 
-def _run_audit(cfg: AuditConfig, predictions: Path | None, metadata: Path | None, out: Path,
-               policy: Path | None, junit: Path | None, report: bool, fail_on_policy: bool,
-               *, quiet: bool, templates: Path | None, **model_args: Any) -> None:
-    from ecgaudit.cli._gate import run_gate, write_gate_outputs
+@dataclass(frozen=True)
+class AuditOutputs:
+    """Where ``audit`` writes, what it gates on, and how it reports progress."""
+
+    out: Path
+    policy: Path | None = None
+    junit: Path | None = None
+    report: bool = True
+    templates: Path | None = None
+    fail_on_policy: bool = True
+    quiet: bool = False
+
+
+def _run_audit(cfg: AuditConfig, predictions: Path | None, metadata: Path | None,
+               outputs: AuditOutputs, scoring: ModelInputs) -> None:
+    """Run the library workflow with progress bars, then print and map the exit code."""
     from ecgaudit.cli._predict import progress_bar
-    from ecgaudit.cli._summary import print_summary, print_verdicts
-    from ecgaudit.io import write_output_set
-    from ecgaudit.pipeline import audit_files, audit_model
-    from ecgaudit.reports import render_html
+    from ecgaudit.pipeline import run_audit
 
-    model, model_config, ecgs = (model_args.pop(k) for k in ("model", "model_config", "ecgs"))
-    if model is not None or ecgs is not None or model_config is not None:
-        if predictions is not None or None in (model, model_config, ecgs):
-            raise ConfigError("audit a model with --model, --model-config and --ecgs together, "
-                              "and no predictions file")
-        with progress_bar(quiet) as bar, step_progress(quiet) as steps:
-            result = audit_model(model, model_config, ecgs, cfg, metadata=metadata,
-                                 progress=bar, steps=steps, **model_args)
-    elif predictions is None:
-        raise ConfigError("give a predictions file, or --model/--model-config/--ecgs")
-    else:
-        with step_progress(quiet) as steps:
-            result = audit_files(predictions, cfg, metadata=metadata, progress=steps)
-    files = result.output_files()
-    print_summary(result)
-    gate = None
-    if policy is not None:
-        gate = run_gate(result, policy)
-        files["gate.json"] = gate.to_json().encode("utf-8")
-    print_verdicts(result, gate.to_dict() if gate is not None else None)
-    if report:
-        files["report.html"] = render_html(
-            result, gate=gate.to_dict() if gate is not None else None,
-            templates=templates).encode("utf-8")
-    # One atomic set: metrics, disparities, results, gate and report of the same run.
-    written = write_output_set(out, files)
-    if gate is not None and junit is not None:
-        write_gate_outputs(gate, None, junit)
-    typer.echo(f"results: {written['results.json']}")
-    if report:
-        typer.echo(f"report: {written['report.html']}")
-    if gate is not None and fail_on_policy and gate.exit_code != 0:
-        raise typer.Exit(gate.exit_code)
+    bar_ctx = progress_bar(outputs.quiet) if scoring.given else contextlib.nullcontext()
+    with bar_ctx as bar, step_progress(outputs.quiet) as steps:
+        outcome = run_audit(cfg, predictions, out=outputs.out, metadata=metadata,
+                            policy=outputs.policy, junit=outputs.junit, report=outputs.report,
+                            templates=outputs.templates, model=scoring, progress=bar,
+                            steps=steps)
+    _print_outcome(outcome)
+    if outcome.gate is not None and outputs.fail_on_policy and outcome.exit_code != 0:
+        raise typer.Exit(outcome.exit_code)
+
+
+def _print_outcome(outcome: AuditOutcome) -> None:
+    """Summary, gate table and warnings, verdicts, then the written paths."""
+    from ecgaudit.cli._gate import print_gate_warnings
+    from ecgaudit.cli._summary import print_summary, print_verdicts
+
+    gate = outcome.gate
+    print_summary(outcome.result)
+    if gate is not None:
+        print_gate_warnings(gate)
+    print_verdicts(outcome.result, gate.to_dict() if gate is not None else None)
+    typer.echo(f"results: {outcome.paths['results.json']}")
+    if "report.html" in outcome.paths:
+        typer.echo(f"report: {outcome.paths['report.html']}")

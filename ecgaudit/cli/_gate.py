@@ -14,7 +14,6 @@ import typer
 
 from ecgaudit._text import visible
 from ecgaudit.cli._app import app, cli_errors, echo_err
-from ecgaudit.errors import ConfigError
 
 if TYPE_CHECKING:  # imported in the command bodies: `--help` never loads pandas
     from rich.console import Console
@@ -22,17 +21,11 @@ if TYPE_CHECKING:  # imported in the command bodies: `--help` never loads pandas
     from ecgaudit.policy import Comparison, GateResult, RuleOutcome
     from ecgaudit.result import AuditResult
 
-__all__ = ["check_outputs", "print_gate_summary", "run_gate", "write_gate_outputs"]
+__all__ = ["check_outputs", "print_gate_summary", "print_gate_warnings", "run_gate",
+           "write_gate_outputs"]
 
 #: Rows shown in the one-screen summary (failures and inconclusive first).
 MAX_ROWS = 10
-MSG_PAIRED_NEEDS_BOTH = (
-    "a paired comparison needs both --baseline-predictions and --candidate-predictions"
-)
-MSG_PAIRED_NEEDS_METADATA = (
-    "the candidate audit joined the demographics file '{name}': give it to the paired "
-    "comparison too, with --metadata {name} (the same file for both predictions files)"
-)
 _STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
 _ORDER = {"fail": 0, "inconclusive": 1, "pass": 2}
 
@@ -117,19 +110,21 @@ def check_outputs(outputs: dict[str, Path | None], inputs: list[Path | None]) ->
 
 def write_gate_outputs(gate: GateResult, out: Path | None, junit: Path | None) -> None:
     """Write ``gate.json`` and the JUnit XML atomically (each only when a path is given)."""
-    from ecgaudit.io import atomic_write_text
+    from ecgaudit.pipeline import write_gate
 
-    if out is not None:
-        atomic_write_text(out, gate.to_json())
-    if junit is not None:
-        atomic_write_text(junit, gate.to_junit_xml())
+    write_gate(gate, out, junit)
+
+
+def print_gate_warnings(gate: GateResult) -> None:
+    """Print the gate's one-screen summary, then its warnings on standard error."""
+    print_gate_summary(gate)
+    for w in gate.warnings:
+        echo_err(f"warning: {w}")
 
 
 def run_gate(result: AuditResult, policy: Path, *, out: Path | None = None,
              junit: Path | None = None, comparison: Comparison | None = None) -> GateResult:
-    """Load a policy, evaluate it, print the summary and warnings, write the outputs.
-
-    The ``audit --policy`` command can call this after saving its results.
+    """Judge a result with :func:`ecgaudit.pipeline.run_gate`, then print the summary.
 
     Parameters
     ----------
@@ -147,17 +142,11 @@ def run_gate(result: AuditResult, policy: Path, *, out: Path | None = None,
     GateResult
         Its ``exit_code`` is what the command should exit with.
     """
-    from ecgaudit.policy import GateResult, evaluate, load_policy
+    from ecgaudit.pipeline import judge, write_gate
 
-    pol = load_policy(policy, result=result)
-    gate = evaluate(result, pol, comparison.table if comparison is not None else None)
-    if comparison is not None:
-        gate = GateResult(gate.policy_name, gate.on_inconclusive, gate.outcomes,
-                          mode="compare", notes=comparison.notes)
-    print_gate_summary(gate)
-    for w in gate.warnings:
-        echo_err(f"warning: {w}")
-    write_gate_outputs(gate, out, junit)
+    gate = judge(result, policy, comparison)
+    print_gate_warnings(gate)
+    write_gate(gate, out, junit)
     return gate
 
 
@@ -225,37 +214,15 @@ def compare(
     With --baseline-predictions and --candidate-predictions (and --metadata when the audits
     joined a demographics file) the comparison is paired on the same ECGs.
     """
-    from ecgaudit.config import load_config
-    from ecgaudit.io import atomic_write_text, frame_to_csv, read_table
-    from ecgaudit.policy import (
-        compare_predictions,
-        compare_results,
-        config_from_result,
-        merge_comparisons,
-    )
-    from ecgaudit.result import AuditResult
+    from ecgaudit.io import atomic_write_text, frame_to_csv
+    from ecgaudit.pipeline import compare_files
 
     check_outputs({"--junit": junit, "--out": out, "--table": table},
                   [baseline, candidate, policy, baseline_predictions, candidate_predictions,
                    config, metadata])
-    base = AuditResult.load(baseline)
-    cand = AuditResult.load(candidate)
-    comp = compare_results(base, cand)
-    paired_inputs = (baseline_predictions, candidate_predictions)
-    if any(p is not None for p in paired_inputs):
-        if baseline_predictions is None or candidate_predictions is None:
-            raise ConfigError(MSG_PAIRED_NEEDS_BOTH)
-        joined = [i.get("name") for i in cand.manifest.get("inputs", [])
-                  if i.get("role") == "metadata"]
-        if metadata is None and joined:
-            raise ConfigError(MSG_PAIRED_NEEDS_METADATA.format(name=joined[0]))
-        cfg = load_config(config) if config is not None else config_from_result(cand)
-        meta = read_table(metadata).frame if metadata is not None else None
-        paired = compare_predictions(
-            read_table(baseline_predictions).frame, read_table(candidate_predictions).frame,
-            cfg, metadata=meta, n_boot=bootstrap, seed=seed,
-        )
-        comp = merge_comparisons(paired, comp)
+    cand, comp = compare_files(baseline, candidate, baseline_predictions=baseline_predictions,
+                               candidate_predictions=candidate_predictions, config=config,
+                               metadata=metadata, n_boot=bootstrap, seed=seed)
     if table is not None:
         atomic_write_text(table, frame_to_csv(comp.table))
     if policy is None:

@@ -119,6 +119,93 @@ def _domain_head(dim: int, hidden: int) -> nn.Module:
     return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
 
+def _steps_per_epoch(n: int, config: TrainingConfig) -> int:
+    """Optimiser steps per epoch (batches of 2+ records, capped by max_batches_per_epoch)."""
+    per_epoch = len([i for i in range(0, n, config.batch_size)
+                     if min(config.batch_size, n - i) > 1])
+    if config.max_batches_per_epoch:
+        per_epoch = min(per_epoch, config.max_batches_per_epoch)
+    return per_epoch
+
+
+def _epoch_batches(n: int, nt: int, config: TrainingConfig, gen: torch.Generator
+                   ) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """One epoch's source batches and the target order they are paired with (drawn in order)."""
+    order = epoch_order(n, None, gen)
+    t_order = torch.cat([epoch_order(nt, None, gen) for _ in range(
+        math.ceil(n / max(nt, 1)) + 1)])
+    batches = [b for b in (order[i:i + config.batch_size]
+                           for i in range(0, n, config.batch_size)) if len(b) > 1]
+    if config.max_batches_per_epoch:
+        batches = batches[: config.max_batches_per_epoch]
+    return batches, t_order
+
+
+def _domain_loss(model: nn.Module, hook: _Features, dom: nn.Module, dann: DANNLoss,
+                 fs: torch.Tensor, xt: torch.Tensor, aggregate: Aggregate, adapt: AdaptConfig,
+                 progress: float, dtype: torch.dtype) -> torch.Tensor:
+    """Domain-alignment loss of one batch: Deep CORAL, or DANN with its reversal schedule.
+
+    With ``adapt.weight == 0`` (the source-only baseline) the target is never forwarded.
+    """
+    if adapt.weight == 0.0:
+        return torch.zeros((), dtype=dtype)
+    _, ft = _forward(model, hook, xt, aggregate)
+    if adapt.method == "coral":
+        return deepcoral_loss(fs, ft)
+    alpha = 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
+    ds = dom(GradientReversalLayer.apply(fs, alpha)).squeeze(-1)
+    dt = dom(GradientReversalLayer.apply(ft, alpha)).squeeze(-1)
+    return dann(domain_pred_s=ds, domain_pred_t=dt)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What one optimiser step of domain adaptation needs (models, losses, schedule)."""
+
+    model: nn.Module
+    hook: _Features
+    dom: nn.Module
+    dann: DANNLoss
+    optimizer: torch.optim.Optimizer
+    adapt: AdaptConfig
+    tasks: list[int]
+    aggregate: Aggregate
+    lr: float
+    steps_total: int
+
+
+def _adapt_epoch(s: _Step, step: int, batches: list[torch.Tensor], t_order: torch.Tensor,
+                 x_source: NDArray[Any], x_target: NDArray[Any], yt: torch.Tensor, epoch: int,
+                 best_epoch: int, task_l: list[float], dom_l: list[float]) -> int:
+    """Train one epoch: task loss on source batches plus the weighted domain loss.
+
+    Appends each batch's task and domain loss to ``task_l`` / ``dom_l`` and returns the
+    step counter after the epoch (DANN's reversal schedule runs on it).
+    """
+    for bi, idx in enumerate(batches, start=1):
+        tb = t_order[(bi - 1) * len(idx):(bi - 1) * len(idx) + len(idx)]
+        if len(tb) < 2:
+            tb = t_order[:2]
+        xs = torch.as_tensor(np.asarray(x_source[idx.numpy()], dtype=np.float32))
+        xt = torch.as_tensor(np.asarray(x_target[tb.numpy()], dtype=np.float32))
+        logits, fs = _forward(s.model, s.hook, xs, s.aggregate)
+        task = nn.functional.binary_cross_entropy_with_logits(logits[:, s.tasks], yt[idx])
+        da = _domain_loss(s.model, s.hook, s.dom, s.dann, fs, xt, s.aggregate, s.adapt,
+                          step / max(s.steps_total, 1), task.dtype)
+        loss = task + s.adapt.weight * da
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            _diverged(value, epoch, bi, best_epoch, [], None, s.lr)
+        s.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        s.optimizer.step()
+        step += 1
+        task_l.append(float(task.detach()))
+        dom_l.append(float(da.detach()))
+    return step
+
+
 def train_adapted(
     model: nn.Module,
     x_source: NDArray[Any],
@@ -194,11 +281,7 @@ def train_adapted(
         best, best_epoch, bad, history = v_loss, 0, 0, []
         best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         n, nt = len(x_source), len(x_target)
-        per_epoch = len([i for i in range(0, n, config.batch_size)
-                         if min(config.batch_size, n - i) > 1])
-        if config.max_batches_per_epoch:
-            per_epoch = min(per_epoch, config.max_batches_per_epoch)
-        steps_total = per_epoch * config.epochs
+        steps_total = _steps_per_epoch(n, config) * config.epochs
         step, start = 0, 1
         both = nn.ModuleDict({"model": model, "domain": dom})
         ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -214,47 +297,14 @@ def train_adapted(
         for epoch in range(start, config.epochs + 1):
             if adapt.selection == "source_val_loss" and bad >= config.patience:
                 break
-            order = epoch_order(n, None, gen)
-            t_order = torch.cat([epoch_order(nt, None, gen) for _ in range(
-                math.ceil(n / max(nt, 1)) + 1)])
-            batches = [b for b in (order[i:i + config.batch_size]
-                                   for i in range(0, n, config.batch_size)) if len(b) > 1]
-            if config.max_batches_per_epoch:
-                batches = batches[: config.max_batches_per_epoch]
+            batches, t_order = _epoch_batches(n, nt, config, gen)
             _set_modes(model, set(trainable))
             dom.train()
             task_l, dom_l = [], []
-            for bi, idx in enumerate(batches, start=1):
-                tb = t_order[(bi - 1) * len(idx):(bi - 1) * len(idx) + len(idx)]
-                if len(tb) < 2:
-                    tb = t_order[:2]
-                xs = torch.as_tensor(np.asarray(x_source[idx.numpy()], dtype=np.float32))
-                xt = torch.as_tensor(np.asarray(x_target[tb.numpy()], dtype=np.float32))
-                logits, fs = _forward(model, hook, xs, aggregate)
-                task = nn.functional.binary_cross_entropy_with_logits(logits[:, tasks],
-                                                                      yt[idx])
-                if adapt.weight == 0.0:  # source-only baseline: target never forwarded
-                    da = torch.zeros((), dtype=task.dtype)
-                elif adapt.method == "coral":
-                    _, ft = _forward(model, hook, xt, aggregate)
-                    da = deepcoral_loss(fs, ft)
-                else:
-                    _, ft = _forward(model, hook, xt, aggregate)
-                    prog = step / max(steps_total, 1)
-                    alpha = 2.0 / (1.0 + math.exp(-10.0 * prog)) - 1.0
-                    ds = dom(GradientReversalLayer.apply(fs, alpha)).squeeze(-1)
-                    dt = dom(GradientReversalLayer.apply(ft, alpha)).squeeze(-1)
-                    da = dann(domain_pred_s=ds, domain_pred_t=dt)
-                loss = task + adapt.weight * da
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    _diverged(value, epoch, bi, best_epoch, [], None, config.lr)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                task_l.append(float(task.detach()))
-                dom_l.append(float(da.detach()))
+            step = _adapt_epoch(_Step(model, hook, dom, dann, optimizer, adapt, tasks,
+                                      aggregate, config.lr, steps_total),
+                                step, batches, t_order, x_source, x_target, yt, epoch,
+                                best_epoch, task_l, dom_l)
             v_loss, v_auc = _evaluate(model, x_source_val, y_source_val, tasks, aggregate,
                                       "cpu", config.batch_size)
             improved = adapt.selection == "last" or v_loss < best - 1e-6

@@ -7,9 +7,8 @@ windows, exactly as at inference, so the training loss is the loss of the deploy
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +22,15 @@ from torch import nn
 from ecgaudit.errors import ComputationError, InputError
 from ecgaudit.finetune._checkpoint import CHECKPOINT_FILES, load_checkpoint, save_checkpoint
 from ecgaudit.finetune._config import TrainingConfig
+from ecgaudit.finetune._modelutil import (
+    Aggregate,
+    _record_logits,
+    _set_modes,
+    _trainable_names,
+    deterministic,
+    find_head,
+    predict_records,
+)
 
 __all__ = [
     "TrainResult",
@@ -33,7 +41,6 @@ __all__ = [
     "train_model",
 ]
 
-Aggregate = Literal["max", "mean"]
 ProgressFn = Callable[[dict[str, Any]], None]
 
 ERR_DIVERGED = (
@@ -57,107 +64,6 @@ class TrainingDivergedError(ComputationError):
         super().__init__(message)
         self.epoch = epoch
         self.last_good_epoch = last_good_epoch
-
-
-@contextlib.contextmanager
-def deterministic(seed: int, num_threads: int | None = None) -> Iterator[None]:
-    """Seed torch and force deterministic algorithms for the duration of the block.
-
-    The global RNG state, the deterministic-algorithms flag and the thread count are restored
-    afterwards, so callers are unaffected.
-    """
-    prev_flag = torch.are_deterministic_algorithms_enabled()
-    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    prev_threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True)
-        if num_threads:
-            torch.set_num_threads(num_threads)
-        try:
-            yield
-        finally:
-            torch.use_deterministic_algorithms(prev_flag, warn_only=prev_warn)
-            torch.set_num_threads(prev_threads)
-
-
-def find_head(model: nn.Module, name: str | None = None) -> str:
-    """Return the name of the final layer: ``name`` if given, else the last ``nn.Linear``.
-
-    Raises
-    ------
-    InputError
-        If ``name`` is not a submodule or the model has no linear layer.
-    """
-    modules = dict(model.named_modules())
-    if name is not None:
-        if name not in modules:
-            raise InputError(
-                f"training.head '{name}' is not a layer of the model; layers with weights: "
-                f"{sorted({n.rsplit('.', 1)[0] for n, _ in model.named_parameters()})}"
-            )
-        return name
-    linear = [n for n, m in modules.items() if isinstance(m, nn.Linear)]
-    if not linear:
-        raise InputError("the model has no nn.Linear layer; set training.head to its final layer")
-    return linear[-1]
-
-
-def _trainable_names(
-    model: nn.Module, strategy: str, head: str, freeze: Sequence[str]
-) -> list[str]:
-    names = [n for n, _ in model.named_parameters()]
-    if strategy == "head":
-        keep = [n for n in names if n.startswith(head + ".")]
-    else:
-        keep = [n for n in names if not any(n == f or n.startswith(f + ".") for f in freeze)]
-    unknown = [f for f in freeze if not any(n == f or n.startswith(f + ".") for n in names)]
-    if unknown:
-        raise InputError(f"training.freeze names unknown layers {unknown}; parameters: {names}")
-    if not keep:
-        raise InputError("nothing left to train: every parameter is frozen")
-    return keep
-
-
-def _set_modes(model: nn.Module, trainable: set[str]) -> None:
-    """Train mode for modules with trainable weights; frozen modules keep eval (BN stats)."""
-    model.train()
-    for mod_name, module in model.named_modules():
-        own = [f"{mod_name}.{p}" if mod_name else p for p, _ in module.named_parameters()]
-        if own and not any(p in trainable for p in own):
-            module.eval()
-
-
-def _record_logits(model: nn.Module, xb: torch.Tensor, aggregate: Aggregate) -> torch.Tensor:
-    """Record logits: the max over windows, or the logit of the mean window probability.
-
-    Both equal the logit of the record score that inference reports (the maximum, resp.
-    mean, of the windows' sigmoid outputs), so training optimises the deployed score.
-    """
-    n, w = xb.shape[0], xb.shape[1]
-    out = model(xb.reshape(n * w, *xb.shape[2:])).reshape(n, w, -1)
-    if aggregate == "max":
-        return out.amax(dim=1)
-    p = torch.sigmoid(out).mean(dim=1).clamp(1e-7, 1 - 1e-7)
-    return torch.log(p) - torch.log1p(-p)
-
-
-def predict_records(
-    model: nn.Module,
-    x: NDArray[np.floating[Any]],
-    *,
-    aggregate: Aggregate = "max",
-    batch_size: int = 64,
-    device: str = "cpu",
-) -> NDArray[np.float64]:
-    """Return per-record sigmoid probabilities ``(n_records, n_classes)`` in eval mode."""
-    model.eval()
-    outs = []
-    with torch.inference_mode():
-        for start in range(0, len(x), batch_size):
-            xb = torch.as_tensor(np.asarray(x[start:start + batch_size], dtype=np.float32))
-            outs.append(torch.sigmoid(_record_logits(model, xb.to(device), aggregate)).cpu())
-    return torch.cat(outs).double().numpy() if outs else np.zeros((0, 0))
 
 
 @dataclass
@@ -279,10 +185,55 @@ def train_model(
     """
     if (config.sampling == "group_balanced" or config.group_dro) and groups_train is None:
         raise InputError("group-balanced sampling and group DRO need group attributes")
+    device = _device(config)
+    tasks = list(task_index)
+    trainable, optimizer = _optimizer(model, strategy, config, device)
+    gnames, gcodes = _group_codes(groups_train)
+    run = _Run(model=model, optimizer=optimizer, config=config, tasks=tasks,
+               aggregate=aggregate, device=device, trainable=trainable, gcodes=gcodes,
+               n_groups=0 if gnames is None else len(gnames),
+               ckpt=Path(checkpoint_dir) if checkpoint_dir is not None else None,
+               # ``epochs`` is left out so that a finished run can be resumed for longer.
+               fingerprint={"strategy": strategy,
+                            "config": config.model_dump(mode="json", exclude={"epochs"}),
+                            "tasks": tasks, "n_train": len(x_train), "n_val": len(x_val)})
+    yt = torch.as_tensor(np.asarray(y_train, dtype=np.float32))
+    with deterministic(config.seed, config.num_threads):
+        run.start(resume)
+        initial = run.validate(x_val, y_val)
+        if run.best is None:
+            run.best = initial[0] if config.monitor == "val_loss" else initial[1]
+        stopped = False
+        for epoch in range(run.start_epoch, config.epochs + 1):
+            if run.bad_epochs >= config.patience:
+                stopped = True
+                break
+            losses = run.train_epoch(epoch, x_train, yt, progress)
+            run.end_epoch(epoch, losses, x_val, y_val, progress)
+    model.load_state_dict(run.best_state)
+    model.cpu().eval()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return TrainResult(
+        state_dict=run.best_state, history=run.history, best_epoch=run.best_epoch,
+        stopped_early=stopped, trainable=trainable,
+        initial_val={"val_loss": initial[0], "val_auroc": initial[1]},
+        group_weights=({str(g): float(v) for g, v in zip(gnames, run.q.tolist(), strict=True)}
+                       if config.group_dro and gnames is not None else {}),
+    )
+
+
+def _device(config: TrainingConfig) -> str:
+    """``cuda`` when asked for and available, else ``cpu`` (an explicit ``cuda`` must exist)."""
     device = "cuda" if config.device != "cpu" and torch.cuda.is_available() else "cpu"
     if config.device == "cuda" and device != "cuda":
         raise InputError("training.device is 'cuda' but no CUDA device is available")
-    tasks = list(task_index)
+    return device
+
+
+def _optimizer(model: nn.Module, strategy: str, config: TrainingConfig, device: str
+               ) -> tuple[list[str], torch.optim.Optimizer]:
+    """Freeze all but the trained parameters; AdamW with the head's own learning rate."""
     head = find_head(model, config.head)
     trainable = _trainable_names(model, strategy, head, config.freeze)
     tset = set(trainable)
@@ -297,103 +248,144 @@ def train_model(
     ]
     optimizer = torch.optim.AdamW([g for g in groups_opt if g["params"]],
                                   weight_decay=config.weight_decay)
-    gnames: NDArray[Any] | None = None
-    gcodes: NDArray[np.intp] | None = None
-    if groups_train is not None:
-        gnames, gcodes = np.unique(np.asarray(groups_train).astype(str), return_inverse=True)
-    n_groups = 0 if gnames is None else len(gnames)
-    q = torch.full((max(n_groups, 1),), 1.0 / max(n_groups, 1), dtype=torch.float64)
-    yt = torch.as_tensor(np.asarray(y_train, dtype=np.float32))
-    # ``epochs`` is left out so that a finished run can be resumed to train for longer.
-    fingerprint = {"strategy": strategy, "config": config.model_dump(mode="json",
-                                                                   exclude={"epochs"}),
-                   "tasks": tasks, "n_train": len(x_train), "n_val": len(x_val)}
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    with deterministic(config.seed, config.num_threads):
-        gen = torch.Generator().manual_seed(config.seed)
-        start_epoch, history, best, best_epoch, bad_epochs = 1, [], None, 0, 0
-        best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return trainable, optimizer
+
+
+def _group_codes(groups_train: NDArray[Any] | None
+                 ) -> tuple[NDArray[Any] | None, NDArray[np.intp] | None]:
+    """Group names and per-record integer codes (None without groups)."""
+    if groups_train is None:
+        return None, None
+    return np.unique(np.asarray(groups_train).astype(str), return_inverse=True)
+
+
+@dataclass
+class _Run:
+    """The state of one training run: optimiser, RNG, best weights, history, DRO weights."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    config: TrainingConfig
+    tasks: list[int]
+    aggregate: Aggregate
+    device: str
+    trainable: list[str]
+    gcodes: NDArray[np.intp] | None
+    n_groups: int
+    ckpt: Path | None
+    fingerprint: dict[str, Any]
+    start_epoch: int = 1
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    q: torch.Tensor = field(default_factory=lambda: torch.ones(1, dtype=torch.float64))
+    gen: torch.Generator = field(default_factory=torch.Generator)
+
+    def start(self, resume: bool) -> None:
+        """Seed the generator and the DRO weights; resume from the checkpoint if asked."""
+        self.q = torch.full((max(self.n_groups, 1),), 1.0 / max(self.n_groups, 1),
+                            dtype=torch.float64)
+        self.gen = torch.Generator().manual_seed(self.config.seed)
+        self.best_state = _snapshot(self.model)
+        ckpt = self.ckpt
         if resume and ckpt is not None and (ckpt / CHECKPOINT_FILES["state"]).is_file():
-            st = load_checkpoint(ckpt, model, optimizer, gen, fingerprint)
-            start_epoch, history = st["epoch"] + 1, st["history"]
-            best, best_epoch, bad_epochs = st["best"], st["best_epoch"], st["bad_epochs"]
-            best_state, q = st["best_state"], torch.tensor(st["dro_q"], dtype=torch.float64)
-        v_loss, v_auc = _evaluate(model, x_val, y_val, tasks, aggregate, device,
-                                  config.batch_size)
-        initial = {"val_loss": v_loss, "val_auroc": v_auc}
-        if best is None:
-            best = v_loss if config.monitor == "val_loss" else v_auc
-        n = len(x_train)
-        stopped = False
-        for epoch in range(start_epoch, config.epochs + 1):
-            if bad_epochs >= config.patience:
-                stopped = True
-                break
-            order = epoch_order(n, gcodes if config.sampling == "group_balanced" else None,
-                                gen)
-            batches = [order[i:i + config.batch_size] for i in range(0, n, config.batch_size)]
-            batches = [b for b in batches if len(b) > 1]  # BatchNorm needs 2+ records
-            if config.max_batches_per_epoch:
-                batches = batches[: config.max_batches_per_epoch]
-            _set_modes(model, tset)
-            losses = []
-            for bi, idx in enumerate(batches, start=1):
-                xb = torch.as_tensor(np.asarray(x_train[idx.numpy()], dtype=np.float32))
-                logits = _record_logits(model, xb.to(device), aggregate)[:, tasks]
-                per = nn.functional.binary_cross_entropy_with_logits(
-                    logits, yt[idx].to(device), reduction="none").mean(dim=1)
-                if config.group_dro and gcodes is not None:
-                    gb = torch.as_tensor(gcodes[idx.numpy()], device=device)
-                    g_loss = torch.zeros(n_groups, device=device).index_add(0, gb, per)
-                    g_cnt = torch.bincount(gb, minlength=n_groups).to(per.dtype)
-                    present = g_cnt > 0
-                    g_mean = torch.where(present, g_loss / g_cnt.clamp(min=1), 0.0)
-                    q = q * torch.exp(config.dro_eta * g_mean.detach().double().cpu()
-                                      * present.cpu())
-                    q = q / q.sum()
-                    loss = (q.to(device, per.dtype) * g_mean).sum()
-                else:
-                    loss = per.mean()
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    _diverged(value, epoch, bi, best_epoch, history, ckpt, config.lr)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if not all(torch.isfinite(params[n_]).all() for n_ in trainable):
-                    _diverged(float("nan"), epoch, bi, best_epoch, history, ckpt, config.lr)
-                losses.append(value)
-                if progress:
-                    progress({"event": "batch", "epoch": epoch, "batch": bi,
-                              "batches": len(batches), "loss": value})
-            v_loss, v_auc = _evaluate(model, x_val, y_val, tasks, aggregate, device,
-                                      config.batch_size)
-            current = v_loss if config.monitor == "val_loss" else v_auc
-            improved = _improved(config.monitor, current, best)
-            if improved:
-                best, best_epoch, bad_epochs = current, epoch, 0
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            else:
-                bad_epochs += 1
-            history.append({"epoch": epoch, "train_loss": float(np.mean(losses)),
-                            "val_loss": v_loss, "val_auroc": v_auc, "improved": improved})
-            if ckpt is not None:
-                save_checkpoint(ckpt, model, optimizer, gen, fingerprint, {
-                    "epoch": epoch, "history": history, "best": best, "best_epoch": best_epoch,
-                    "bad_epochs": bad_epochs, "dro_q": q.tolist(),
-                }, best_state)
+            st = load_checkpoint(ckpt, self.model, self.optimizer, self.gen, self.fingerprint)
+            self.start_epoch, self.history = st["epoch"] + 1, st["history"]
+            self.best, self.best_epoch = st["best"], st["best_epoch"]
+            self.bad_epochs = st["bad_epochs"]
+            self.best_state = st["best_state"]
+            self.q = torch.tensor(st["dro_q"], dtype=torch.float64)
+
+    def validate(self, x_val: NDArray[Any], y_val: NDArray[Any]) -> tuple[float, float]:
+        """Return the validation loss and macro AUROC of the current weights."""
+        return _evaluate(self.model, x_val, y_val, self.tasks, self.aggregate, self.device,
+                         self.config.batch_size)
+
+    def batches(self, n: int) -> list[torch.Tensor]:
+        """One epoch's batches (group-balanced when configured; no batch of one record)."""
+        cfg = self.config
+        order = epoch_order(n, self.gcodes if cfg.sampling == "group_balanced" else None,
+                            self.gen)
+        batches = [order[i:i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
+        batches = [b for b in batches if len(b) > 1]  # BatchNorm needs 2+ records
+        if cfg.max_batches_per_epoch:
+            batches = batches[: cfg.max_batches_per_epoch]
+        return batches
+
+    def loss(self, per: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Mean record loss, or the group-DRO loss (updating the group weights)."""
+        if not (self.config.group_dro and self.gcodes is not None):
+            return per.mean()
+        device = self.device
+        gb = torch.as_tensor(self.gcodes[idx.numpy()], device=device)
+        g_loss = torch.zeros(self.n_groups, device=device).index_add(0, gb, per)
+        g_cnt = torch.bincount(gb, minlength=self.n_groups).to(per.dtype)
+        present = g_cnt > 0
+        g_mean = torch.where(present, g_loss / g_cnt.clamp(min=1), 0.0)
+        q = self.q * torch.exp(self.config.dro_eta * g_mean.detach().double().cpu()
+                               * present.cpu())
+        self.q = q / q.sum()
+        return (self.q.to(device, per.dtype) * g_mean).sum()
+
+    def train_epoch(self, epoch: int, x_train: NDArray[Any], yt: torch.Tensor,
+                    progress: ProgressFn | None) -> list[float]:
+        """One pass over the epoch's batches; stops with an error when training diverges."""
+        batches = self.batches(len(x_train))
+        _set_modes(self.model, set(self.trainable))
+        params = dict(self.model.named_parameters())
+        losses = []
+        for bi, idx in enumerate(batches, start=1):
+            xb = torch.as_tensor(np.asarray(x_train[idx.numpy()], dtype=np.float32))
+            logits = _record_logits(self.model, xb.to(self.device), self.aggregate)[:, self.tasks]
+            per = nn.functional.binary_cross_entropy_with_logits(
+                logits, yt[idx].to(self.device), reduction="none").mean(dim=1)
+            loss = self.loss(per, idx)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                self.diverged(value, epoch, bi)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if not all(torch.isfinite(params[n_]).all() for n_ in self.trainable):
+                self.diverged(float("nan"), epoch, bi)
+            losses.append(value)
             if progress:
-                progress({"event": "epoch", **history[-1], "epochs": config.epochs})
-    model.load_state_dict(best_state)
-    model.cpu().eval()
-    for p in model.parameters():
-        p.requires_grad_(True)
-    return TrainResult(
-        state_dict=best_state, history=history, best_epoch=best_epoch, stopped_early=stopped,
-        trainable=trainable, initial_val=initial,
-        group_weights=({str(g): float(v) for g, v in zip(gnames, q.tolist(), strict=True)}
-                       if config.group_dro and gnames is not None else {}),
-    )
+                progress({"event": "batch", "epoch": epoch, "batch": bi,
+                          "batches": len(batches), "loss": value})
+        return losses
+
+    def diverged(self, value: float, epoch: int, batch: int) -> None:
+        """Raise :class:`TrainingDivergedError` (the last good checkpoint is kept)."""
+        _diverged(value, epoch, batch, self.best_epoch, self.history, self.ckpt,
+                  self.config.lr)
+
+    def end_epoch(self, epoch: int, losses: list[float], x_val: NDArray[Any],
+                  y_val: NDArray[Any], progress: ProgressFn | None) -> None:
+        """Validate, keep the best weights, record the epoch and write the checkpoints."""
+        v_loss, v_auc = self.validate(x_val, y_val)
+        current = v_loss if self.config.monitor == "val_loss" else v_auc
+        improved = _improved(self.config.monitor, current, self.best)
+        if improved:
+            self.best, self.best_epoch, self.bad_epochs = current, epoch, 0
+            self.best_state = _snapshot(self.model)
+        else:
+            self.bad_epochs += 1
+        self.history.append({"epoch": epoch, "train_loss": float(np.mean(losses)),
+                             "val_loss": v_loss, "val_auroc": v_auc, "improved": improved})
+        if self.ckpt is not None:
+            save_checkpoint(self.ckpt, self.model, self.optimizer, self.gen, self.fingerprint, {
+                "epoch": epoch, "history": self.history, "best": self.best,
+                "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+                "dro_q": self.q.tolist(),
+            }, self.best_state)
+        if progress:
+            progress({"event": "epoch", **self.history[-1], "epochs": self.config.epochs})
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 def _diverged(value: float, epoch: int, batch: int, best_epoch: int,

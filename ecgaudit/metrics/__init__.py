@@ -21,6 +21,16 @@ from ecgaudit.metrics._intervals import (
     two_proportion_test,
     wilson_ci,
 )
+from ecgaudit.metrics._massbins import calibration_bins
+from ecgaudit.metrics._paired import (
+    METHOD_DELONG,
+    PAIRED_METRICS,
+    normal_quantile,
+    paired_confusion_rows,
+    paired_group,
+    paired_rng,
+    unpaired_change_interval,
+)
 from ecgaudit.metrics._points import MetricSession, PointEstimates, group_point_estimates
 from ecgaudit.metrics._power import (
     hanley_mcneil_variance,
@@ -35,10 +45,12 @@ from ecgaudit.metrics._ranking import (
     xauc,
 )
 from ecgaudit.metrics._table import GroupStats, MetricValue, group_stats
-from ecgaudit.metrics._threshold import derive_threshold
+from ecgaudit.metrics._threshold import derive_threshold, threshold_from_spec
 from ecgaudit.registry import MetricSpec, get_metric, registry
 
 __all__ = [
+    "METHOD_DELONG",
+    "PAIRED_METRICS",
     "RANKING_METRICS",
     "BootGrouping",
     "BootstrapResult",
@@ -56,6 +68,7 @@ __all__ = [
     "bootstrap_intervals",
     "bpsn_auc",
     "brier",
+    "calibration_bins",
     "calibration_suite",
     "confusion_counts",
     "delong_auc_variance",
@@ -73,11 +86,17 @@ __all__ = [
     "min_detectable_auroc_difference",
     "min_detectable_rate_difference",
     "newcombe_diff_ci",
+    "normal_quantile",
     "oe_ratio",
+    "paired_confusion_rows",
+    "paired_group",
+    "paired_rng",
     "ranking_intervals",
     "registry",
     "reliability_curve",
+    "threshold_from_spec",
     "two_proportion_test",
+    "unpaired_change_interval",
     "wilson_ci",
     "xauc",
 ]

@@ -2,11 +2,49 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ecgaudit.errors import InputError
 
-__all__ = ["derive_threshold"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ecgaudit.config import ThresholdConfig
+
+__all__ = ["derive_threshold", "threshold_from_spec"]
+
+
+def threshold_from_spec(y: np.ndarray, p: np.ndarray, spec: ThresholdConfig,
+                        frame: pd.DataFrame) -> tuple[float, str]:
+    """Apply a task's threshold rule: fixed, or derived on all (or the configured) rows.
+
+    The one threshold step of the audit and of the paired comparison.
+
+    Parameters
+    ----------
+    y, p : ndarray
+        Labels and scores of every row.
+    spec : ThresholdConfig
+        ``AuditConfig.threshold_for(task)``.
+    frame : pandas.DataFrame
+        The validated rows (for ``derive_on``'s column).
+
+    Returns
+    -------
+    tuple of (float, str)
+        The threshold and where it was derived (``"fixed"``, ``"all rows"`` or the subset).
+    """
+    if spec.rule == "fixed":
+        return float(spec.value if spec.value is not None else 0.5), "fixed"
+    mask = np.ones(len(frame), dtype=bool)
+    derived_on = "all rows"
+    if spec.derive_on is not None:
+        wanted = {str(v) for v in spec.derive_on.values}
+        mask = frame[spec.derive_on.column].astype(str).isin(wanted).to_numpy()
+        derived_on = f"{spec.derive_on.column} in {sorted(wanted)} ({int(mask.sum())} rows)"
+    return derive_threshold(y[mask], p[mask], spec.rule, spec.target), derived_on
 
 
 def derive_threshold(y: np.ndarray, p: np.ndarray, rule: str, target: float | None) -> float:

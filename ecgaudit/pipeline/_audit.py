@@ -19,7 +19,7 @@ from ecgaudit.metrics import (
     MetricSession,
     PointEstimates,
     TaskArrays,
-    derive_threshold,
+    threshold_from_spec,
 )
 from ecgaudit.pipeline._bootstrap import apply_bootstrap, choose_bins
 from ecgaudit.pipeline._continuous import (
@@ -70,17 +70,7 @@ def _thresholds(frame: pd.DataFrame, config: AuditConfig) -> dict[str, dict[str,
         spec = config.threshold_for(task.name)
         y = frame[f"y:{task.name}"].to_numpy()
         p = frame[f"p:{task.name}"].to_numpy()
-        derived_on = "fixed"
-        if spec.rule == "fixed":
-            value = float(spec.value if spec.value is not None else 0.5)
-        else:
-            mask = np.ones(len(frame), dtype=bool)
-            derived_on = "all rows"
-            if spec.derive_on is not None:
-                wanted = {str(v) for v in spec.derive_on.values}
-                mask = frame[spec.derive_on.column].astype(str).isin(wanted).to_numpy()
-                derived_on = f"{spec.derive_on.column} in {sorted(wanted)} ({int(mask.sum())} rows)"
-            value = derive_threshold(y[mask], p[mask], spec.rule, spec.target)
+        value, derived_on = threshold_from_spec(y, p, spec, frame)
         out[task.name] = {"value": value, "rule": spec.rule, "target": spec.target,
                           "derived_on": derived_on}
     return out
@@ -239,7 +229,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     }
     steps.done()
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
-                       extras=extras)
+                       extras=extras, config=full_config)
 
 
 def audit(data: pd.DataFrame, config: AuditConfig | Mapping[str, Any] | str | Path, *,

@@ -31,6 +31,7 @@ from ecgaudit.metrics._continuous import (
     closed_form_intervals,
 )
 from ecgaudit.metrics._points import RANKING_COLUMNS
+from ecgaudit.privacy import too_small_to_draw
 from ecgaudit.schema import CONTINUOUS_METRICS, INTERSECTION_SEP
 from ecgaudit.validate._continuous import cut_task_name
 
@@ -280,7 +281,7 @@ def continuous_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
             if INTERSECTION_SEP in g.attribute:
                 continue
             for i, name in enumerate(g.groups):
-                if int(units[g.attribute][i]) < config.min_cell_size:
+                if too_small_to_draw(int(units[g.attribute][i]), config.min_cell_size):
                     continue
                 rows = g.codes == i
                 curves = agreement_curves(y, x, by_avg[rows[by_avg]], by_x[rows[by_x]],

@@ -36,6 +36,7 @@ from ecgaudit.metrics._kernelcurves import (
     curve_sums,
     kernel_weights,
 )
+from ecgaudit.privacy import too_small_to_draw
 from ecgaudit.schema import OVERALL_ATTRIBUTE, OVERALL_GROUP
 from ecgaudit.validate._checks import ROW_PRED
 
@@ -184,7 +185,7 @@ def _subsets(cohort: Cohort, spec: ContinuousAxisConfig, config: AuditConfig,
     for by in spec.by:
         g = cohort.grouping(by)
         for i, group in enumerate(g.groups):
-            if units[by][i] < config.min_cell_size:
+            if too_small_to_draw(units[by][i], config.min_cell_size):
                 withheld.append({"by": by, "group": group,
                                  "reason": f"fewer than {config.min_cell_size} patients"})
                 continue

@@ -25,9 +25,8 @@ from ecgaudit.finetune import (
     split_digest,
 )
 from ecgaudit.finetune._data import SiteData, load_site_data
-from ecgaudit.finetune._gate import before_after_gate, default_policy, summarize_before_after
-from ecgaudit.finetune._report import calibration_bins, write_before_after
 from ecgaudit.io import atomic_write_text, file_sha256, frame_to_csv
+from ecgaudit.metrics import calibration_bins
 from ecgaudit.models import LoadedModel, ModelConfig, load_model, load_model_config
 from ecgaudit.pipeline._audit import audit
 from ecgaudit.pipeline._finetune import (
@@ -38,8 +37,14 @@ from ecgaudit.pipeline._finetune import (
     _audit_config,
     _predictions,
 )
+from ecgaudit.pipeline._finetunegate import (
+    before_after_gate,
+    default_policy,
+    summarize_before_after,
+)
 from ecgaudit.policy import load_policy
 from ecgaudit.reports import write_report
+from ecgaudit.reports._beforeafter import write_before_after
 from ecgaudit.result import to_jsonable
 
 __all__ = ["Prepared", "dumps", "group_column", "prepare", "write_outcome"]

@@ -37,6 +37,7 @@ from ecgaudit.finetune._federated import SiteClient
 from ecgaudit.finetune._flower import run_flower
 from ecgaudit.io import frame_to_csv
 from ecgaudit.pipeline._audit import audit
+from ecgaudit.pipeline._compare import compare_predictions
 from ecgaudit.pipeline._fedadapt import (
     Prepared,
     dumps,
@@ -47,7 +48,6 @@ from ecgaudit.pipeline._fedadapt import (
     write_outcome,
 )
 from ecgaudit.pipeline._finetune import FinetuneOutcome
-from ecgaudit.policy import compare_predictions
 
 __all__ = ["federated_and_audit"]
 

@@ -179,7 +179,7 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
         "suppression": {"min_cell_size": plan.k, **plan.counts()},
     }
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
-                       extras=extras)
+                       extras=extras, config=config)
 
 
 def _cohort_rows(cohort: Cohort, tasks: list[SurvTask], units: dict[str, np.ndarray],

@@ -4,19 +4,12 @@
 >>> gate = evaluate(result, policy)                          # doctest: +SKIP
 >>> gate.exit_code, gate.to_dict()["summary"]                # doctest: +SKIP
 
-``compare_results`` / ``compare_predictions`` build the candidate-vs-baseline table that
-change rules (``max_worsening``, ``max_abs_change``) are judged on; see ``docs/gating.md``.
+:func:`ecgaudit.pipeline.compare_results` / :func:`ecgaudit.pipeline.compare_predictions`
+build the candidate-vs-baseline :class:`Comparison` that change rules (``max_worsening``,
+``max_abs_change``) are judged on; see ``docs/gating.md``. The policy judges numbers only.
 """
 
-from ecgaudit.policy._compare import (
-    COMPARISON_COLUMNS,
-    PAIRED_METRICS,
-    Comparison,
-    compare_predictions,
-    compare_results,
-    config_from_result,
-    merge_comparisons,
-)
+from ecgaudit.policy._comparison import COMPARISON_COLUMNS, Comparison
 from ecgaudit.policy._evaluate import evaluate
 from ecgaudit.policy._gate import (
     EXIT_FAIL,
@@ -32,17 +25,12 @@ __all__ = [
     "EXIT_FAIL",
     "EXIT_INCONCLUSIVE",
     "EXIT_PASS",
-    "PAIRED_METRICS",
     "Comparison",
     "GateResult",
     "Policy",
     "Rule",
     "RuleOutcome",
-    "compare_predictions",
-    "compare_results",
-    "config_from_result",
     "evaluate",
     "load_policy",
-    "merge_comparisons",
     "parse_policy",
 ]

@@ -45,13 +45,15 @@ def _num(x: Any) -> float | None:
 
 
 def _ci_level(result: AuditResult) -> float:
+    if result.config is not None:
+        return float(result.config.ci_level)
     cfg = result.manifest.get("config", {}) if isinstance(result.manifest, dict) else {}
     level = cfg.get("ci_level", 0.95) if isinstance(cfg, dict) else 0.95
     return float(level) if isinstance(level, (int, float)) else 0.95
 
 
 def _min_cell(result: AuditResult) -> int:
-    return min_cell_size_of(result.manifest)
+    return min_cell_size_of(result)
 
 
 def _scope(frame: pd.DataFrame, rule: Rule, *, overall: bool) -> pd.DataFrame:

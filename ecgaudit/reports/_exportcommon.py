@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ecgaudit.privacy import min_cell_size_of
 from ecgaudit.reports._format import fmt_ci, fmt_num, group_phrase, is_number
 from ecgaudit.schema import INTERSECTION_SEP, OVERALL_ATTRIBUTE, UNKNOWN_GROUP
 
@@ -176,7 +177,8 @@ def validation_description(data: Mapping[str, Any]) -> str:
     text = (f"Subgroup audit with ecgaudit: every metric per group with {ci} at level "
             f"{config.get('ci_level', 0.95)}; each group compared with its attribute's "
             "reference group (differences, ratios, Holm and Benjamini-Hochberg adjusted "
-            f"p-values); groups under {config.get('min_cell_size', 11)} patients suppressed; "
+            f"p-values); groups under {min_cell_size_of(data.get('manifest'))} patients "
+            "suppressed; "
             "operating threshold frozen before the group analysis.")
     if config.get("control"):
         text += (" Disparities are also reported controlled for "

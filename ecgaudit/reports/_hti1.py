@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ecgaudit.privacy import min_cell_size_of
 from ecgaudit.reports._exportcommon import (
     audit_field,
     context_field,
@@ -134,7 +135,7 @@ def hti1_attributes(data: Mapping[str, Any], evaluation: str = "local") -> dict[
         data.get("metrics") or [], data.get("disparities") or [],
         (data.get("extras") or {}).get("cohort") or [], config,
         manifest.get("thresholds") or {}, manifest.get("n_ecgs"),
-        int(config.get("min_cell_size") or 11)))
+        min_cell_size_of(manifest)))
     filled: dict[str, dict[str, Any]] = {
         "B2i": context_field(ctx, "intended_use"),
         "B3i": context_field(ctx, "out_of_scope"),

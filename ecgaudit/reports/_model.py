@@ -239,6 +239,37 @@ def _headline_card(task: str, anchor: str, overall: Mapping[str, Any], records: 
     }
 
 
+def _task_view(t: str, index: dict[Key, dict], records: list[dict], disp: list[dict],
+               extras: Mapping[str, Any], gate: Mapping[str, Any] | None,
+               failing: set[Key], min_cell: int, figures: bool) -> tuple[dict[str, Any], dict]:
+    """Return one task's section (tables, disparities, figures) and its headline card."""
+    curves = extras.get("curves") or {}
+    anchor = slug(t, "task")
+    perf = metric_table(index, records, t, PERFORMANCE_METRICS, min_cell, failing)
+    cal = metric_table(index, records, t, CALIBRATION_METRICS, min_cell, failing)
+    dsec = disparity_section(disp, t, min_cell, failing)
+    o = index.get((t, OVERALL_ATTRIBUTE, "all", "auroc")) or {}
+    view: dict[str, Any] = {
+        "name": t, "anchor": anchor, "performance": perf, "calibration": cal,
+        "disparity": dsec, "forest_svg": "", "reliability_svg": "", "heatmap_svg": "",
+        "has_curves": bool(curves.get(t)),
+    }
+    if figures:
+        view["forest_svg"] = figs.forest_plot(
+            forest_rows(perf, min_cell), reference=o.get("estimate"),
+            fig_id=f"{anchor}-forest", title=f"AUROC by group: {t}")
+        if curves.get(t):
+            view["reliability_svg"] = figs.reliability_plot(
+                _ordered_curves(curves[t], records), fig_id=f"{anchor}-reliability",
+                title=f"Reliability curves: {t}")
+        heat = dsec["heat"]
+        if heat["groups"]:
+            view["heatmap_svg"] = figs.disparity_heatmap(
+                heat["groups"], HEATMAP_METRICS, heat["values"], heat["failing"],
+                fig_id=f"{anchor}-heatmap", title=f"Differences versus reference: {t}")
+    return view, _headline_card(t, anchor, o, records, disp, extras, gate)
+
+
 def build_view(result: AuditResult, *, gate: Mapping[str, Any] | None = None,
                compare: Mapping[str, Any] | None = None, figures: bool = True) -> dict:
     """Build the report view model of an audit result.
@@ -264,41 +295,19 @@ def build_view(result: AuditResult, *, gate: Mapping[str, Any] | None = None,
     manifest, extras = data["manifest"], data["extras"]
     config = manifest.get("config") or {}
     ctx = config.get("context") or {}
-    min_cell = min_cell_size_of(manifest)
+    min_cell = min_cell_size_of(result)
     tasks = binary_tasks(records)  # continuous tasks: reports/_continuous.py
     index: dict[Key, dict] = {(str(r["task"]), str(r["attribute"]), str(r["group"]),
                                str(r["metric"])): r for r in records}
     failing = _failing(gate)
     overall = [index.get((t, OVERALL_ATTRIBUTE, "all", "auroc")) for t in tasks]
     total = next((r["n"] for r in overall if r and is_number(r.get("n"))), None)
-    curves = extras.get("curves") or {}
     task_views, headline = [], []
     for t in tasks:
-        anchor = slug(t, "task")
-        perf = metric_table(index, records, t, PERFORMANCE_METRICS, min_cell, failing)
-        cal = metric_table(index, records, t, CALIBRATION_METRICS, min_cell, failing)
-        dsec = disparity_section(disp, t, min_cell, failing)
-        o = index.get((t, OVERALL_ATTRIBUTE, "all", "auroc")) or {}
-        headline.append(_headline_card(t, anchor, o, records, disp, extras, gate))
-        view: dict[str, Any] = {
-            "name": t, "anchor": anchor, "performance": perf, "calibration": cal,
-            "disparity": dsec, "forest_svg": "", "reliability_svg": "", "heatmap_svg": "",
-            "has_curves": bool(curves.get(t)),
-        }
-        if figures:
-            view["forest_svg"] = figs.forest_plot(
-                forest_rows(perf, min_cell), reference=o.get("estimate"),
-                fig_id=f"{anchor}-forest", title=f"AUROC by group: {t}")
-            if curves.get(t):
-                view["reliability_svg"] = figs.reliability_plot(
-                    _ordered_curves(curves[t], records), fig_id=f"{anchor}-reliability",
-                    title=f"Reliability curves: {t}")
-            heat = dsec["heat"]
-            if heat["groups"]:
-                view["heatmap_svg"] = figs.disparity_heatmap(
-                    heat["groups"], HEATMAP_METRICS, heat["values"], heat["failing"],
-                    fig_id=f"{anchor}-heatmap", title=f"Differences versus reference: {t}")
+        view, card = _task_view(t, index, records, disp, extras, gate, failing, min_cell,
+                                figures)
         task_views.append(view)
+        headline.append(card)
     cohort = _cohort(records, extras, tasks, total, ctx.get("target_population") or {}, min_cell)
     raw_th = manifest.get("thresholds") or extras.get("thresholds") or {}
     thresholds = {t: raw_th[t] for t in tasks if t in raw_th}

@@ -23,8 +23,8 @@ from ecgaudit.finetune import parse_finetune_config
 from ecgaudit.finetune._data import score_windows
 from ecgaudit.io.waveforms import open_ecgs
 from ecgaudit.models import Preprocessor, load_model, load_model_config
+from ecgaudit.pipeline import compare_predictions
 from ecgaudit.pipeline._finetune import _audit_config
-from ecgaudit.policy import compare_predictions
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -1,4 +1,8 @@
-"""Before/after: paired comparison of the base and adapted models and the no-group-worse gate."""
+"""Before/after: paired comparison of the base and adapted models and the no-group-worse gate.
+
+Fine-tuning's gate lives here, in the pipeline: it crosses ``finetune`` (its config),
+``policy`` (the rule and the verdict) and the paired comparison.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ import pandas as pd
 
 from ecgaudit.config import AuditConfig
 from ecgaudit.finetune._config import FinetuneConfig
-from ecgaudit.policy import Comparison, GateResult, Policy, Rule, compare_predictions, evaluate
+from ecgaudit.pipeline._compare import compare_predictions
+from ecgaudit.policy import Comparison, GateResult, Policy, Rule, evaluate
 from ecgaudit.result import AuditResult, to_jsonable
 from ecgaudit.schema import OVERALL_ATTRIBUTE
 

@@ -10,33 +10,43 @@ Two modes, and the table says which one produced every row (``ci_method``):
   interval is ``delta +/- z * sqrt(se_b^2 + se_c^2)`` with each standard error read back from
   that result's interval. When the same ECGs were scored this ignores their positive
   correlation and is conservative (too wide), never anti-conservative.
+
+This module orchestrates (validate, align, cohort, thresholds, suppression plan); the
+statistics are in :mod:`ecgaudit.metrics._paired`, the table type in
+:mod:`ecgaudit.policy._comparison`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from ecgaudit.cohort import build_cohort
-from ecgaudit.config import AuditConfig, parse_config
+from ecgaudit.config import AuditConfig
 from ecgaudit.errors import InputError
 from ecgaudit.io import InputTable
-from ecgaudit.metrics import derive_threshold
+from ecgaudit.metrics import (
+    PAIRED_METRICS,
+    normal_quantile,
+    paired_confusion_rows,
+    paired_group,
+    paired_rng,
+    threshold_from_spec,
+    unpaired_change_interval,
+)
+from ecgaudit.policy import COMPARISON_COLUMNS, Comparison
 from ecgaudit.policy._judge import UNJUDGEABLE_STATUSES
-from ecgaudit.policy._paired import paired_group
 from ecgaudit.privacy import (
     REASON_COMPLEMENTARY,
     REASON_EVENTS,
     is_small_cell,
     plan_suppression,
 )
-from ecgaudit.result import AuditResult, to_jsonable
-from ecgaudit.schema import INTERSECTION_SEP, RATE_METRICS
+from ecgaudit.result import AuditResult, config_from_manifest
+from ecgaudit.schema import RATE_METRICS
 from ecgaudit.validate import prepare
 
 __all__ = [
@@ -49,12 +59,6 @@ __all__ = [
     "merge_comparisons",
 ]
 
-COMPARISON_COLUMNS = (
-    "task", "attribute", "group", "metric", "baseline", "candidate", "change",
-    "change_ci_low", "change_ci_high", "ci_method", "n", "status", "reason",
-)
-#: Metrics :func:`compare_predictions` computes paired (AUROC by DeLong, the rest bootstrap).
-PAIRED_METRICS = ("auroc", "brier", "oe_ratio", *RATE_METRICS)
 METHOD_UNPAIRED = "unpaired normal approximation from both results' CIs"
 METHOD_BOOT = "paired bootstrap percentile (B={b}{cluster})"
 MSG_NOT_SAME_ECGS = (
@@ -66,35 +70,6 @@ MSG_NO_CONFIG = (
     "the candidate results.json holds no audit config in its manifest; pass --config"
 )
 MSG_NEED_ID = "a paired comparison needs `id_column` in the audit config to match the rows"
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Candidate-minus-baseline changes per task x attribute x group x metric.
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        Columns :data:`COMPARISON_COLUMNS`; ``change = candidate - baseline``.
-    method : {"paired", "unpaired", "mixed"}
-        How the rows' intervals were computed (see each row's ``ci_method``).
-    notes : tuple of str
-        Human-readable notes on the method.
-    """
-
-    table: pd.DataFrame
-    method: str
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return plain JSON data (NaN as None)."""
-        cols = list(COMPARISON_COLUMNS)
-        rows = [dict(zip(cols, r)) for r in self.table.loc[:, cols].itertuples(index=False)]
-        return to_jsonable({"method": self.method, "notes": list(self.notes), "rows": rows})
-
-
-def _z(level: float) -> float:
-    return float(norm.ppf(0.5 + level / 2.0))
 
 
 def compare_results(baseline: AuditResult, candidate: AuditResult,
@@ -119,7 +94,7 @@ def compare_results(baseline: AuditResult, candidate: AuditResult,
     c = candidate.metrics.loc[:, [*keys, "estimate", "ci_low", "ci_high", "n", "status",
                                   "reason"]]
     m = b.merge(c, on=keys, how="outer", suffixes=("_b", "_c"), indicator=True, sort=False)
-    z = _z(level)
+    z = normal_quantile(level)
     rows = []
     for r in m.to_dict("records"):
         est_b, est_c = _f(r["estimate_b"]), _f(r["estimate_c"])
@@ -141,11 +116,10 @@ def compare_results(baseline: AuditResult, candidate: AuditResult,
             rows.append(row)
             continue
         row["change"] = est_c - est_b
-        se_b = (_f(r["ci_high_b"]) - _f(r["ci_low_b"])) / (2 * z)
-        se_c = (_f(r["ci_high_c"]) - _f(r["ci_low_c"])) / (2 * z)
-        if math.isfinite(se_b) and math.isfinite(se_c):
-            half = z * math.sqrt(se_b**2 + se_c**2)
-            row.update(change_ci_low=row["change"] - half, change_ci_high=row["change"] + half)
+        limits = unpaired_change_interval(row["change"], (_f(r["ci_low_b"]), _f(r["ci_high_b"])),
+                                          (_f(r["ci_low_c"]), _f(r["ci_high_c"])), z)
+        if limits is not None:
+            row.update(change_ci_low=limits[0], change_ci_high=limits[1])
         else:
             row["reason"] = "no interval in one of the results"
         if "unstable" in (r["status_b"], r["status_c"]):
@@ -164,18 +138,6 @@ def _f(x: Any) -> float:
         return float(x)
     except (TypeError, ValueError):
         return math.nan
-
-
-def _threshold(y: np.ndarray, p: np.ndarray, frame: pd.DataFrame, config: AuditConfig,
-               task: str) -> float:
-    spec = config.threshold_for(task)
-    if spec.rule == "fixed":
-        return float(spec.value if spec.value is not None else 0.5)
-    mask = np.ones(y.size, dtype=bool)
-    if spec.derive_on is not None:
-        wanted = {str(v) for v in spec.derive_on.values}
-        mask = frame[spec.derive_on.column].astype(str).isin(wanted).to_numpy()
-    return derive_threshold(y[mask], p[mask], spec.rule, spec.target)
 
 
 def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
@@ -209,6 +171,54 @@ def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
     InputError
         If the two tables are not the same ECGs with the same labels, or no id column.
     """
+    fb, fc = _paired_frames(baseline, candidate, config, metadata)
+    cohort = build_cohort(fb, config)
+    units = _resampling_units(fb, config)
+    rng = paired_rng(config.seed if seed is None else seed)
+    cluster = ", clustered by patient" if config.patient_column else ""
+    boot_method = METHOD_BOOT.format(b=n_boot, cluster=cluster)
+    k = config.min_cell_size
+    rows: list[dict[str, Any]] = []
+    counts: list[dict[str, Any]] = []
+    unit_of: dict[tuple[str, str], int] = {}
+    for task in config.tasks:
+        y = fb[f"y:{task.name}"].to_numpy()
+        pb, pc = fb[f"p:{task.name}"].to_numpy(), fc[f"p:{task.name}"].to_numpy()
+        spec = config.threshold_for(task.name)
+        tb, tc = (threshold_from_spec(y, p, spec, fb)[0] for p in (pb, pc))
+        for g in cohort.groupings:
+            for i, name in enumerate(g.groups):
+                idx = np.flatnonzero(g.codes == i)
+                n_units = np.unique(units[idx]).size
+                unit_of[(g.attribute, name)] = int(n_units)
+                counts += paired_confusion_rows(task.name, g.attribute, name, y[idx],
+                                                (pb[idx] >= tb, pc[idx] >= tc))
+                base = {"task": task.name, "attribute": g.attribute, "group": name,
+                        "n": int(idx.size)}
+                if is_small_cell(n_units, k):
+                    rows += _suppressed_rows(base, k)
+                    continue
+                res = paired_group(y[idx], pb[idx], pc[idx], tb, tc, units[idx], n_boot,
+                                   config.ci_level, rng, config.bootstrap_max_degenerate)
+                rows += _group_rows(base, res, boot_method)
+    table = pd.DataFrame(rows).reindex(columns=list(COMPARISON_COLUMNS))
+    table["n"] = table["n"].astype("Int64")
+    table = _withhold(table, pd.DataFrame(counts), unit_of, k)
+    note = (f"paired: the same {len(fb)} ECGs scored by both models; AUROC by paired DeLong, "
+            f"other metrics by paired bootstrap (B={n_boot}{cluster}), thresholds derived per "
+            "model by the config's rule")
+    return Comparison(table=table, method="paired", notes=(note,))
+
+
+def _paired_frames(baseline: pd.DataFrame, candidate: pd.DataFrame, config: AuditConfig,
+                   metadata: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate both tables and align the candidate's rows to the baseline's ids.
+
+    Raises
+    ------
+    InputError
+        If there is no id column, or the two tables are not the same ECGs with the same labels.
+    """
     if not config.id_column:
         raise InputError(MSG_NEED_ID)
     meta = InputTable(metadata, "metadata", "") if metadata is not None else None
@@ -229,68 +239,35 @@ def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
             raise InputError(MSG_NOT_SAME_ECGS.format(
                 detail=f"task '{task.name}' labels differ for {differ.size} ids, e.g. "
                        f"{', '.join(ids_b.iloc[differ[:3]])}"))
-    cohort = build_cohort(fb, config)
+    return fb, fc
+
+
+def _resampling_units(frame: pd.DataFrame, config: AuditConfig) -> np.ndarray:
+    """Bootstrap unit of every row: patient codes, or one unit per row without a patient column."""
     if config.patient_column:
-        _, units = np.unique(fb[config.patient_column].astype(str).to_numpy(),
+        _, units = np.unique(frame[config.patient_column].astype(str).to_numpy(),
                              return_inverse=True)
-    else:
-        units = np.arange(len(fb))
-    rng = np.random.default_rng(config.seed if seed is None else seed)
-    cluster = ", clustered by patient" if config.patient_column else ""
-    boot_method = METHOD_BOOT.format(b=n_boot, cluster=cluster)
+        return units
+    return np.arange(len(frame))
+
+
+def _suppressed_rows(base: dict[str, Any], k: int) -> list[dict[str, Any]]:
+    """Rows of a group below the minimum cell size: no numbers, not even ``n``."""
+    return [{**base, "n": None, "metric": m, "status": "suppressed",
+             "reason": f"fewer than {k} patients"} for m in PAIRED_METRICS]
+
+
+def _group_rows(base: dict[str, Any], res: dict[str, dict[str, Any]],
+                boot_method: str) -> list[dict[str, Any]]:
+    """Comparison rows of one group from :func:`ecgaudit.metrics.paired_group`."""
     rows = []
-    counts: list[dict[str, Any]] = []
-    unit_of: dict[tuple[str, str], int] = {}
-    for task in config.tasks:
-        y = fb[f"y:{task.name}"].to_numpy()
-        pb, pc = fb[f"p:{task.name}"].to_numpy(), fc[f"p:{task.name}"].to_numpy()
-        tb, tc = (_threshold(y, p, fb, config, task.name) for p in (pb, pc))
-        for g in cohort.groupings:
-            for i, name in enumerate(g.groups):
-                idx = np.flatnonzero(g.codes == i)
-                n_units = np.unique(units[idx]).size
-                unit_of[(g.attribute, name)] = int(n_units)
-                counts += _confusion_rows(task.name, g.attribute, name, y[idx],
-                                          (pb[idx] >= tb, pc[idx] >= tc))
-                base = {"task": task.name, "attribute": g.attribute, "group": name,
-                        "n": int(idx.size)}
-                if is_small_cell(n_units, config.min_cell_size):
-                    for m in PAIRED_METRICS:
-                        rows.append({**base, "n": None, "metric": m, "status": "suppressed",
-                                     "reason": f"fewer than {config.min_cell_size} patients"})
-                    continue
-                res = paired_group(y[idx], pb[idx], pc[idx], tb, tc, units[idx], n_boot,
-                                    config.ci_level, rng, config.bootstrap_max_degenerate)
-                for m in PAIRED_METRICS:
-                    r = res[m]
-                    rows.append({**base, "metric": m, "ci_method": r.get("ci_method",
-                                 boot_method), "status": r.get("status", "ok"),
-                                 "reason": r.get("reason", ""),
-                                 **{k: r[k] for k in ("baseline", "candidate", "change",
-                                                      "change_ci_low", "change_ci_high")
-                                    if k in r}})
-    table = pd.DataFrame(rows).reindex(columns=list(COMPARISON_COLUMNS))
-    table["n"] = table["n"].astype("Int64")
-    table = _withhold(table, pd.DataFrame(counts), unit_of, config.min_cell_size)
-    note = (f"paired: the same {len(fb)} ECGs scored by both models; AUROC by paired DeLong, "
-            f"other metrics by paired bootstrap (B={n_boot}{cluster}), thresholds derived per "
-            "model by the config's rule")
-    return Comparison(table=table, method="paired", notes=(note,))
-
-
-def _confusion_rows(task: str, attribute: str, group: str, y: np.ndarray,
-                    flags: tuple[np.ndarray, np.ndarray]) -> list[dict[str, Any]]:
-    """Sensitivity / specificity rows of both models, as the privacy plan reads them."""
-    out = []
-    pos = y == 1
-    for model, flag in zip(("baseline", "candidate"), flags):
-        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-        for metric, num, den in (("sensitivity", int((flag & pos).sum()), n_pos),
-                                 ("specificity", int((~flag & ~pos).sum()), n_neg)):
-            out.append({"model": model, "task": task, "attribute": attribute,
-                        "group": group, "metric": metric, "n": y.size, "n_pos": n_pos,
-                        "estimate": num / den if den else math.nan})
-    return out
+    for m in PAIRED_METRICS:
+        r = res[m]
+        rows.append({**base, "metric": m, "ci_method": r.get("ci_method", boot_method),
+                     "status": r.get("status", "ok"), "reason": r.get("reason", ""),
+                     **{k: r[k] for k in ("baseline", "candidate", "change",
+                                          "change_ci_low", "change_ci_high") if k in r}})
+    return rows
 
 
 def _withhold(table: pd.DataFrame, counts: pd.DataFrame, unit_of: dict[tuple[str, str], int],
@@ -320,10 +297,7 @@ def _withhold(table: pd.DataFrame, counts: pd.DataFrame, unit_of: dict[tuple[str
 
 
 def config_from_result(result: AuditResult) -> AuditConfig:
-    """Rebuild the resolved audit config stored in a result's manifest.
-
-    ``results.json`` sorts keys, so the attribute order (which fixes intersection names such
-    as ``race & sex``) is restored from ``extras["attributes"]``.
+    """Return the resolved audit config a result was computed with (``result.config``).
 
     Parameters
     ----------
@@ -338,19 +312,15 @@ def config_from_result(result: AuditResult) -> AuditConfig:
     ------
     InputError
         If the manifest holds no config.
+    ConfigError
+        If the manifest's config does not parse.
     """
-    cfg = result.manifest.get("config") if isinstance(result.manifest, dict) else None
-    if not isinstance(cfg, dict):
+    if result.config is not None:
+        return result.config
+    cfg = config_from_manifest(result.manifest, result.extras)  # raises a ConfigError
+    if cfg is None:
         raise InputError(MSG_NO_CONFIG)
-    data = dict(cfg)
-    order = [a for a in result.extras.get("attributes", []) if isinstance(a, str)]
-    attrs = data.get("attributes") or {}
-    singles = [a for a in order if a in attrs]
-    data["attributes"] = {a: attrs[a] for a in [*singles, *(a for a in attrs if a not in singles)]}
-    combos = [a.split(INTERSECTION_SEP) for a in order if INTERSECTION_SEP in a]
-    if combos or data.get("intersections") != "none":
-        data["intersections"] = combos if combos else data.get("intersections", "pairs")
-    return parse_config(data, source="results.json manifest config")
+    return cfg
 
 
 def merge_comparisons(paired: Comparison, unpaired: Comparison) -> Comparison:

@@ -3,7 +3,8 @@
 One self-contained HTML file (inline SVG, no scripts), rendered with Jinja2 autoescaping. It
 is built from the comparison table (groups below the minimum cell size carry no numbers) and
 from equal-mass calibration bins of the whole held-out set (every bin holds at least
-``min_cell_size`` records); it names no patient, record or file path.
+``min_cell_size`` records; computed by :func:`ecgaudit.metrics.calibration_bins`); it names
+no patient, record or file path. This module renders only: every number arrives computed.
 """
 
 from __future__ import annotations
@@ -13,15 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import numpy as np
-from numpy.typing import ArrayLike
 
 from ecgaudit.io import atomic_write_text
-from ecgaudit.metrics import wilson_ci
 from ecgaudit.policy import Comparison, GateResult
-from ecgaudit.reports import forest_plot, reliability_plot
+from ecgaudit.reports._figures import forest_plot, reliability_plot
 
-__all__ = ["calibration_bins", "render_before_after", "write_before_after"]
+__all__ = ["render_before_after", "write_before_after"]
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -46,38 +44,6 @@ the parent and the adapted model and audited with the same configuration.</p>
 <h2>Methods</h2><ul>{% for n in notes %}<li>{{ n }}</li>{% endfor %}</ul>
 </body></html>
 """
-
-
-def calibration_bins(scores: ArrayLike, labels: ArrayLike, *, min_cell: int = 11,
-                     max_bins: int = 10) -> list[dict[str, float]]:
-    """Equal-mass reliability bins with Wilson intervals; every bin holds >= ``min_cell`` rows.
-
-    Parameters
-    ----------
-    scores, labels : array_like
-        Probabilities and 0/1 labels.
-    min_cell : int
-        Minimum records per bin (small-cell rule).
-    max_bins : int
-        Upper limit on the number of bins.
-
-    Returns
-    -------
-    list of dict
-        ``p_mean``, ``y_mean``, ``y_low``, ``y_high``, ``n`` per bin (empty if too few rows).
-    """
-    p = np.asarray(scores, dtype=float)
-    y = np.asarray(labels, dtype=float)
-    k = min(max_bins, len(p) // max(min_cell, 1))
-    if k < 1:
-        return []
-    order = np.argsort(p, kind="stable")
-    out = []
-    for idx in np.array_split(order, k):
-        lo, hi = wilson_ci(int(y[idx].sum()), len(idx))
-        out.append({"p_mean": float(p[idx].mean()), "y_mean": float(y[idx].mean()),
-                    "y_low": lo, "y_high": hi, "n": len(idx)})
-    return out
 
 
 def _ci(rec: Mapping[str, Any]) -> str:
@@ -112,13 +78,14 @@ def render_before_after(
     parent : str
         The parent model's name (no path).
     summary : mapping
-        From :func:`ecgaudit.finetune._gate.summarize_before_after`.
+        From :func:`ecgaudit.pipeline.summarize_before_after`.
     comparison : Comparison
         The paired comparison (its notes go to the methods list).
     gate : GateResult
         The no-group-worse gate.
     calibration : mapping, optional
-        ``{task: {"before": bins, "after": bins}}`` from :func:`calibration_bins`.
+        ``{task: {"before": bins, "after": bins}}`` from
+        :func:`ecgaudit.metrics.calibration_bins`.
 
     Returns
     -------
