@@ -59,3 +59,26 @@ def test_binned_fit_blocks_do_not_change_bits(monkeypatch, n: int, grid: int) ->
     monkeypatch.setattr(_calsuite, "_BLOCK_ROWS", 1 << 20)  # one block of every point
     whole = binned_lowess_fit(x, y, 2 / 3, xv)
     assert blocked.tobytes() == whole.tobytes()
+
+
+def test_progress_line_and_manifest_name_the_bootstrap_mode(monkeypatch) -> None:
+    """Above the auto threshold the bootstrap step says 'binned' and the manifest why."""
+    import ecgaudit
+    from ecgaudit.pipeline import _bootstrap
+    from ecgaudit.pipeline._bootstrap import NO_BINARY, choose_bins
+
+    frame = make_synthetic_cohort(600, seed=1, tasks=["a"]).frame
+    cfg = {"tasks": [{"name": "a", "label": "y_a", "score": "p_a"}],
+           "attributes": {"sex": {}}, "bootstrap": 3}
+    monkeypatch.setattr(_bootstrap, "AUTO_BIN_ROW_TASKS", 500)
+    events: list[str] = []
+    res = ecgaudit.audit(frame, cfg, progress=lambda step, i, n: events.append(step))
+    step = next(s for s in events if s.startswith("bootstrap: 3 replicates"))
+    assert "binned, 4096 bins" in step and "600 rows x 1 tasks > 500" in step
+    assert res.manifest["bootstrap_bins"]["bins"] == 4096
+    events.clear()
+    ecgaudit.audit(frame, {**cfg, "bootstrap_bins": "exact"},
+                   progress=lambda step, i, n: events.append(step))
+    assert any(s.startswith("bootstrap: 3 replicates (exact") for s in events)
+    assert choose_bins(AuditConfig(**{**cfg, "tasks": cfg["tasks"]}), 10**6, 0)["reason"] \
+        == NO_BINARY

@@ -21,7 +21,7 @@ from ecgaudit.metrics import (
     TaskArrays,
     derive_threshold,
 )
-from ecgaudit.pipeline._bootstrap import apply_bootstrap, choose_bins
+from ecgaudit.pipeline._bootstrap import apply_bootstrap, bootstrap_step, choose_bins
 from ecgaudit.pipeline._continuous import (
     add_continuous,
     binary_part,
@@ -46,6 +46,8 @@ from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS
 from ecgaudit.validate import prepare
 
 __all__ = ["audit", "audit_files", "audit_model"]
+
+SURVIVAL_STEP = "bootstrap: {b} replicates (exact; survival tasks have no binned mode)"
 
 
 def _frame_table(frame: pd.DataFrame, name: str) -> InputTable:
@@ -168,6 +170,9 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     steps.next()
     prepared = prepare(predictions, config, metadata)
     frame = prepared.frame
+    steps.relabel("bootstrap:", SURVIVAL_STEP.format(b=config.bootstrap)
+                  if any(t.kind == "survival" for t in config.tasks)
+                  else bootstrap_step(config, len(frame), len(binary_part(config).tasks)))
     steps.next()
     cohort = build_cohort(frame, config)
     steps.next()
