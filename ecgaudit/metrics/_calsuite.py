@@ -44,7 +44,7 @@ from ecgaudit.metrics._order import stable_order
 
 __all__ = ["binned_lowess_fit", "calibration_suite", "lowess_fit", "reliability_curve"]
 
-_CHUNK = 1 << 21
+_CHUNK = 1 << 16  # elements per block of the exact fit: stays in the CPU cache
 #: Grid points per block of the binned fit: a block's (points x bins) temporaries stay in the
 #: CPU cache. A multiple of 8, so that the BLAS matrix-vector products take the same kernel
 #: path for every row as one call over all points (results are bit-for-bit the same).

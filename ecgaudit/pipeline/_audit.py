@@ -148,10 +148,12 @@ def _compute(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
 def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                  units: dict[str, np.ndarray], plan: SuppressionPlan) -> list[dict[str, Any]]:
     rows = []
+    positives = {t.name: np.flatnonzero(frame[f"y:{t.name}"].to_numpy() == 1)
+                 for t in config.tasks}
     for g in cohort.groupings:
         sizes = g.sizes()
-        events = {t.name: np.bincount(g.codes[frame[f"y:{t.name}"].to_numpy() == 1],
-                                      minlength=len(g.groups)) for t in config.tasks}
+        events = {t: np.bincount(g.codes[pos], minlength=len(g.groups))
+                  for t, pos in positives.items()}
         for i, name in enumerate(g.groups):
             rows.append({
                 "attribute": g.attribute, "group": name, "n": int(sizes[i]),
