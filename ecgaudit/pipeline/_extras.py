@@ -107,10 +107,10 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
 
 
 def _strata(groupings: Sequence[Grouping], n: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Finest cell of every row and each cell's first row, or None if there are too many.
+    """Finest cell of every row and one row of each cell, or None if there are too many.
 
     Every grouping is a function of the single attributes' codes, so a grouping's code of a
-    cell is its code at the cell's first row (``codes[first]``).
+    cell is its code at any row of the cell (``codes[rows][cells]`` is ``codes``).
     """
     singles = [g for g in groupings if len(g.components) == 1]
     key = np.zeros(n, dtype=np.int64)
@@ -124,9 +124,9 @@ def _strata(groupings: Sequence[Grouping], n: int) -> tuple[np.ndarray, np.ndarr
     rank = np.zeros(space, dtype=np.int64)
     rank[present] = np.arange(present.size)
     cells = rank[key]
-    first = np.zeros(present.size, dtype=np.int64)
-    first[cells[::-1]] = np.arange(n - 1, -1, -1)
-    return cells, first
+    rows = np.zeros(present.size, dtype=np.int64)
+    rows[cells] = np.arange(n)  # whichever row of a cell is written last: all agree
+    return cells, rows
 
 
 def _sort_small(codes: np.ndarray, n_groups: int) -> np.ndarray:
