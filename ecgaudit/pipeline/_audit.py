@@ -21,7 +21,7 @@ from ecgaudit.metrics import (
     TaskArrays,
     threshold_from_spec,
 )
-from ecgaudit.pipeline._bootstrap import apply_bootstrap, choose_bins
+from ecgaudit.pipeline._bootstrap import apply_bootstrap, bootstrap_step, choose_bins
 from ecgaudit.pipeline._continuous import (
     add_continuous,
     binary_part,
@@ -46,6 +46,8 @@ from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS
 from ecgaudit.validate import prepare
 
 __all__ = ["audit", "audit_files", "audit_model"]
+
+SURVIVAL_STEP = "bootstrap: {b} replicates (exact; survival tasks have no binned mode)"
 
 
 def _frame_table(frame: pd.DataFrame, name: str) -> InputTable:
@@ -136,10 +138,12 @@ def _compute(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
 def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
                  units: dict[str, np.ndarray], plan: SuppressionPlan) -> list[dict[str, Any]]:
     rows = []
+    positives = {t.name: np.flatnonzero(frame[f"y:{t.name}"].to_numpy() == 1)
+                 for t in config.tasks}
     for g in cohort.groupings:
         sizes = g.sizes()
-        events = {t.name: np.bincount(g.codes[frame[f"y:{t.name}"].to_numpy() == 1],
-                                      minlength=len(g.groups)) for t in config.tasks}
+        events = {t: np.bincount(g.codes[pos], minlength=len(g.groups))
+                  for t, pos in positives.items()}
         for i, name in enumerate(g.groups):
             rows.append({
                 "attribute": g.attribute, "group": name, "n": int(sizes[i]),
@@ -159,6 +163,9 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
     steps.next()
     prepared = prepare(predictions, config, metadata)
     frame = prepared.frame
+    steps.relabel("bootstrap:", SURVIVAL_STEP.format(b=config.bootstrap)
+                  if any(t.kind == "survival" for t in config.tasks)
+                  else bootstrap_step(config, len(frame), len(binary_part(config).tasks)))
     steps.next()
     cohort = build_cohort(frame, config)
     steps.next()

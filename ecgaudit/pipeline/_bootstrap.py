@@ -34,6 +34,11 @@ FALLBACK = "-fallback"
 AUTO_BIN_ROW_TASKS = 200_000
 #: Bins chosen by ``bootstrap_bins: auto``.
 AUTO_BINS = 4096
+#: ``choose_bins`` without binary tasks (continuous replicates are exact and fast).
+NO_BINARY = "no binary task: continuous replicates are always exact"
+#: Manifest entry of a survival audit (``bootstrap_bins`` does not apply there).
+SURVIVAL_BINS = {"bins": None, "reason": "survival tasks: exact replicates "
+                                         "(bootstrap_bins does not apply)"}
 FALLBACK_NOTE = "closed-form {method} interval used instead"
 NO_CLOSED_FORM = "no closed-form interval for this metric"
 
@@ -49,6 +54,8 @@ def choose_bins(config: AuditConfig, n_rows: int, n_tasks: int) -> dict[str, obj
     setting = config.bootstrap_bins
     if config.bootstrap <= 0:
         return {"bins": None, "reason": "bootstrap off (closed-form intervals only)"}
+    if n_tasks == 0:
+        return {"bins": None, "reason": NO_BINARY}
     if isinstance(setting, int) and not isinstance(setting, bool):
         return {"bins": setting, "reason": "bootstrap_bins set in the config"}
     if setting == "exact":
@@ -59,6 +66,20 @@ def choose_bins(config: AuditConfig, n_rows: int, n_tasks: int) -> dict[str, obj
                 "reason": f"auto: {n_rows} rows x {n_tasks} tasks > {AUTO_BIN_ROW_TASKS}"}
     return {"bins": None,
             "reason": f"auto: {n_rows} rows x {n_tasks} tasks <= {AUTO_BIN_ROW_TASKS} (exact)"}
+
+
+def bootstrap_step(config: AuditConfig, n_rows: int, n_tasks: int) -> str:
+    """Describe the bootstrap step for the progress line: B and the mode chosen.
+
+    Returns
+    -------
+    str
+        E.g. ``"bootstrap: 1000 replicates (binned, 4096 bins; auto: 1000000 rows x 5 tasks
+        > 200000)"``.
+    """
+    chosen = choose_bins(config, n_rows, n_tasks)
+    mode = f"binned, {chosen['bins']} bins" if chosen["bins"] else "exact"
+    return f"bootstrap: {config.bootstrap} replicates ({mode}; {chosen['reason']})"
 
 
 def _join(*parts: object) -> str:

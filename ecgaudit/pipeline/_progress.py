@@ -61,6 +61,20 @@ class Steps:
             self._callback(self._steps[self._next], self._next + 1, len(self._steps))
         self._next += 1
 
+    def relabel(self, prefix: str, text: str) -> None:
+        """Replace the description of the (not yet announced) step starting with ``prefix``.
+
+        Parameters
+        ----------
+        prefix : str
+            Start of the step's description (e.g. ``"bootstrap:"``).
+        text : str
+            The new description (e.g. once the input size decided the bootstrap mode).
+        """
+        for i in range(self._next, len(self._steps)):
+            if self._steps[i].startswith(prefix):
+                self._steps[i] = text
+
     def done(self) -> None:
         """Announce the end of the audit."""
         if self._callback is not None:

@@ -19,6 +19,7 @@ from ecgaudit.errors import ConfigError
 from ecgaudit.io import InputTable
 from ecgaudit.metrics._survaudit import SurvCell, SurvTask, survival_audit
 from ecgaudit.metrics._survkm import SurvivalRows, aalen_johansen, kaplan_meier, step_at
+from ecgaudit.pipeline._bootstrap import SURVIVAL_BINS
 from ecgaudit.pipeline._manifest import build_manifest
 from ecgaudit.privacy import (
     SuppressionPlan,
@@ -168,7 +169,8 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
         extra={"n_ecgs": len(frame),
                "n_patients": int(patients.max() + 1) if patients is not None else None,
                "n_unmatched_metadata": prepared.n_unmatched_metadata,
-               "outcome": "survival", **(provenance or {})})
+               "outcome": "survival", "bootstrap_bins": SURVIVAL_BINS,
+               **(provenance or {})})
     ok = {k: not plan.group_hidden(*k) for k in unit_of}
     extras = {
         "cohort": _cohort_rows(cohort, tasks, units, plan),

@@ -195,6 +195,11 @@ def _join(pred: InputTable, meta: InputTable, config: AuditConfig) -> tuple[pd.D
 def _labels(frame: pd.DataFrame, task: TaskConfig, source: str, row_col: str,
             score: pd.Series) -> tuple[np.ndarray | None, list[Problem]]:
     raw = frame[task.label]
+    if task.positive_label is None and isinstance(raw.dtype, np.dtype) and (
+            raw.dtype.kind in "fiu"):
+        values = raw.to_numpy()
+        if bool(np.all((values == 0) | (values == 1))):  # 0/1 numbers: nothing to report
+            return values.astype(np.int8), []
     missing = raw.isna().to_numpy()
     problems = []
     if missing.any():
@@ -243,7 +248,10 @@ def _labels(frame: pd.DataFrame, task: TaskConfig, source: str, row_col: str,
 def _scores(frame: pd.DataFrame, task: TaskConfig, source: str,
             row_col: str) -> tuple[np.ndarray | None, list[Problem]]:
     raw = frame[task.score]
-    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    if isinstance(raw.dtype, np.dtype) and raw.dtype.kind in "fiu":  # numbers already
+        num = raw.to_numpy(dtype=float)
+    else:
+        num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     not_num = np.isnan(num) & raw.notna().to_numpy()
     problems = []
     if not_num.any():
@@ -266,19 +274,34 @@ def _scores(frame: pd.DataFrame, task: TaskConfig, source: str,
 
 def _stripped_text(values: pd.Series) -> pd.Series:
     """``str(v).strip()`` of every value ("" for missing), rendered once per distinct value."""
+    codes, texts = _distinct_text(values)
+    return pd.Series(texts[codes], index=values.index, dtype=object)
+
+
+def _distinct_text(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_stripped_text` as row codes and the texts of the distinct values.
+
+    Returns
+    -------
+    tuple of ndarray
+        Row codes and the rendered texts: row ``i`` renders as ``texts[codes[i]]``.
+    """
     raw = values.to_numpy()
     if not isinstance(values.dtype, np.dtype) or (
             raw.dtype == object and pd.api.types.infer_dtype(raw, skipna=True) != "string"):
         # Extension dtypes and mixed objects (7 == 7.0 == True share a code but render
         # differently): row by row.
-        return values.map(lambda v: "" if pd.isna(v) else str(v).strip()).astype(object)
+        text = values.map(lambda v: "" if pd.isna(v) else str(v).strip()).to_numpy(object)
+        codes, texts = pd.factorize(text, use_na_sentinel=False)
+        return codes, np.asarray(texts, dtype=object)
     # Floats are told apart by bit pattern: 0.0 and -0.0 are equal but render differently.
     keys = raw.view(np.int64) if raw.dtype == np.float64 else raw
     codes = pd.factorize(keys, use_na_sentinel=False)[0]
-    _, index = np.unique(codes, return_index=True)  # codes are 0..k-1: first row of each
+    index = np.empty(int(codes.max()) + 1 if codes.size else 0, dtype=np.intp)
+    index[codes] = np.arange(codes.size)  # a row of each code (its rows share one key)
     rendered = np.array(["" if pd.isna(v) else str(v).strip() for v in raw[index]],
                         dtype=object)
-    return pd.Series(rendered[codes], index=values.index, dtype=object)
+    return codes, rendered
 
 
 def _ages(frame: pd.DataFrame, config: AuditConfig, source_of: dict[str, tuple[str, str]]
@@ -289,10 +312,12 @@ def _ages(frame: pd.DataFrame, config: AuditConfig, source_of: dict[str, tuple[s
             continue
         col = spec.column or name
         source, row_col = source_of[col]
-        text = _stripped_text(frame[col])
+        codes, texts = _distinct_text(frame[col])
+        text = pd.Series(texts, dtype=object)  # parsed once per distinct value
         text = text.replace(spec.recode) if spec.recode else text
-        missing = text.isin(["", *spec.missing_values]).to_numpy()
-        num = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=float)
+        gone = text.isin(["", *spec.missing_values]).to_numpy()
+        parsed = pd.to_numeric(text.where(~gone), errors="coerce").to_numpy(dtype=float)
+        missing, num = gone[codes], parsed[codes]
         unparseable = np.isnan(num) & ~missing
         if unparseable.any():
             problems.append(Problem(
