@@ -31,7 +31,7 @@ from ecgaudit.metrics._survival import (
     metric_keys,
     survival_values,
 )
-from ecgaudit.metrics._survkernel import METRIC_CODES, replicate_values
+from ecgaudit.metrics._survkernel import METRIC_CODES, logits, replicate_values
 from ecgaudit.metrics._survtable import survival_metric
 
 __all__ = ["SurvCell", "SurvTask", "survival_audit"]
@@ -149,7 +149,8 @@ def compiled_replicates(g: SurvGroup, idx: np.ndarray, weights: np.ndarray,
     ustart = np.append(r.start, r.time.size).astype(np.int64)
     replicate_values(weights, np.asarray(idx[r.index], np.int64), r.time, r.event,
                      g.rank, g.n_ranks, prob, g.prob is not None, r.uniq, ustart,
-                     np.array(hs), float(threshold), porder, col, out)
+                     np.array(hs), float(threshold), np.argsort(porder), *logits(prob, porder), col,
+                     out)
     return out
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from ecgaudit.metrics._kernels import _jit, _pjit, prange
 from ecgaudit.metrics._survconc import _add, _prefix
 
-__all__ = ["METRIC_CODES", "replicate_values"]
+__all__ = ["METRIC_CODES", "logits", "replicate_values"]
 
 #: Column codes of the per-horizon and single values written by the kernel.
 METRIC_CODES = ("harrell_c", "uno_c", "td_auroc", "brier", "ibs", "observed_risk",
@@ -33,12 +33,15 @@ _BINS = 200
 def _conc(w, time, event, rank, n_ranks, cw, competing_inf):
     """Harrell's C (unit case weights) and the case-weighted C (``cw``) from one pass.
 
-    Both sums query the same tree (later rows weighted by ``w``); they differ only in the
-    event's own weight. With ``competing_inf`` competing events (code 2) are inserted
-    first, as if followed up forever (the Harrell convention; Uno treats them as
-    censored, so a group with competing events needs a second pass for Uno).
+    Weights are whole replicate counts, so every tree sum is exact and the tied share read
+    from ``point`` equals the difference of two prefix sums. Both sums query the same tree
+    (later rows weighted by ``w``); they differ only in the event's own weight. With
+    ``competing_inf`` competing events (code 2) are inserted first, as if followed up
+    forever (the Harrell convention; Uno treats them as censored, so a group with competing
+    events needs a second pass for Uno).
     """
     tree = np.zeros(n_ranks + 1)
+    point = np.zeros(n_ranks + 1)  # weight at each rank: the tied share without a query
     total = 0.0
     num = 0.0
     den = 0.0
@@ -49,6 +52,7 @@ def _conc(w, time, event, rank, n_ranks, cw, competing_inf):
         for k in range(n):
             if event[k] == 2 and w[k] > 0:
                 _add(tree, rank[k], w[k])
+                point[rank[k]] += w[k]
                 total += w[k]
     hi = n
     while hi > 0:
@@ -58,11 +62,12 @@ def _conc(w, time, event, rank, n_ranks, cw, competing_inf):
         for k in range(lo, hi):
             if event[k] != 1 and w[k] > 0 and not (competing_inf and event[k] == 2):
                 _add(tree, rank[k], w[k])
+                point[rank[k]] += w[k]
                 total += w[k]
         for k in range(lo, hi):
             if event[k] == 1 and w[k] > 0:
                 below = _prefix(tree, rank[k] - 1)
-                tied = _prefix(tree, rank[k]) - below
+                tied = point[rank[k]]
                 pair = below + 0.5 * tied
                 num += w[k] * pair
                 den += w[k] * total
@@ -72,46 +77,52 @@ def _conc(w, time, event, rank, n_ranks, cw, competing_inf):
         for k in range(lo, hi):
             if event[k] == 1 and w[k] > 0:
                 _add(tree, rank[k], w[k])
+                point[rank[k]] += w[k]
                 total += w[k]
         hi = lo
     return (num / den if den > 0 else _NAN), (num_w / den_w if den_w > 0 else _NAN)
 
 
 @_jit
-def _ici(p, case, kw, w, porder):
+def _ici(xsort, pcsort, casep, kwp, wp):
+    """Smoothed-calibration ICI of rows in probability order.
+
+    ``xsort`` and ``pcsort`` are the logits and clipped probabilities, ``casep``, ``kwp``
+    and ``wp`` the case indicator, IPCW weight and replicate weight of the same rows.
+    """
+    n = xsort.size
     m = 0
     n_case = 0
-    for k in range(p.size):
-        if kw[k] > 0:
+    for i in range(n):
+        if kwp[i] > 0:
             m += 1
-            n_case += case[k]
+            n_case += casep[i]
     if m < 2 or n_case == 0 or n_case == m:
         return _NAN
     xs = np.empty(m)
-    ys = np.empty(m)
     ws = np.empty(m)
+    wy = np.empty(m)
     fs = np.empty(m)
+    cum = np.empty(m)
     j = 0
-    for k in porder:
-        if kw[k] > 0:
-            pc = min(max(p[k], _CLIP), 1.0 - _CLIP)
-            xs[j] = math.log(pc / (1.0 - pc))
-            ys[j] = case[k]
-            ws[j] = kw[k]
-            fs[j] = w[k]
-            j += 1
     ftot = 0.0
     sx = 0.0
-    for r in range(m):
-        ftot += fs[r]
-        sx += xs[r] * fs[r]
+    for i in range(n):
+        if kwp[i] > 0:
+            xs[j] = xsort[i]
+            ws[j] = kwp[i]
+            wy[j] = kwp[i] * casep[i]
+            fs[j] = wp[i]
+            ftot += wp[i]
+            cum[j] = ftot
+            sx += xsort[i] * wp[i]
+            j += 1
     mean = sx / ftot
     var = 0.0
     for r in range(m):
         var += (xs[r] - mean) ** 2 * fs[r]
     sd = math.sqrt(var / ftot)
     bw = 1.06 * sd * ftot ** -0.2 if sd > 0 else 1.0
-    cum = np.cumsum(fs)
     span = xs[m - 1] - xs[0]
     bsum = np.zeros(_BINS)
     bx = np.zeros(_BINS)
@@ -120,7 +131,7 @@ def _ici(p, case, kw, w, porder):
         bi = min(int((xs[r] - xs[0]) / span * _BINS), _BINS - 1) if span > 0 else 0
         bsum[bi] += ws[r]
         bx[bi] += ws[r] * xs[r]
-        by[bi] += ws[r] * ys[r]
+        by[bi] += wy[r]
     grid = np.empty(_GRID)
     curve = np.empty(_GRID)
     for g in range(_GRID):
@@ -139,9 +150,9 @@ def _ici(p, case, kw, w, porder):
     err = 0.0
     wt = 0.0
     i = -1  # rows in porder have ascending x: the grid segment only moves right
-    for k in porder:
-        pc = min(max(p[k], _CLIP), 1.0 - _CLIP)
-        x = math.log(pc / (1.0 - pc))
+    for j in range(n):
+        x = xsort[j]
+        pc = pcsort[j]
         while i + 1 < _GRID and grid[i + 1] <= x:  # last i with grid[i] <= x (np.interp)
             i += 1
         if i >= _GRID - 1:
@@ -150,9 +161,21 @@ def _ici(p, case, kw, w, porder):
             c = curve[0]
         else:
             c = curve[i] + (x - grid[i]) * (curve[i + 1] - curve[i]) / (grid[i + 1] - grid[i])
-        err += w[k] * abs(c - pc)
-        wt += w[k]
+        err += wp[j] * abs(c - pc)
+        wt += wp[j]
     return err / wt if wt > 0 else _NAN
+
+
+@_jit
+def logits(prob, porder):
+    """Clipped probabilities and their logits in ``porder`` (as the ICI kernel uses them)."""
+    x = np.empty(porder.size)
+    pc = np.empty(porder.size)
+    for j in range(porder.size):
+        c = min(max(prob[porder[j]], _CLIP), 1.0 - _CLIP)
+        pc[j] = c
+        x[j] = math.log(c / (1.0 - c))
+    return x, pc
 
 
 @_jit
@@ -191,7 +214,7 @@ def _curves(w, event, ustart):
 
 @_jit
 def _one(w, time, event, rank, n_ranks, prob, has_prob, uniq, ustart, horizons, threshold,
-         porder, col, out):
+         ppos, xsort, pcsort, col, out):
     n = time.size
     out[:] = _NAN
     G, cif = _curves(w, event, ustart)
@@ -223,6 +246,12 @@ def _one(w, time, event, rank, n_ranks, prob, has_prob, uniq, ustart, horizons, 
     a = np.empty(n)
     b = np.empty(n)
     case = np.empty(n, dtype=np.int64)
+    wp = np.empty(n)  # probability order, for the ICI's sequential passes
+    kwp = np.empty(n)
+    casep = np.empty(n, dtype=np.int64)
+    if has_prob:
+        for k in range(n):
+            wp[ppos[k]] = w[k]
     for hi in range(nh):
         h = horizons[hi]
         if not h < tmax:
@@ -268,12 +297,14 @@ def _one(w, time, event, rank, n_ranks, prob, has_prob, uniq, ustart, horizons, 
             if p >= threshold:
                 fa += a[k]
                 fb += b[k]
+            kwp[ppos[k]] = a[k] + b[k]
+            casep[ppos[k]] = case[k]
         briers[hi] = sq / wt
         out[col[3, hi]] = briers[hi]
         mean_p = sp / wt
         out[col[6, hi]] = mean_p
         out[col[7, hi]] = obs / mean_p if mean_p > 0 else _NAN
-        out[col[8, hi]] = _ici(prob, case, a + b, w, porder)
+        out[col[8, hi]] = _ici(xsort, pcsort, casep, kwp, wp)
         out[col[9, hi]] = fa / sa if sa > 0 else _NAN
         out[col[10, hi]] = (sb - fb) / sb if sb > 0 else _NAN
         out[col[11, hi]] = fa / (fa + fb) if fa + fb > 0 else _NAN
@@ -286,7 +317,7 @@ def _one(w, time, event, rank, n_ranks, prob, has_prob, uniq, ustart, horizons, 
 
 @_pjit
 def replicate_values(weights, rows, time, event, rank, n_ranks, prob, has_prob, uniq, ustart,
-                     horizons, threshold, porder, col, out):
+                     horizons, threshold, ppos, xsort, pcsort, col, out):
     """Fill ``out[r]`` with the group's metrics under replicate ``r``'s weights.
 
     ``weights[r, rows[k]]`` is the weight of the group's ``k``-th row in time order.
@@ -296,4 +327,4 @@ def replicate_values(weights, rows, time, event, rank, n_ranks, prob, has_prob, 
         for k in range(rows.size):
             w[k] = weights[r, rows[k]]
         _one(w, time, event, rank, n_ranks, prob, has_prob, uniq, ustart, horizons,
-             threshold, porder, col, out[r])
+             threshold, ppos, xsort, pcsort, col, out[r])
