@@ -16,7 +16,6 @@ import math
 import numpy as np
 
 from ecgaudit.metrics._kernels import _jit, _pjit, prange
-from ecgaudit.metrics._survconc import _add, _prefix
 
 __all__ = ["METRIC_CODES", "logits", "replicate_values"]
 
@@ -30,18 +29,37 @@ _BINS = 200
 
 
 @_jit
+def _iadd(tree, point, k, v):
+    point[k] += v
+    n = tree.size - 1
+    while k <= n:
+        tree[k] += v
+        k += k & (-k)
+
+
+@_jit
+def _iprefix(tree, k):
+    s = 0
+    while k > 0:
+        s += tree[k]
+        k -= k & (-k)
+    return s
+
+
+@_jit
 def _conc(w, time, event, rank, n_ranks, cw, competing_inf):
     """Harrell's C (unit case weights) and the case-weighted C (``cw``) from one pass.
 
-    Weights are whole replicate counts, so every tree sum is exact and the tied share read
-    from ``point`` equals the difference of two prefix sums. Both sums query the same tree
+    Weights are whole replicate counts (below 2**31 in total), so the tree holds int32
+    sums: exact, half the cache of float64, and the tied share read from ``point`` equals
+    the difference of two prefix sums. Both sums query the same tree
     (later rows weighted by ``w``); they differ only in the event's own weight. With
     ``competing_inf`` competing events (code 2) are inserted first, as if followed up
     forever (the Harrell convention; Uno treats them as censored, so a group with competing
     events needs a second pass for Uno).
     """
-    tree = np.zeros(n_ranks + 1)
-    point = np.zeros(n_ranks + 1)  # weight at each rank: the tied share without a query
+    tree = np.zeros(n_ranks + 1, dtype=np.int32)  # small (cache-resident) and exact
+    point = np.zeros(n_ranks + 1, dtype=np.int32)  # weight at each rank: the tied share
     total = 0.0
     num = 0.0
     den = 0.0
@@ -51,8 +69,7 @@ def _conc(w, time, event, rank, n_ranks, cw, competing_inf):
     if competing_inf:
         for k in range(n):
             if event[k] == 2 and w[k] > 0:
-                _add(tree, rank[k], w[k])
-                point[rank[k]] += w[k]
+                _iadd(tree, point, rank[k], np.int32(w[k]))
                 total += w[k]
     hi = n
     while hi > 0:
@@ -61,13 +78,12 @@ def _conc(w, time, event, rank, n_ranks, cw, competing_inf):
             lo -= 1
         for k in range(lo, hi):
             if event[k] != 1 and w[k] > 0 and not (competing_inf and event[k] == 2):
-                _add(tree, rank[k], w[k])
-                point[rank[k]] += w[k]
+                _iadd(tree, point, rank[k], np.int32(w[k]))
                 total += w[k]
         for k in range(lo, hi):
             if event[k] == 1 and w[k] > 0:
-                below = _prefix(tree, rank[k] - 1)
-                tied = point[rank[k]]
+                below = float(_iprefix(tree, rank[k] - 1))
+                tied = float(point[rank[k]])
                 pair = below + 0.5 * tied
                 num += w[k] * pair
                 den += w[k] * total
@@ -76,8 +92,7 @@ def _conc(w, time, event, rank, n_ranks, cw, competing_inf):
                 den_w += a * total
         for k in range(lo, hi):
             if event[k] == 1 and w[k] > 0:
-                _add(tree, rank[k], w[k])
-                point[rank[k]] += w[k]
+                _iadd(tree, point, rank[k], np.int32(w[k]))
                 total += w[k]
         hi = lo
     return (num / den if den > 0 else _NAN), (num_w / den_w if den_w > 0 else _NAN)
@@ -91,52 +106,47 @@ def _ici(xsort, pcsort, casep, kwp, wp):
     and ``wp`` the case indicator, IPCW weight and replicate weight of the same rows.
     """
     n = xsort.size
+    xs = np.empty(n)  # the rows with a positive IPCW weight, first m slots
+    ws = np.empty(n)
+    wy = np.empty(n)
+    fs = np.empty(n)
+    cum = np.empty(n)
     m = 0
     n_case = 0
-    for i in range(n):
-        if kwp[i] > 0:
-            m += 1
-            n_case += casep[i]
-    if m < 2 or n_case == 0 or n_case == m:
-        return _NAN
-    xs = np.empty(m)
-    ws = np.empty(m)
-    wy = np.empty(m)
-    fs = np.empty(m)
-    cum = np.empty(m)
-    j = 0
     ftot = 0.0
     sx = 0.0
     for i in range(n):
         if kwp[i] > 0:
-            xs[j] = xsort[i]
-            ws[j] = kwp[i]
-            wy[j] = kwp[i] * casep[i]
-            fs[j] = wp[i]
+            n_case += casep[i]
+            xs[m] = xsort[i]
+            ws[m] = kwp[i]
+            wy[m] = kwp[i] * casep[i]
+            fs[m] = wp[i]
             ftot += wp[i]
-            cum[j] = ftot
+            cum[m] = ftot
             sx += xsort[i] * wp[i]
-            j += 1
+            m += 1
+    if m < 2 or n_case == 0 or n_case == m:
+        return _NAN
     mean = sx / ftot
     var = 0.0
-    for r in range(m):
-        var += (xs[r] - mean) ** 2 * fs[r]
-    sd = math.sqrt(var / ftot)
-    bw = 1.06 * sd * ftot ** -0.2 if sd > 0 else 1.0
     span = xs[m - 1] - xs[0]
     bsum = np.zeros(_BINS)
     bx = np.zeros(_BINS)
     by = np.zeros(_BINS)
     for r in range(m):
+        var += (xs[r] - mean) ** 2 * fs[r]
         bi = min(int((xs[r] - xs[0]) / span * _BINS), _BINS - 1) if span > 0 else 0
         bsum[bi] += ws[r]
         bx[bi] += ws[r] * xs[r]
         by[bi] += wy[r]
+    sd = math.sqrt(var / ftot)
+    bw = 1.06 * sd * ftot ** -0.2 if sd > 0 else 1.0
     grid = np.empty(_GRID)
     curve = np.empty(_GRID)
     for g in range(_GRID):
         q = g / (_GRID - 1) * ftot
-        i = min(np.searchsorted(cum, q), m - 1)
+        i = min(np.searchsorted(cum[:m], q), m - 1)
         grid[g] = xs[i]
         top = 0.0
         bot = 0.0
@@ -260,45 +270,49 @@ def _one(w, time, event, rank, n_ranks, prob, has_prob, uniq, ustart, horizons, 
         gh = G[pos] if pos >= 0 else 1.0
         ca = np.zeros(n_ranks + 1)
         cb = np.zeros(n_ranks + 1)
-        for k in range(n):
-            inv = 1.0 / gt[k] if gt[k] > 0 else 0.0
-            case[k] = 1 if (event[k] == 1 and time[k] <= h) else 0
-            a[k] = w[k] * case[k] * inv
-            b[k] = 0.0
-            if time[k] > h:
-                b[k] = w[k] * (1.0 / gh) if gh > 0 else 0.0
-            elif event[k] == 2:
-                b[k] = w[k] * inv
-            ca[rank[k]] += a[k]
-            cb[rank[k]] += b[k]
-        below = 0.0
-        num = 0.0
-        for r in range(n_ranks + 1):
-            num += ca[r] * (below + 0.5 * cb[r])
-            below += cb[r]
-        den = ca.sum() * cb.sum()
-        out[col[2, hi]] = num / den if den > 0 else _NAN
-        obs = cif[pos] if pos >= 0 else 0.0
-        out[col[5, hi]] = obs
-        if not has_prob or gh <= 0:
-            continue
+        brier = has_prob and gh > 0
+        ibh = 1.0 / gh if gh > 0 else 0.0
         sq = 0.0
         sp = 0.0
         sa = 0.0
         sb = 0.0
         fa = 0.0
         fb = 0.0
-        for k in range(n):
-            p = prob[k]
-            sq += a[k] * (1.0 - p) ** 2 + b[k] * p * p
-            sp += w[k] * p
-            sa += a[k]
-            sb += b[k]
-            if p >= threshold:
-                fa += a[k]
-                fb += b[k]
-            kwp[ppos[k]] = a[k] + b[k]
-            casep[ppos[k]] = case[k]
+        for k in range(n):  # one pass: IPCW weights, AUROC cells, Brier and rate sums
+            inv = 1.0 / gt[k] if gt[k] > 0 else 0.0
+            case[k] = 1 if (event[k] == 1 and time[k] <= h) else 0
+            a[k] = w[k] * case[k] * inv
+            b[k] = 0.0
+            if time[k] > h:
+                b[k] = w[k] * ibh
+            elif event[k] == 2:
+                b[k] = w[k] * inv
+            ca[rank[k]] += a[k]
+            cb[rank[k]] += b[k]
+            if brier:
+                p = prob[k]
+                sq += a[k] * (1.0 - p) ** 2 + b[k] * p * p
+                sp += w[k] * p
+                sa += a[k]
+                sb += b[k]
+                if p >= threshold:
+                    fa += a[k]
+                    fb += b[k]
+                kwp[ppos[k]] = a[k] + b[k]
+                casep[ppos[k]] = case[k]
+        below = 0.0
+        num = 0.0
+        tot_a = 0.0
+        for r in range(n_ranks + 1):
+            num += ca[r] * (below + 0.5 * cb[r])
+            below += cb[r]
+            tot_a += ca[r]
+        den = tot_a * below
+        out[col[2, hi]] = num / den if den > 0 else _NAN
+        obs = cif[pos] if pos >= 0 else 0.0
+        out[col[5, hi]] = obs
+        if not brier:
+            continue
         briers[hi] = sq / wt
         out[col[3, hi]] = briers[hi]
         mean_p = sp / wt
