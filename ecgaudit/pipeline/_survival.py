@@ -49,7 +49,7 @@ def is_survival(config: AuditConfig) -> bool:
 
 
 def without_survival(config: AuditConfig) -> AuditConfig:
-    """The config of the binary/continuous path of a mixed audit (``config`` if none)."""
+    """Return the config of the binary/continuous path of a mixed audit (``config`` if none)."""
     if not any(t.kind == "survival" for t in config.tasks):
         return config
     return config.model_copy(update={"tasks": tuple(t for t in config.tasks
