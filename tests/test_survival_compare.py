@@ -137,3 +137,20 @@ def test_cli_paired_survival_compare(tmp_path):
     # one row per task x group x metric x horizon: no cross-horizon duplicates
     key = ["task", "attribute", "group", "metric", "horizon"]
     assert not table[key].astype(str).duplicated().any()
+
+
+def test_change_rules_judge_the_paired_survival_rows():
+    from ecgaudit.policy import evaluate, parse_policy
+
+    base, cand = _frame(n=600, seed=2, noise=1.5)
+    cfg = _config(bootstrap=40)
+    comp = compare_predictions(base, cand, cfg, n_boot=40)
+    res = ecgaudit.audit(cand, cfg.to_dict())
+    pol = parse_policy({"rules": [
+        {"metric": "harrell_c", "max_worsening": 0.01, "judge": "ci"},
+        {"metric": "td_auroc", "max_worsening": 0.5, "judge": "point"}]}, res)
+    gate = evaluate(res, pol, comp.table)
+    c = [o for o in gate.outcomes if o.metric == "harrell_c" and o.group == "all"]
+    assert [o.outcome for o in c] == ["fail"] and c[0].ci_high < -0.01
+    td = [o for o in gate.outcomes if o.metric == "td_auroc"]
+    assert len(td) == 2 * 3 and {o.outcome for o in td} == {"pass"}  # 2 horizons x 3 groups
