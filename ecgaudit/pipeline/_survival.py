@@ -225,7 +225,8 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
         extra={"n_ecgs": len(frame),
                "n_patients": int(patients.max() + 1) if patients is not None else None,
                "n_unmatched_metadata": prepared.n_unmatched_metadata,
-               "outcome": "survival", **(provenance or {})})
+               "outcome": "survival", "bootstrap_bins": _bins_note(config),
+               **(provenance or {})})
     ok = {k: not plan.group_hidden(*k) for k in unit_of}
     extras = {
         "cohort": _cohort_rows(cohort, tasks, units, plan),
@@ -237,6 +238,14 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
     }
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
                        extras=extras)
+
+
+def _bins_note(config: AuditConfig) -> dict[str, Any]:
+    """Return the replicate mode as binary audits record it (survival replicates are exact)."""
+    if config.bootstrap <= 0:
+        return {"bins": None, "reason": "bootstrap off (closed-form intervals only)"}
+    return {"bins": None, "reason": "survival tasks: exact replicates (no binned mode, "
+                                    "docs/survival.md)"}
 
 
 def _cohort_rows(cohort: Cohort, tasks: list[SurvTask], units: dict[str, np.ndarray],
