@@ -18,8 +18,9 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[fast]'
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml $(CONSTRAINTS) requirements/nodeps.txt | $(BIN)/python
 	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+	$(PIP) install --quiet --no-deps -r requirements/nodeps.txt
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

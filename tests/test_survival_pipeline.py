@@ -136,9 +136,9 @@ def test_config_rules():
         ecgaudit.audit(_frame(), _cfg(task={"horizons": [1e6]}))
     with pytest.raises(ConfigError, match="label"):
         ecgaudit.audit(_frame(), {"tasks": [{"name": "x", "score": "p"}]})
-    mixed = _cfg()
+    mixed = _cfg(threshold={"rule": "youden"})  # mixed configs: tests/test_survival_mixed.py
     mixed["tasks"].append({"name": "b", "label": "e", "score": "p"})
-    with pytest.raises(ConfigError, match="mixed"):
+    with pytest.raises(ConfigError, match="survival tasks need a fixed threshold"):
         ecgaudit.audit(_frame(), mixed)
 
 

@@ -31,7 +31,7 @@ from ecgaudit.metrics._survival import (
     metric_keys,
     survival_values,
 )
-from ecgaudit.metrics._survkernel import METRIC_CODES, replicate_values
+from ecgaudit.metrics._survkernel import METRIC_CODES, logits, replicate_values
 from ecgaudit.metrics._survtable import survival_metric
 from ecgaudit.registry import REGISTRY
 
@@ -117,26 +117,23 @@ def _bootstrap(cells: list[SurvCell], tasks: Sequence[SurvTask],
     n_rows = tasks[0].time.size
     strata = finest_strata([np.asarray(g.codes) for g in groupings], n_rows)
     sampler = Sampler(strata.codes, patient, seed)
+    preps = ([kernel_inputs(c.g, c.idx, tasks[c.task].horizons) for c in cells]
+             if compiled else [None] * len(cells))
     for b0 in range(0, n_boot, block):
         weights = sampler.draw(range(b0, min(n_boot, b0 + block)))
-        for c in cells:
+        for c, prep in zip(cells, preps):
             t = tasks[c.task]
             if compiled:
                 c.reps.append(compiled_replicates(c.g, c.idx, weights, t.horizons,
-                                                  t.threshold))
+                                                  t.threshold, prep))
                 continue
             wf = weights.astype(np.float64)
             c.reps.append(np.array([survival_values(c.g, w[c.idx], t.horizons, t.threshold)
                                     for w in wf]))
 
 
-def compiled_replicates(g: SurvGroup, idx: np.ndarray, weights: np.ndarray,
-                        horizons: Sequence[float], threshold: float) -> np.ndarray:
-    """Values of every replicate in ``weights`` (rows x all rows) by the compiled kernel.
-
-    Same numbers as :func:`survival_values` per replicate (to rounding), in the order of
-    :func:`metric_keys`.
-    """
+def kernel_inputs(g: SurvGroup, idx: np.ndarray, horizons: Sequence[float]) -> tuple:
+    """Build the replicate-independent kernel arguments of one group (once per audit)."""
     hs = sorted(float(h) for h in horizons)
     keys = metric_keys(hs)
     col = np.zeros((len(METRIC_CODES), len(hs)), dtype=np.int64)
@@ -146,11 +143,24 @@ def compiled_replicates(g: SurvGroup, idx: np.ndarray, weights: np.ndarray,
     r = g.rows
     prob = np.zeros(g.n) if g.prob is None else g.prob
     porder = np.argsort(np.clip(prob, CAL_CLIP, 1.0 - CAL_CLIP), kind="stable")
-    out = np.empty((weights.shape[0], len(keys)))
     ustart = np.append(r.start, r.time.size).astype(np.int64)
-    replicate_values(weights, np.asarray(idx[r.index], np.int64), r.time, r.event,
-                     g.rank, g.n_ranks, prob, g.prob is not None, r.uniq, ustart,
-                     np.array(hs), float(threshold), porder, col, out)
+    xsort, pcsort = logits(prob, porder)
+    return (np.asarray(idx[r.index], np.int64), r.time, r.event, g.rank, g.n_ranks, prob,
+            g.prob is not None, r.uniq, ustart, np.array(hs), np.argsort(porder), xsort,
+            pcsort, col, len(keys))
+
+
+def compiled_replicates(g: SurvGroup, idx: np.ndarray, weights: np.ndarray,
+                        horizons: Sequence[float], threshold: float,
+                        prep: tuple | None = None) -> np.ndarray:
+    """Values of every replicate in ``weights`` (rows x all rows) by the compiled kernel.
+
+    Same numbers as :func:`survival_values` per replicate (to rounding), in the order of
+    :func:`metric_keys`. ``prep`` is :func:`kernel_inputs` of the group, if already built.
+    """
+    p = kernel_inputs(g, idx, horizons) if prep is None else prep
+    out = np.empty((weights.shape[0], p[-1]))
+    replicate_values(weights, *p[:10], float(threshold), *p[10:14], out)
     return out
 
 

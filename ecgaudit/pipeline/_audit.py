@@ -31,7 +31,14 @@ from ecgaudit.pipeline._continuous import (
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._manifest import build_manifest
 from ecgaudit.pipeline._progress import ProgressCallback, Steps, audit_steps
-from ecgaudit.pipeline._survival import is_survival, run_survival
+from ecgaudit.pipeline._survival import (  # mixed configs: survival rows appended
+    add_survival,
+    is_survival,
+    plan_rows,
+    run_survival,
+    survival_extras,
+    without_survival,
+)
 from ecgaudit.pipeline._views import build_views
 from ecgaudit.privacy import (
     SuppressionPlan,
@@ -173,7 +180,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         result = run_survival(prepared, cohort, config, inputs, provenance)
         steps.done()
         return result
-    full_config, config = config, binary_part(config)  # continuous: pipeline/_continuous.py
+    full_config, config = config, binary_part(without_survival(config))  # continuous, survival
     thresholds = _thresholds(frame, config)
     patients = (frame[config.patient_column].astype(str).to_numpy()
                 if config.patient_column else None)
@@ -199,10 +206,12 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
                                                             config)
     metrics, disparities = add_continuous(metrics, disparities, frame, cohort, full_config,
                                           patients)
+    metrics, disparities, surv_cells = add_survival(metrics, disparities, frame, cohort,
+                                                    full_config, patients)
     steps.next()
     unit_of = {(g.attribute, name): int(units[g.attribute][i])
                for g in cohort.groupings for i, name in enumerate(g.groups)}
-    plan = plan_suppression(metrics, unit_of, config.min_cell_size)
+    plan = plan_suppression(plan_rows(metrics, full_config), unit_of, config.min_cell_size)
     metrics = suppress_metrics(metrics, plan)
 
     disparities = disparities.assign(p_holm=np.nan, p_bh=np.nan)
@@ -232,6 +241,7 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
         **suppress_extras(build_extras(frame, cohort, config, units, points, ranking), plan),
         **continuous_extras(frame, cohort, full_config, units),
         **build_views(frame, cohort, config, thresholds, patients, units, metrics),
+        **survival_extras(surv_cells, frame, cohort, full_config, plan),
         "suppression": {"min_cell_size": plan.k, **plan.counts()},
     }
     steps.done()

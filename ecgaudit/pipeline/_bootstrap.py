@@ -36,9 +36,6 @@ AUTO_BIN_ROW_TASKS = 200_000
 AUTO_BINS = 4096
 #: ``choose_bins`` without binary tasks (continuous replicates are exact and fast).
 NO_BINARY = "no binary task: continuous replicates are always exact"
-#: Manifest entry of a survival audit (``bootstrap_bins`` does not apply there).
-SURVIVAL_BINS = {"bins": None, "reason": "survival tasks: exact replicates "
-                                         "(bootstrap_bins does not apply)"}
 FALLBACK_NOTE = "closed-form {method} interval used instead"
 NO_CLOSED_FORM = "no closed-form interval for this metric"
 

@@ -89,7 +89,7 @@ def compare_results(baseline: AuditResult, candidate: AuditResult,
         A row for every task x attribute x group x metric present in either result; a
         row present in only one is ``insufficient`` with that reason.
     """
-    keys = ["task", "attribute", "group", "metric"]
+    keys = _keys(baseline.metrics, candidate.metrics)
     b = baseline.metrics.loc[:, [*keys, "estimate", "ci_low", "ci_high", "n", "status", "reason"]]
     c = candidate.metrics.loc[:, [*keys, "estimate", "ci_low", "ci_high", "n", "status",
                                   "reason"]]
@@ -125,12 +125,21 @@ def compare_results(baseline: AuditResult, candidate: AuditResult,
         if "unstable" in (r["status_b"], r["status_c"]):
             row["status"] = "unstable"
         rows.append(row)
-    table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    table = pd.DataFrame(rows, columns=list(dict.fromkeys([*COMPARISON_COLUMNS[:4], *keys,
+                                                           *COMPARISON_COLUMNS])))
     table["n"] = pd.to_numeric(table["n"], errors="coerce").astype("Int64")
     note = ("unpaired: change intervals combine the two results' intervals as if the samples "
             "were independent; for the same ECGs this is conservative. Pass the prediction "
             "files for a paired comparison.")
     return Comparison(table=table, method="unpaired", notes=(note,))
+
+
+def _keys(*tables: pd.DataFrame) -> list[str]:
+    """Row keys; survival tables (issue 15) add ``horizon`` (metrics at several horizons)."""
+    keys = ["task", "attribute", "group", "metric"]
+    if all("horizon" in t and t["horizon"].notna().any() for t in tables):
+        keys.append("horizon")
+    return keys
 
 
 def _f(x: Any) -> float:
@@ -172,6 +181,12 @@ def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
         If the two tables are not the same ECGs with the same labels, or no id column.
     """
     fb, fc = _paired_frames(baseline, candidate, config, metadata)
+    if any(t.kind == "survival" for t in config.tasks):  # issue 15: pipeline/_survcompare.py
+        from ecgaudit.pipeline._survcompare import compare_survival
+        return Comparison(compare_survival(fb, fc, config, n_boot=n_boot, seed=config.seed
+                                           if seed is None else seed), "paired",
+                          (f"paired: the same {len(fb)} patients scored by both models; "
+                           f"survival metrics by paired bootstrap (B={n_boot})",))
     cohort = build_cohort(fb, config)
     units = _resampling_units(fb, config)
     rng = paired_rng(config.seed if seed is None else seed)
@@ -233,6 +248,8 @@ def _paired_frames(baseline: pd.DataFrame, candidate: pd.DataFrame, config: Audi
         raise InputError(MSG_NOT_SAME_ECGS.format(
             detail=f"{only_b} ids only in the baseline, {only_c} only in the candidate"))
     fc = fc.set_index(ids_c).loc[ids_b.to_numpy()].reset_index(drop=True)
+    if any(t.kind == "survival" for t in config.tasks):  # times/events: _survcompare checks
+        return fb, fc
     for task in config.tasks:
         differ = np.flatnonzero(fb[f"y:{task.name}"].to_numpy() != fc[f"y:{task.name}"].to_numpy())
         if differ.size:
@@ -336,10 +353,12 @@ def merge_comparisons(paired: Comparison, unpaired: Comparison) -> Comparison:
     Comparison
         ``method="mixed"``; each row's ``ci_method`` says how it was computed.
     """
-    keys = ["task", "attribute", "group", "metric"]
-    have = set(map(tuple, paired.table.loc[:, keys].to_numpy().tolist()))
-    extra = unpaired.table.loc[[tuple(r) not in have for r in
-                                unpaired.table.loc[:, keys].to_numpy().tolist()]]
+    keys = _keys(paired.table, unpaired.table)
+    def tuples(t: pd.DataFrame) -> list[tuple]:  # NaN horizons compare equal
+        return [tuple(r) for r in t.loc[:, keys].astype(object).where(
+            t.loc[:, keys].notna(), None).to_numpy().tolist()]
+    have = set(tuples(paired.table))
+    extra = unpaired.table.loc[[r not in have for r in tuples(unpaired.table)]]
     if not len(extra):
         return paired
     table = pd.concat([paired.table, extra], ignore_index=True)

@@ -19,7 +19,6 @@ from ecgaudit.errors import ConfigError
 from ecgaudit.io import InputTable
 from ecgaudit.metrics._survaudit import SurvCell, SurvTask, survival_audit
 from ecgaudit.metrics._survkm import SurvivalRows, aalen_johansen, kaplan_meier, step_at
-from ecgaudit.pipeline._bootstrap import SURVIVAL_BINS
 from ecgaudit.pipeline._manifest import build_manifest
 from ecgaudit.privacy import (
     SuppressionPlan,
@@ -33,7 +32,8 @@ from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS
 from ecgaudit.validate import PreparedData
 from ecgaudit.validate._survival import survival_config_problems
 
-__all__ = ["is_survival", "run_survival"]
+__all__ = ["add_survival", "is_survival", "plan_rows", "run_survival", "survival_extras",
+           "without_survival"]
 
 #: Points of each stored Kaplan-Meier curve (for the report); calibration bins per group.
 KM_POINTS = 60
@@ -41,11 +41,67 @@ CAL_BINS = 5
 
 
 def is_survival(config: AuditConfig) -> bool:
-    """Whether the audit's tasks are survival tasks (raises on a mixed config)."""
+    """Whether every task is a survival task (mixed configs: :func:`add_survival`)."""
     problems = survival_config_problems(config)
     if problems:
         raise ConfigError("invalid audit config:\n" + "\n".join(f"  - {p}" for p in problems))
-    return any(t.kind == "survival" for t in config.tasks)
+    return bool(config.tasks) and all(t.kind == "survival" for t in config.tasks)
+
+
+def without_survival(config: AuditConfig) -> AuditConfig:
+    """Return the config of the binary/continuous path of a mixed audit (``config`` if none)."""
+    if not any(t.kind == "survival" for t in config.tasks):
+        return config
+    return config.model_copy(update={"tasks": tuple(t for t in config.tasks
+                                                    if t.kind != "survival")})
+
+
+def add_survival(metrics: pd.DataFrame, disparities: pd.DataFrame, frame: pd.DataFrame,
+                 cohort: Cohort, config: AuditConfig, patients: np.ndarray | None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, list[SurvCell]]:
+    """Append the survival tasks' rows of a mixed audit (unsuppressed, unadjusted).
+
+    The caller suppresses and adjusts the joint tables (:func:`plan_rows` gives the rows
+    its suppression plan reads) and adds :func:`survival_extras`.
+    """
+    sub = config.model_copy(update={"tasks": tuple(t for t in config.tasks
+                                                   if t.kind == "survival")})
+    if not sub.tasks:
+        return metrics, disparities, []
+    tasks = _tasks(frame, sub)
+    m_rows, d_rows, cells = survival_audit(
+        tasks, cohort.groupings, patients, level=config.ci_level,
+        min_events=config.min_events, n_boot=config.bootstrap, seed=config.seed,
+        max_degenerate=config.bootstrap_max_degenerate,
+        compiled={"auto": None, "compiled": True, "numpy": False}[config.engine])
+    new_m = pd.DataFrame(m_rows, columns=list(metrics.columns))
+    new_d = pd.DataFrame(d_rows, columns=list(disparities.columns))
+    metrics = pd.concat([df for df in (metrics, new_m) if len(df)], ignore_index=True)
+    disparities = (pd.concat([df for df in (disparities, new_d) if len(df)], ignore_index=True)
+                   if len(disparities) or len(new_d) else disparities)
+    return metrics, disparities, cells
+
+
+def plan_rows(metrics: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
+    """Rows the suppression plan reads: survival rates are IPCW proportions (no cells)."""
+    surv = {t.name for t in config.tasks if t.kind == "survival"}
+    if not surv:
+        return metrics
+    drop = metrics["task"].isin(surv) & metrics["metric"].isin(["sensitivity", "specificity"])
+    return metrics.loc[~drop]
+
+
+def survival_extras(cells: list[SurvCell], frame: pd.DataFrame, cohort: Cohort,
+                    config: AuditConfig, plan: SuppressionPlan) -> dict[str, Any]:
+    """``extras["survival_curves"]`` of a mixed audit (nothing without survival tasks)."""
+    if not cells:
+        return {}
+    sub = config.model_copy(update={"tasks": tuple(t for t in config.tasks
+                                                   if t.kind == "survival")})
+    ok = {(g.attribute, n): not plan.group_hidden(g.attribute, n)
+          for g in cohort.groupings for n in g.groups}
+    return {"survival_curves": _curves(cells, _tasks(frame, sub), cohort, ok,
+                                       config.min_cell_size)}
 
 
 def _tasks(frame: pd.DataFrame, config: AuditConfig) -> list[SurvTask]:
@@ -169,7 +225,7 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
         extra={"n_ecgs": len(frame),
                "n_patients": int(patients.max() + 1) if patients is not None else None,
                "n_unmatched_metadata": prepared.n_unmatched_metadata,
-               "outcome": "survival", "bootstrap_bins": SURVIVAL_BINS,
+               "outcome": "survival", "bootstrap_bins": _bins_note(config),
                **(provenance or {})})
     ok = {k: not plan.group_hidden(*k) for k in unit_of}
     extras = {
@@ -182,6 +238,14 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
     }
     return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
                        extras=extras, config=config)
+
+
+def _bins_note(config: AuditConfig) -> dict[str, Any]:
+    """Return the replicate mode as binary audits record it (survival replicates are exact)."""
+    if config.bootstrap <= 0:
+        return {"bins": None, "reason": "bootstrap off (closed-form intervals only)"}
+    return {"bins": None, "reason": "survival tasks: exact replicates (no binned mode, "
+                                    "docs/survival.md)"}
 
 
 def _cohort_rows(cohort: Cohort, tasks: list[SurvTask], units: dict[str, np.ndarray],

@@ -42,5 +42,7 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """Return plain JSON data (NaN as None)."""
         cols = list(COMPARISON_COLUMNS)
+        if "horizon" in self.table:  # survival comparisons (pipeline/_survcompare.py)
+            cols.insert(cols.index("metric") + 1, "horizon")
         rows = [dict(zip(cols, r)) for r in self.table.loc[:, cols].itertuples(index=False)]
         return to_jsonable({"method": self.method, "notes": list(self.notes), "rows": rows})

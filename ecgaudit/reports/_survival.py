@@ -191,7 +191,7 @@ def survival_view(records: list[dict], disp: list[dict], extras: Mapping[str, An
         return None
     curves = extras.get("survival_curves") or {}
     tasks = []
-    for t in dict.fromkeys(str(r["task"]) for r in records):
+    for t in dict.fromkeys(str(r["task"]) for r in records if r.get("metric") == "harrell_c"):
         rec = [r for r in records if r["task"] == t]
         cols = _columns(rec)
         anchor = slug(t, "surv")
