@@ -98,7 +98,7 @@ def _zip_bytes() -> bytes:
     (_zip_bytes(), "zip archive"),
     (b"PAR1" + bytes(100), "Parquet"),
     (b"ecg_id,y\n\x00\x01\x02\x03", "binary data"),
-    (gzip.compress(b"ecg_id,y,p\n1,0,0.5\n"), "gzip-compressed"),
+    (gzip.compress(b"ecg_id,y,p\n1,0,0.5\n", mtime=0), "gzip-compressed"),
     ("ecg_id,y,p,sex\n1,0,0.5,m\u00e4nnlich\n".encode("utf-16"), "not UTF-8"),
     ("ecg_id,y,p,sex\n1,0,0.5,m\u00e4nnlich\n".encode("latin-1"), "not UTF-8"),
 ])
