@@ -12,6 +12,8 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 from scipy.stats import rankdata
 
+from ecgaudit.metrics._binary import u2_auroc
+
 __all__ = ["delong_auc_variance", "delong_ci", "delong_paired", "delong_unpaired"]
 
 
@@ -26,8 +28,7 @@ def _components(y: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray, np.nda
     r_neg = rankdata(neg)
     v10 = (r_all[:m] - r_pos) / n  # share of negatives below each positive (ties 1/2)
     v01 = 1.0 - (r_all[m:] - r_neg) / m  # share of positives above each negative
-    auc = float(np.mean(v10))
-    return auc, v10, v01
+    return u2_auroc(float(np.sum(r_all[:m])), m, n), v10, v01
 
 
 def delong_auc_variance(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
