@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, logit
 
-from ecgaudit.metrics import _newton
+from ecgaudit.metrics import _ecebins, _newton
 from ecgaudit.metrics._calibration import calibration_logit
 from ecgaudit.metrics._cells import SortedCells
 from ecgaudit.metrics._compile import plain
@@ -50,6 +50,7 @@ __all__ = ["METRIC_INDEX", "fill_rates", "ratio", "replicate_metrics", "replicat
 #: Position of each metric id along the metric axis of :func:`replicate_metrics`.
 METRIC_INDEX: dict[str, int] = {m: i for i, m in enumerate(METRICS)}
 
+_edge = plain(_ecebins.edge)  # ECE's equal-mass bins
 # The recalibration fit's rules (:mod:`ecgaudit.metrics._newton`), applied to arrays.
 _accepts, _converged, _direction, _diverged, _is_final, _step_size = (
     plain(f) for f in (_newton.accepts, _newton.converged, _newton.direction,
@@ -95,7 +96,7 @@ def _ece(cells: SortedCells, cw: np.ndarray, cy: np.ndarray, cp: np.ndarray,
         return np.zeros(n_g.shape)  # no rows: n = 0, assemble gives nan
     k = np.arange(n_bins + 1, dtype=np.int64)
     q, rem = np.divmod(n_g, n_bins)
-    edges = k * q[:, :, None] + np.minimum(k, rem[:, :, None])  # (R, G, B+1)
+    edges = _edge(k, q[:, :, None], rem[:, :, None])  # (R, G, B+1)
     pos = cw[:, gb[:-1]][:, :, None] + edges
     r, g, b1 = pos.shape
     flat_pos = pos.reshape(r, g * b1)

@@ -15,11 +15,14 @@ The setting is part of the resolved config recorded in every result.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import logit
 
+from ecgaudit.metrics._compile import plain
+from ecgaudit.metrics._ecebins import edge
 from ecgaudit.metrics._newton import fit_weighted
 
 __all__ = ["SATURATED_CLIP", "LogisticFit", "calibration_logit", "ece",
@@ -168,7 +171,10 @@ def ece(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
     if n == 0:
         return float("nan")
     order = np.lexsort((y, p))
+    bins = min(n_bins, n)
+    ends = plain(edge)(np.arange(bins + 1), *divmod(n, bins))  # numpy.array_split's cuts
     total = 0.0
-    for idx in np.array_split(order, min(n_bins, n)):
+    for lo, hi in itertools.pairwise(ends):
+        idx = order[lo:hi]
         total += idx.size * abs(float(np.mean(y[idx])) - float(np.mean(p[idx])))
     return total / n

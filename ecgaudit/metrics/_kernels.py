@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgaudit.metrics import _newton, _suffstats
+from ecgaudit.metrics import _ecebins, _newton, _suffstats
 from ecgaudit.metrics._compile import _CACHE, HAVE_NUMBA, _jit, _pjit, prange
 
 if HAVE_NUMBA:  # pragma: no cover - exercised in both environments by the CI image
@@ -32,8 +32,8 @@ if HAVE_NUMBA:  # pragma: no cover - exercised in both environments by the CI im
 __all__ = ["F_STATS", "HAVE_NUMBA", "I_STATS", "n_threads", "task_stats"]
 
 #: Modules whose kernels call each other's (see :func:`_drop_stale_cache`).
-KERNEL_MODULES = ("_kernels", "_compile", "_hashrng", "_newton", "_drawkernels", "_binkernels",
-                  "_binfused", "_contkernels", "_survconc", "_survkernel")
+KERNEL_MODULES = ("_kernels", "_compile", "_hashrng", "_newton", "_ecebins", "_drawkernels",
+                  "_binkernels", "_binfused", "_contkernels", "_survconc", "_survkernel")
 
 #: The sufficient-statistics layout of :mod:`ecgaudit.metrics._suffstats` (re-exported).
 I_STATS, F_STATS = _suffstats.I_STATS, _suffstats.F_STATS
@@ -57,7 +57,7 @@ def _main_pass(ws, ys, ps, xs, fs, newblk, gmap, refslot, n_g, p_g, thr, bins, i
     acc = np.zeros(n_s)  # running sum of (y - p) in the current ECE bin
     q = n_g // bins  # equal-mass bins as numpy.array_split: the first `rem` hold q + 1
     rem = n_g - q * bins
-    nxt = q + (rem > 0)  # end of the current ECE bin
+    nxt = _ecebins.edge(1, q, rem)  # end of the current ECE bin
     i = 0
     while i < n:
         j = i + 1
@@ -116,21 +116,8 @@ def _main_pass(ws, ys, ps, xs, fs, newblk, gmap, refslot, n_g, p_g, thr, bins, i
                         sep[2, g] = x
                     if x > sep[3, g]:
                         sep[3, g] = x
-                c = cb[g]
-                left = w
-                while left > 0:
-                    e = nxt[g]
-                    m = min(left, e - c)
-                    if m > 0:
-                        acc[g] += m * d
-                        c += m
-                        left -= m
-                    if c == e:
-                        fst[3, g] += abs(acc[g])
-                        acc[g] = 0.0
-                        cur[g] += 1
-                        k1 = cur[g] + 1
-                        nxt[g] = k1 * q[g] + min(k1, rem[g])
+                acc[g], fst[3, g], cur[g], nxt[g] = _ecebins.feed(
+                    cb[g], w, d, acc[g], fst[3, g], cur[g], nxt[g], q[g], rem[g])
                 cb[g] += w
                 pb[g] += w * y
             cb_all += w
