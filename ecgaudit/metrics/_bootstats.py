@@ -7,11 +7,13 @@ therefore computed exactly as the row-level definition on the expanded multiset 
 repeated ``weight`` times): integer cumulative sums give AUROC (ties count 1/2), the
 confusion counts at the frozen threshold, n and events; floating cumulative sums give
 Brier, O/E, AUPRC and ECE; calibration intercept/slope come from vectorised weighted Newton
-steps (all replicates and groups at once).
+steps (all replicates and groups at once) under the rules of :mod:`ecgaudit.metrics._newton`.
+:func:`replicate_stats` returns these as the sufficient statistics of
+:mod:`ecgaudit.metrics._suffstats`, whose ``assemble`` forms the metrics (as for every engine).
 
 ECE on a weighted replicate: the expanded multiset sorted by score and label (the copies of
 one row are adjacent) is cut into ``ece_bins`` equal-mass bins exactly as
-``numpy.array_split`` cuts ``n`` items (the first ``n % bins`` bins hold one more). A row
+``numpy.array_split`` cuts ``n`` items (:func:`ecgaudit.metrics._ecebins.edge`). A row
 whose copies straddle a bin edge contributes the matching number of copies to each side.
 """
 

@@ -6,11 +6,12 @@ over the rows sorted by score, updating every group of every grouping the row be
 (each row is in one group per grouping), plus about three passes for the recalibration
 Newton steps. Replicates run in parallel threads.
 
-Each kernel returns *sufficient statistics* per (replicate, group); the metrics are formed
-from them in :mod:`ecgaudit.metrics._fastboot`. Integer statistics (n, events, confusion
-counts and twice the Mann-Whitney U) are exact and identical to the numpy engine; floating
-sums (Brier, AUPRC, ECE, the calibration fit) are accumulated in another order and agree
-with it to about 1e-12 relative (tested).
+Each kernel returns *sufficient statistics* per (replicate, group), in the layout of
+:mod:`ecgaudit.metrics._suffstats`, whose ``assemble`` forms the metrics; the recalibration
+fit follows :mod:`ecgaudit.metrics._newton` and ECE's bins :mod:`ecgaudit.metrics._ecebins`.
+Integer statistics (n, events, confusion counts and twice the Mann-Whitney U) are exact and
+identical to the numpy engine; floating sums (Brier, AUPRC, ECE, the calibration fit) are
+accumulated in another order and agree with it to about 1e-12 relative (tested).
 
 The module imports without numba (``HAVE_NUMBA`` is then ``False`` and callers use the
 numpy engine); the functions are then plain (slow) Python, used by no caller.
