@@ -12,8 +12,6 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 from scipy.stats import rankdata
 
-from ecgaudit.metrics._binary import u2_auroc
-
 __all__ = ["delong_auc_variance", "delong_ci", "delong_paired", "delong_unpaired"]
 
 
@@ -28,7 +26,11 @@ def _components(y: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray, np.nda
     r_neg = rankdata(neg)
     v10 = (r_all[:m] - r_pos) / n  # share of negatives below each positive (ties 1/2)
     v01 = 1.0 - (r_all[m:] - r_neg) / m  # share of positives above each negative
-    return u2_auroc(float(np.sum(r_all[:m])), m, n), v10, v01
+    # The AUROC as the mean of the structural components (equal to
+    # ``_suffstats.auroc_value`` up to the last bit; kept in this order so that the paired
+    # comparison and the controlled disparities keep their exact numbers).
+    auc = float(np.mean(v10))
+    return auc, v10, v01
 
 
 def delong_auc_variance(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
