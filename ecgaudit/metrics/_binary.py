@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
+from ecgaudit.metrics._suffstats import auroc_value
+
 __all__ = ["ConfusionCounts", "auprc", "auroc", "brier", "confusion_counts"]
 
 
@@ -35,8 +37,18 @@ def auroc(y: np.ndarray, p: np.ndarray) -> float:
     if n_pos == 0 or n_neg == 0:
         return float("nan")
     ranks = rankdata(p)  # midranks handle ties exactly
-    rank_sum = float(np.sum(ranks[y == 1]))
-    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return u2_auroc(float(np.sum(ranks[y == 1])), n_pos, n_neg)
+
+
+def u2_auroc(rank_sum: float, n_pos: int, n_neg: int) -> float:
+    """AUROC of a group from its positives' midrank sum, by the engines' one formula.
+
+    ``2U = 2 rank_sum - n_pos (n_pos + 1)`` (twice the Mann-Whitney U) goes through
+    :func:`ecgaudit.metrics._suffstats.auroc_value`, the formula every engine's
+    :func:`~ecgaudit.metrics._suffstats.assemble` uses.
+    """
+    u2 = 2.0 * rank_sum - n_pos * (n_pos + 1)
+    return float(auroc_value(np.float64(u2), np.float64(n_pos), np.float64(n_neg)))
 
 
 def auprc(y: np.ndarray, p: np.ndarray) -> float:

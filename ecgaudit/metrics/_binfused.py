@@ -16,22 +16,12 @@ counts are bytes) keeps its extra draws in an overflow list that is added pick b
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ecgaudit.metrics._binkernels import coarsen_one, marginalize_one, scan_one
 from ecgaudit.metrics._drawkernels import pick
-from ecgaudit.metrics._kernels import (
-    _DIVERGED,
-    _FINAL,
-    _GUARD,
-    _MAX_ITER,
-    _TOL,
-    _jit,
-    _pjit,
-    prange,
-)
+from ecgaudit.metrics._kernels import _jit, _pjit, prange
+from ecgaudit.metrics._newton import fit_weighted
 
 __all__ = ["CAP", "binned_replicates", "fit_cells", "fit_coarse"]
 
@@ -110,9 +100,9 @@ def binned_replicates(keys, n_chunks, cap, slot_start, slot_size, ptr, codes, n_
 def fit_cells(cells, n_coarse, x_cal, a0, b0, out_a, out_b):
     """Recalibration fit of every group from its coarse cells ``(group, bin, label)``.
 
-    The same damped Newton rules, start values and summation order as
-    :func:`ecgaudit.metrics._kernels._calibrate` on the cells as weighted rows (so the
-    numbers are the same), but group by group over the group's non-empty bins only.
+    :func:`ecgaudit.metrics._newton.fit_weighted` of each group over its non-empty bins
+    (the rules, start values and summation order of
+    :func:`ecgaudit.metrics._kernels._calibrate` on the cells as weighted rows).
     """
     x = np.empty(n_coarse)
     w0 = np.empty(n_coarse, dtype=np.int64)
@@ -151,66 +141,7 @@ def fit_cells(cells, n_coarse, x_cal, a0, b0, out_a, out_b):
         a, b = 0.0, 1.0  # without a start: the identity recalibration
         if np.isfinite(a0[g]) and np.isfinite(b0[g]):
             a, b = a0[g], b0[g]
-        out_a[g], out_b[g] = _newton(x[:m], w0[:m], w1[:m], a, b)
-
-
-@_jit
-def _newton(x, w0, w1, a, b):
-    # One group of _kernels._calibrate (same rules; change both together): Newton steps,
-    # halved while the log-likelihood drops.
-    for _ in range(_MAX_ITER):
-        ga = gx = haa = hab = hbb = 0.0
-        for k in range(x.size):
-            xk = x[k]
-            mu = 1.0 / (1.0 + math.exp(-(a + b * xk)))
-            for y in range(2):
-                w = w0[k] if y == 0 else w1[k]
-                if w == 0:
-                    continue
-                r = w * (y - mu)
-                v = w * (mu * (1.0 - mu))
-                ga += r
-                gx += r * xk
-                haa += v
-                hab += v * xk
-                hbb += v * xk * xk
-        det = haa * hbb - hab * hab
-        if not det > 0:
-            return np.nan, np.nan
-        da = (hbb * ga - hab * gx) / det
-        db = (haa * gx - hab * ga) / det
-        step = max(abs(da), abs(db))
-        if step < _FINAL * (1.0 + max(abs(a + da), abs(b + db))):
-            return a + da, b + db
-        tt = 1.0
-        if step > _GUARD:
-            ll = _loglik(x, w0, w1, a, b)
-            for _h in range(40):
-                new = _loglik(x, w0, w1, a + tt * da, b + tt * db)
-                if new >= ll - 1e-12 * abs(ll):
-                    break
-                tt /= 2.0
-        a += tt * da
-        b += tt * db
-        big = max(abs(a), abs(b))
-        if not big < _DIVERGED:
-            return np.nan, np.nan
-        if tt * step < _TOL * (1.0 + big):
-            return a, b
-    return np.nan, np.nan
-
-
-@_jit
-def _loglik(x, w0, w1, a, b):
-    out = 0.0
-    for k in range(x.size):
-        eta = a + b * x[k]
-        soft = eta + math.log1p(math.exp(-eta)) if eta > 0 else math.log1p(math.exp(eta))
-        for y in range(2):
-            w = w0[k] if y == 0 else w1[k]
-            if w:
-                out += w * (y * eta - soft)
-    return out
+        out_a[g], out_b[g] = fit_weighted(x[:m], w0[:m], w1[:m], a, b)
 
 
 @_pjit

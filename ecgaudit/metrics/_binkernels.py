@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecgaudit.metrics import _ecebins
 from ecgaudit.metrics._kernels import _jit, _pjit, prange
 
 __all__ = [
@@ -185,7 +186,7 @@ def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
             continue
         q = n_tot // bins
         rem = n_tot - q * bins
-        nxt = q + (1 if rem > 0 else 0)
+        nxt = _ecebins.edge(1, q, rem)
         cur = 0
         acc = 0.0
         ece = 0.0
@@ -231,20 +232,7 @@ def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
                     d = y - p
                     sum_p += w * p
                     sq += w * (d * d)
-                    left = w
-                    pos = cb
-                    while left > 0:
-                        m = min(left, nxt - pos)
-                        if m > 0:
-                            acc += m * d
-                            pos += m
-                            left -= m
-                        if pos == nxt:
-                            ece += abs(acc)
-                            acc = 0.0
-                            cur += 1
-                            k1 = cur + 1
-                            nxt = k1 * q + min(k1, rem)
+                    acc, ece, cur, nxt = _ecebins.feed(cb, w, d, acc, ece, cur, nxt, q, rem)
                     cb += w
                     pb += w * y
         ma0 = mult[row_of[allslot], 0]

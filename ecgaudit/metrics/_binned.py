@@ -29,8 +29,9 @@ import numpy as np
 from ecgaudit.metrics import _binfused, _binkernels, _kernels
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._calibration import calibration_logit
-from ecgaudit.metrics._fastboot import FastEngine, assemble, start_arrays
+from ecgaudit.metrics._fastboot import FastEngine, start_arrays
 from ecgaudit.metrics._hashrng import replicate_keys
+from ecgaudit.metrics._suffstats import F_CAL_A, F_CAL_B, SuffStats, assemble
 
 __all__ = ["CAL_FACTOR", "CAL_WIDTH", "BinnedEngine", "QuantisedTask", "quantize"]
 
@@ -210,8 +211,8 @@ class BinnedEngine:
                 starts: Sequence[tuple[np.ndarray, np.ndarray]] | None) -> list[list[np.ndarray]]:
         r, n_t = counts.shape[0], counts.shape[1]
         n_s = self.n_slots
-        ist = np.zeros((n_t, r, len(_kernels.I_STATS), n_s), dtype=np.int64)
-        fst = np.zeros((n_t, r, len(_kernels.F_STATS), n_s))
+        stats = SuffStats.zeros(n_t, r, n_slots=n_s)
+        ist, fst = stats.ints, stats.floats
         group_cells = np.empty((r, (n_s + 1) * self.width), dtype=np.int32)
         coarse = np.empty((r, n_t * n_s * self.n_coarse * 2), dtype=np.int32)
         span = n_s * self.n_coarse * 2
@@ -226,14 +227,11 @@ class BinnedEngine:
                 coarse[:, t * span:(t + 1) * span] = part
         if calibration:
             a0, b0 = start_arrays(starts, self.cells.shape[0], self.n_slots)
-            _binfused.fit_coarse(coarse, self.n_coarse, self.x_cal, a0, b0, fst[:, :, 4:6])
+            _binfused.fit_coarse(coarse, self.n_coarse, self.x_cal, a0, b0,
+                                 fst[:, :, F_CAL_A:F_CAL_B + 1])
         else:
-            fst[:, :, 4:6] = np.nan
-        out = []
-        for t in range(n_t):
-            full = assemble(ist[t], fst[t], self.refslot, self.cohort_slots)
-            out.append([full[:, :, lo:hi] for lo, hi in itertools.pairwise(self.offsets)])
-        return out
+            fst[:, :, F_CAL_A:F_CAL_B + 1] = np.nan
+        return self._assemble(stats)
 
     def replicates(self, replicates: range, *, calibration: bool = True,
                    starts: Sequence[tuple[np.ndarray, np.ndarray]] | None = None
@@ -241,18 +239,20 @@ class BinnedEngine:
         """Metrics of the given replicates: ``[task][grouping] -> (R, len(EXTENDED), G)``."""
         keys = replicate_keys(self.sampler.seed, replicates)
         n_t, r, n_s = self.cells.shape[0], keys.size, self.n_slots
-        ist = np.zeros((n_t, r, len(_kernels.I_STATS), n_s), dtype=np.int64)
-        fst = np.zeros((n_t, r, len(_kernels.F_STATS), n_s))
+        stats = SuffStats.zeros(n_t, r, n_slots=n_s)
         a0, b0 = start_arrays(starts, self.cells.shape[0], self.n_slots)
         _binfused.binned_replicates(
             keys, max(1, min(r, _kernels.n_threads())), self.cap,
             self.sampler.slot_start, self.sampler.slot_size, self.ptr, self.slot_cells,
             self.n_fine * self.width, *self.plan, self.width, self.reps, self.thr_array,
             self.ece_bins, self.refslot, n_s, self.coarse_stack, self.n_coarse, self.x_cal,
-            a0, b0, calibration, ist, fst)
+            a0, b0, calibration, stats.ints, stats.floats)
+        return self._assemble(stats)
+
+    def _assemble(self, stats: SuffStats) -> list[list[np.ndarray]]:
         out = []
-        for t in range(n_t):
-            full = assemble(ist[t], fst[t], self.refslot, self.cohort_slots)
+        for t in range(stats.ints.shape[0]):
+            full = assemble(stats.task(t), self.refslot, self.cohort_slots)
             out.append([full[:, :, lo:hi] for lo, hi in itertools.pairwise(self.offsets)])
         return out
 

@@ -7,11 +7,13 @@ therefore computed exactly as the row-level definition on the expanded multiset 
 repeated ``weight`` times): integer cumulative sums give AUROC (ties count 1/2), the
 confusion counts at the frozen threshold, n and events; floating cumulative sums give
 Brier, O/E, AUPRC and ECE; calibration intercept/slope come from vectorised weighted Newton
-steps (all replicates and groups at once).
+steps (all replicates and groups at once) under the rules of :mod:`ecgaudit.metrics._newton`.
+:func:`replicate_stats` returns these as the sufficient statistics of
+:mod:`ecgaudit.metrics._suffstats`, whose ``assemble`` forms the metrics (as for every engine).
 
 ECE on a weighted replicate: the expanded multiset sorted by score and label (the copies of
 one row are adjacent) is cut into ``ece_bins`` equal-mass bins exactly as
-``numpy.array_split`` cuts ``n`` items (the first ``n % bins`` bins hold one more). A row
+``numpy.array_split`` cuts ``n`` items (:func:`ecgaudit.metrics._ecebins.edge`). A row
 whose copies straddle a bin edge contributes the matching number of copies to each side.
 """
 
@@ -20,20 +22,41 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, logit
 
+from ecgaudit.metrics import _ecebins, _newton
 from ecgaudit.metrics._calibration import calibration_logit
 from ecgaudit.metrics._cells import SortedCells
+from ecgaudit.metrics._compile import plain
+from ecgaudit.metrics._suffstats import (
+    F_AP,
+    F_CAL_A,
+    F_CAL_B,
+    F_DL01,
+    F_DL10,
+    F_ECE,
+    F_SQ,
+    F_SUM_P,
+    I_FLAGGED,
+    I_N,
+    I_POS,
+    I_TP,
+    I_U2,
+    SuffStats,
+    assemble,
+    fill_rates,
+    ratio,
+)
 from ecgaudit.schema import METRICS
 
-__all__ = ["METRIC_INDEX", "fill_rates", "ratio", "replicate_metrics"]
+__all__ = ["METRIC_INDEX", "fill_rates", "ratio", "replicate_metrics", "replicate_stats"]
 
 #: Position of each metric id along the metric axis of :func:`replicate_metrics`.
 METRIC_INDEX: dict[str, int] = {m: i for i, m in enumerate(METRICS)}
 
-_MAX_ITER = 100
-_TOL = 1e-10
-_FINAL = 1e-5  # a Newton step this small leaves an error of order step**2 ~ 1e-10
-_GUARD = 0.5
-_DIVERGED = 1e6
+_edge = plain(_ecebins.edge)  # ECE's equal-mass bins
+# The recalibration fit's rules (:mod:`ecgaudit.metrics._newton`), applied to arrays.
+_accepts, _converged, _direction, _diverged, _is_final, _step_size = (
+    plain(f) for f in (_newton.accepts, _newton.converged, _newton.direction,
+                       _newton.diverged, _newton.is_final, _newton.step_size))
 
 
 def _cumsum0(a: np.ndarray) -> np.ndarray:
@@ -41,30 +64,6 @@ def _cumsum0(a: np.ndarray) -> np.ndarray:
     out = np.zeros((a.shape[0], a.shape[1] + 1), dtype=np.result_type(a.dtype, np.int64))
     np.cumsum(a, axis=1, out=out[:, 1:])
     return out
-
-
-def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num / den`` with ``nan`` where ``den <= 0`` (no warnings)."""
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
-    out = np.full(np.broadcast(num, den).shape, np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
-
-
-def fill_rates(out: np.ndarray, idx: dict[str, int], n: np.ndarray, pos: np.ndarray,
-               tp: np.ndarray, flagged: np.ndarray) -> None:
-    """Write the seven threshold rates from n, positives, true positives and flagged rows."""
-    neg = n - pos
-    fp = flagged - tp
-    tn = neg - fp
-    out[:, idx["sensitivity"]] = ratio(tp, pos)
-    out[:, idx["specificity"]] = ratio(tn, neg)
-    out[:, idx["ppv"]] = ratio(tp, flagged)
-    out[:, idx["npv"]] = ratio(tn, n - flagged)
-    out[:, idx["fnr"]] = ratio(pos - tp, pos)
-    out[:, idx["fpr"]] = ratio(fp, neg)
-    out[:, idx["flag_rate"]] = ratio(flagged, n)
 
 
 def _segsum(a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -93,13 +92,13 @@ def _locate(cum: np.ndarray, values: np.ndarray, side: str) -> np.ndarray:
 
 def _ece(cells: SortedCells, cw: np.ndarray, cy: np.ndarray, cp: np.ndarray,
          n_g: np.ndarray, n_bins: int) -> np.ndarray:
-    """Equal-mass-bin ECE of every group (see the module docstring)."""
+    """Equal-mass-bin ECE numerator of every group (see the module docstring)."""
     gb = cells.group_bounds
     if cells.y.size == 0:
-        return np.full(n_g.shape, np.nan)
+        return np.zeros(n_g.shape)  # no rows: n = 0, assemble gives nan
     k = np.arange(n_bins + 1, dtype=np.int64)
     q, rem = np.divmod(n_g, n_bins)
-    edges = k * q[:, :, None] + np.minimum(k, rem[:, :, None])  # (R, G, B+1)
+    edges = _edge(k, q[:, :, None], rem[:, :, None])  # (R, G, B+1)
     pos = cw[:, gb[:-1]][:, :, None] + edges
     r, g, b1 = pos.shape
     flat_pos = pos.reshape(r, g * b1)
@@ -110,7 +109,7 @@ def _ece(cells: SortedCells, cw: np.ndarray, cy: np.ndarray, cp: np.ndarray,
     psum = cp[rows, j] + part * cells.p[j]
     dy = np.diff(ysum.reshape(r, g, b1), axis=2)
     dp = np.diff(psum.reshape(r, g, b1), axis=2)
-    return ratio(np.abs(dy - dp).sum(axis=2), n_g)
+    return np.abs(dy - dp).sum(axis=2)
 
 
 def _overlap(cells: SortedCells, cw: np.ndarray, cy: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -178,34 +177,32 @@ def _calibration_fit(cells: SortedCells, ws: np.ndarray, active: np.ndarray,
     done = ~active
     failed = np.zeros_like(active)
     ga, gx, haa, hab, hbb = _newton_terms(wf, wy, x, a, b, gb)
-    for _ in range(_MAX_ITER):
+    for _ in range(_newton.MAX_ITER):
         det = haa * hbb - hab * hab
         live = ~done & (det > 0)
         failed |= ~done & ~(det > 0)
-        den = np.where(live, det, 0.0)
-        da = np.where(live, np.nan_to_num(ratio(hbb * ga - hab * gx, den)), 0.0)
-        db = np.where(live, np.nan_to_num(ratio(haa * gx - hab * ga, den)), 0.0)
-        step = np.maximum(np.abs(da), np.abs(db))
-        big = np.maximum(np.abs(a + da), np.abs(b + db))
-        if not (live & ~(step < _FINAL * (1.0 + big))).any():
+        with np.errstate(all="ignore"):
+            da, db = _direction(ga, gx, haa, hab, hbb, np.where(live, det, 1.0))
+        da = np.where(live, np.nan_to_num(da), 0.0)
+        db = np.where(live, np.nan_to_num(db), 0.0)
+        step = _step_size(da, db)
+        if not (live & ~_is_final(da, db, a, b)).any():
             # Quadratic convergence: after a step this small the error is ~step^2 < tol.
             a, b = a + da, b + db
             done |= live
             break
         t = np.ones_like(a)
-        if (live & (step > _GUARD)).any():
+        if (live & (step > _newton.GUARD)).any():
             ll = _loglik(wf, wy, x, a, b, gb)
-            for _halving in range(40):
+            for _halving in range(_newton.HALVINGS):
                 new = _loglik(wf, wy, x, a + t * da, b + t * db, gb)
-                worse = live & ~(new >= ll - 1e-12 * np.abs(ll))
+                worse = live & ~_accepts(new, ll)
                 if not worse.any():
                     break
                 t = np.where(worse, t / 2.0, t)
         a, b = a + t * da, b + t * db
-        big = np.maximum(np.abs(a), np.abs(b))
-        failed |= live & ~(big < _DIVERGED)
-        step = t * step
-        done |= failed | (live & (step < _TOL * (1.0 + big)))
+        failed |= live & _diverged(a, b)
+        done |= failed | (live & _converged(t * step, a, b))
         if done.all():
             break
         ga, gx, haa, hab, hbb = _newton_terms(wf, wy, x, a, b, gb)
@@ -246,6 +243,27 @@ def replicate_metrics(
     ndarray of float64, shape (R, len(METRICS), G)
         Metric values; ``nan`` where a metric is undefined in that replicate.
     """
+    return assemble(replicate_stats(cells, weights, ece_bins=ece_bins, clip=clip,
+                                    cal_start=cal_start, skip=skip))[:, :len(METRICS)]
+
+
+def replicate_stats(
+    cells: SortedCells,
+    weights: np.ndarray,
+    *,
+    ece_bins: int = 10,
+    clip: float = 0.0,
+    cal_start: tuple[np.ndarray, np.ndarray] | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> SuffStats:
+    """Compute the sufficient statistics of :func:`replicate_metrics` (same parameters).
+
+    Returns
+    -------
+    SuffStats
+        Fields of :mod:`ecgaudit.metrics._suffstats` per (replicate, group); the ranking
+        fields stay 0 and the DeLong sums ``nan`` (not computed by this engine).
+    """
     ws = np.asarray(weights)[:, cells.order].astype(np.int64)
     y = cells.y.astype(np.int64)
     gb = cells.group_bounds
@@ -254,20 +272,17 @@ def replicate_metrics(
     cy = _cumsum0(ws * y)
     cp = _cumsum0(ws * cells.p)
     cb = _cumsum0(ws * (cells.p - y) ** 2)
+    stats = SuffStats.zeros(ws.shape[0], n_slots=gb.size - 1)
+    ist, fst = stats.ints, stats.floats
     n_g = cw[:, g_hi] - cw[:, g_lo]
     pos = cy[:, g_hi] - cy[:, g_lo]
-    neg = n_g - pos
-    sum_p = cp[:, g_hi] - cp[:, g_lo]
-    out = np.full((ws.shape[0], len(METRICS), gb.size - 1), np.nan)
-    idx = METRIC_INDEX
-    out[:, idx["brier"]] = ratio(cb[:, g_hi] - cb[:, g_lo], n_g)
-    out[:, idx["oe_ratio"]] = ratio(pos, sum_p)
+    ist[:, I_N], ist[:, I_POS] = n_g, pos
+    fst[:, F_SUM_P] = cp[:, g_hi] - cp[:, g_lo]
+    fst[:, F_SQ] = cb[:, g_hi] - cb[:, g_lo]
     # Confusion counts at the frozen threshold: flagged rows are a suffix of each group.
     fs = cells.flag_start
-    tp = cy[:, g_hi] - cy[:, fs]
-    flagged = cw[:, g_hi] - cw[:, fs]
-    fill_rates(out, idx, n_g, pos, tp, flagged)
-    both = (pos > 0) & (neg > 0)
+    ist[:, I_TP] = cy[:, g_hi] - cy[:, fs]
+    ist[:, I_FLAGGED] = cw[:, g_hi] - cw[:, fs]
     # AUROC over tie runs, in exact integer arithmetic: 2U = sum pos_r (2 below_r + neg_r).
     rs, re = cells.run_starts, cells.run_ends
     run_counts = np.diff(cells.run_bounds)
@@ -286,21 +301,19 @@ def replicate_metrics(
     pos_r = at_end(cy) - cy_s
     neg_r = at_end(cn) - cn_s
     below_r = cn_s - per_run(cn[:, g_lo])
-    u2 = _segsum(pos_r * (2 * below_r + neg_r), cells.run_bounds)
-    out[:, idx["auroc"]] = np.where(both, ratio(u2, 2 * pos * neg), np.nan)
+    ist[:, I_U2] = _segsum(pos_r * (2 * below_r + neg_r), cells.run_bounds)
     # AUPRC (step-wise average precision): precision at each distinct score, from the top.
     tp_top = per_run(cy[:, g_hi]) - cy_s
     all_top = per_run(cw[:, g_hi]) - cw_s
     prec = np.nan_to_num(ratio(tp_top, all_top))
-    ap = _segsum(pos_r * prec, cells.run_bounds)
-    out[:, idx["auprc"]] = np.where(both, ratio(ap, pos), np.nan)
-    if "ece" not in skip:
-        out[:, idx["ece"]] = _ece(cells, cw, cy, cp, n_g, ece_bins)
+    fst[:, F_AP] = _segsum(pos_r * prec, cells.run_bounds)
+    fst[:, F_DL10] = fst[:, F_DL01] = np.nan
+    fst[:, F_ECE] = np.nan if "ece" in skip else _ece(cells, cw, cy, cp, n_g, ece_bins)
+    fst[:, F_CAL_A] = fst[:, F_CAL_B] = np.nan
     if {"cal_intercept", "cal_slope"} <= skip:
-        return out
+        return stats
     x = calibration_logit(cells.p, clip) if cells.x is None else cells.x
-    active = both & _overlap(cells, cw, cy, x)
-    a, b = _calibration_fit(cells, ws, active, x, cal_start, ratio(pos, n_g))
-    out[:, idx["cal_intercept"]] = a
-    out[:, idx["cal_slope"]] = b
-    return out
+    active = (pos > 0) & (n_g - pos > 0) & _overlap(cells, cw, cy, x)
+    fst[:, F_CAL_A], fst[:, F_CAL_B] = _calibration_fit(cells, ws, active, x, cal_start,
+                                                        ratio(pos, n_g))
+    return stats

@@ -15,10 +15,15 @@ The setting is part of the resolved config recorded in every result.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, logit
+from scipy.special import logit
+
+from ecgaudit.metrics._compile import plain
+from ecgaudit.metrics._ecebins import edge
+from ecgaudit.metrics._newton import fit_weighted
 
 __all__ = ["SATURATED_CLIP", "LogisticFit", "calibration_logit", "ece",
            "logistic_recalibration", "oe_ratio"]
@@ -50,9 +55,6 @@ def calibration_logit(p: np.ndarray, clip: float = 0.0) -> np.ndarray:
     hi = p[p < 1.0].max(initial=1.0 - SATURATED_CLIP)
     lo, hi = min(lo, SATURATED_CLIP), max(hi, 1.0 - SATURATED_CLIP)
     return logit(np.where(p <= 0.0, lo, np.where(p >= 1.0, hi, p)))
-
-_MAX_ITER = 100
-_TOL = 1e-10
 
 
 def oe_ratio(y: np.ndarray, p: np.ndarray) -> float:
@@ -111,7 +113,8 @@ def logistic_recalibration(
     -------
     LogisticFit
         Maximum-likelihood intercept and slope (equal to an unpenalised
-        ``statsmodels.Logit`` fit).
+        ``statsmodels.Logit`` fit), by the one Newton fit of every engine
+        (:func:`ecgaudit.metrics._newton.fit_weighted`, each row a cell).
     """
     y = np.asarray(y, dtype=float)
     w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
@@ -127,34 +130,13 @@ def logistic_recalibration(
         return LogisticFit(float("nan"), float("nan"), False,
                            "scores separate the classes perfectly: no finite recalibration fit")
     prev = npos / (npos + nneg)
-    beta = np.array([np.log(prev / (1 - prev)), 0.0])
-    X = np.column_stack([np.ones_like(x), x])
-
-    def loglik(b: np.ndarray) -> float:
-        eta = X @ b
-        return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
-
-    current = loglik(beta)
-    for _ in range(_MAX_ITER):
-        mu = expit(X @ beta)
-        grad = X.T @ (w * (y - mu))
-        hess = (X * (w * mu * (1 - mu))[:, None]).T @ X
-        try:
-            step = np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            break
-        scale = 1.0  # step-halving keeps Newton stable with saturated (clipped) scores
-        for _ in range(40):
-            candidate = beta + scale * step
-            value = loglik(candidate)
-            if np.isfinite(value) and value >= current - 1e-12 * abs(current):
-                break
-            scale /= 2.0
-        else:
-            break
-        beta, current = candidate, value
-        if np.max(np.abs(scale * step)) < _TOL * (1.0 + np.max(np.abs(beta))):
-            return LogisticFit(float(beta[0]), float(beta[1]), True)
+    keep = w > 0
+    wk = w[keep]
+    yk = y[keep]
+    a, b = fit_weighted(np.ascontiguousarray(x[keep]), wk * (1.0 - yk), wk * yk,
+                        float(np.log(prev / (1 - prev))), 0.0)
+    if np.isfinite(a) and np.isfinite(b):
+        return LogisticFit(float(a), float(b), True)
     return LogisticFit(
         float("nan"), float("nan"), False, "logistic recalibration did not converge",
     )
@@ -189,7 +171,10 @@ def ece(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
     if n == 0:
         return float("nan")
     order = np.lexsort((y, p))
+    bins = min(n_bins, n)
+    ends = plain(edge)(np.arange(bins + 1), *divmod(n, bins))  # numpy.array_split's cuts
     total = 0.0
-    for idx in np.array_split(order, min(n_bins, n)):
+    for lo, hi in itertools.pairwise(ends):
+        idx = order[lo:hi]
         total += idx.size * abs(float(np.mean(y[idx])) - float(np.mean(p[idx])))
     return total / n

@@ -10,27 +10,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecgaudit.metrics._kernels import _ijit, _pjit, prange
+from ecgaudit.metrics import _hashrng
+from ecgaudit.metrics._compile import _ijit, _pjit, prange
 
 __all__ = ["draw_weights", "pick"]
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30 = np.uint64(30)
-_S27 = np.uint64(27)
-_S31 = np.uint64(31)
-_S11 = np.uint64(11)
+# The stream's own functions, compiled (the same source as the numpy path's).
+_counter = _ijit(_hashrng.slot_counter)
+_mix64 = _ijit(_hashrng.mix64)
+_to_unit = _ijit(_hashrng.to_unit)
 
 
 @_ijit
 def pick(key, j, m):
     """Return the unit drawn by slot ``j`` of ``m``: ``min(floor(u m), m - 1)``."""
-    z = np.uint64(j + 1) * _GOLDEN + key
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    z = z ^ (z >> _S31)
-    u = float(z >> _S11) * 2.0**-53
+    u = _to_unit(_mix64(_counter(key, np.uint64(j + 1))))
     k = int(u * m)
     return m - 1 if k > m - 1 else k
 

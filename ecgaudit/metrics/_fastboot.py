@@ -3,7 +3,9 @@
 :class:`FastEngine` prepares each task once (rows sorted by score, tie blocks, the finest
 stratum of every row and the map from strata to the groups of every grouping) and turns a
 batch of row weights into the same ``(R, len(METRICS), G)`` arrays per grouping as
-:func:`ecgaudit.metrics._bootstats.replicate_metrics`.
+:func:`ecgaudit.metrics._bootstats.replicate_metrics`. The kernels fill the
+sufficient statistics of :mod:`ecgaudit.metrics._suffstats`, whose ``assemble`` forms the
+metrics.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ecgaudit.metrics import _kernels
-from ecgaudit.metrics._bootstats import fill_rates
-from ecgaudit.metrics._bootstats import ratio as _ratio
 from ecgaudit.metrics._calibration import calibration_logit
 from ecgaudit.metrics._order import score_label_order
-from ecgaudit.schema import METRICS, RANKING_METRICS
+from ecgaudit.metrics._suffstats import (
+    EXTENDED,
+    EXTENDED_INDEX,
+    SuffStats,
+    assemble,
+    delong_variance,
+)
 
 __all__ = [
     "EXTENDED",
@@ -30,10 +36,6 @@ __all__ = [
     "run_stats",
     "start_arrays",
 ]
-
-#: Metric axis of the compiled engine: every metric, then the ranking metrics.
-EXTENDED = (*METRICS, *RANKING_METRICS)
-EXTENDED_INDEX = {m: i for i, m in enumerate(EXTENDED)}
 
 
 def _prepare(tasks: Sequence[tuple[np.ndarray, np.ndarray, float]], strata: np.ndarray,
@@ -160,70 +162,15 @@ def run_stats(arrays: dict[str, np.ndarray], w: np.ndarray, gmap: np.ndarray,
     """Call :func:`ecgaudit.metrics._kernels.task_stats`; split metrics and DeLong variances."""
     n_t = arrays["orders"].shape[0]
     n_s = int(offsets[-1])
-    r = w.shape[0]
-    ist = np.zeros((n_t, r, len(_kernels.I_STATS), n_s), dtype=np.int64)
-    fst = np.zeros((n_t, r, len(_kernels.F_STATS), n_s))
+    stats = SuffStats.zeros(n_t, w.shape[0], n_slots=n_s)
     a0, b0 = start_arrays(starts, n_t, n_s)
     _kernels.task_stats(w, arrays["orders"], arrays["ys"], arrays["ps"], arrays["xs"],
                         arrays["fs"], arrays["newblk"], gmap, refslot, n_fine, thresholds,
-                        ece_bins, calibration, a0, b0, ist, fst)
+                        ece_bins, calibration, a0, b0, stats.ints, stats.floats)
     out, var = [], []
     for t in range(n_t):
-        full = assemble(ist[t], fst[t], refslot, cohort_slots)
-        dv = delong_variance(ist[t], fst[t])
+        full = assemble(stats.task(t), refslot, cohort_slots)
+        dv = delong_variance(stats.task(t))
         out.append([full[:, :, lo:hi] for lo, hi in itertools.pairwise(offsets)])
         var.append([dv[:, lo:hi] for lo, hi in itertools.pairwise(offsets)])
     return out, var
-
-
-def assemble(ist: np.ndarray, fst: np.ndarray, refslot: np.ndarray,
-             cohort_slots: np.ndarray) -> np.ndarray:
-    """Metrics ``(R, len(EXTENDED), S)`` from the kernels' statistics ``(R, k, S)``.
-
-    ``refslot[g]`` is the slot of group ``g``'s reference (-1: none, or ``g`` is the
-    reference); ``cohort_slots`` are the slots of one grouping, whose sums are the cohort
-    totals (the background of BPSN/BNSP is the cohort minus the group).
-    """
-    n, pos, tp, flagged, u2, bg_c, bg_e, ref_x, ref_y = (
-        ist[:, i].astype(np.float64) for i in range(len(_kernels.I_STATS)))
-    sum_p, sq, ap, ece, cal_a, cal_b = (fst[:, i] for i in range(6))
-    neg = n - pos
-    both = (pos > 0) & (neg > 0)
-    out = np.full((ist.shape[0], len(EXTENDED), ist.shape[2]), np.nan)
-    idx = EXTENDED_INDEX
-    out[:, idx["auroc"]] = np.where(both, _ratio(u2, 2 * pos * neg), np.nan)
-    out[:, idx["auprc"]] = np.where(both, _ratio(ap, pos), np.nan)
-    out[:, idx["brier"]] = _ratio(sq, n)
-    out[:, idx["oe_ratio"]] = _ratio(pos, sum_p)
-    out[:, idx["cal_intercept"]] = cal_a
-    out[:, idx["cal_slope"]] = cal_b
-    out[:, idx["ece"]] = _ratio(ece, n)
-    fill_rates(out, idx, n, pos, tp, flagged)
-    p_all = pos[:, cohort_slots].sum(axis=1, keepdims=True)
-    n_all = neg[:, cohort_slots].sum(axis=1, keepdims=True)
-    u = u2 / 2.0
-    out[:, idx["bpsn_auc"]] = _ratio(neg * p_all - bg_c / 2.0 - u, (p_all - pos) * neg)
-    out[:, idx["bnsp_auc"]] = _ratio(bg_e / 2.0 - u, pos * (n_all - neg))
-    has_ref = refslot >= 0
-    r = np.where(has_ref, refslot, 0)
-    p_ref, n_ref = pos[:, r], neg[:, r]
-    out[:, idx["xauc_group_vs_ref"]] = np.where(has_ref, _ratio(ref_x / 2.0, pos * n_ref),
-                                                np.nan)
-    out[:, idx["xauc_ref_vs_group"]] = np.where(
-        has_ref, _ratio(neg * p_ref - ref_y / 2.0, p_ref * neg), np.nan)
-    return out
-
-
-def delong_variance(ist: np.ndarray, fst: np.ndarray) -> np.ndarray:
-    """DeLong variance of every group's AUROC from one unit-weight pass, shape ``(R, S)``.
-
-    ``var = s10 / m + s01 / n`` with the sample variances (ddof 1) of the structural
-    components ``V10`` (one per positive) and ``V01`` (one per negative); ``nan`` with fewer
-    than two positives or negatives.
-    """
-    m = ist[:, 1].astype(np.float64)
-    n = ist[:, 0].astype(np.float64) - m
-    auc = _ratio(ist[:, 4], 2.0 * m * n)
-    s10 = _ratio(_ratio(fst[:, 6], 4.0 * n * n) - m * auc * auc, m - 1.0)
-    s01 = _ratio(_ratio(fst[:, 7], 4.0 * m * m) - n * auc * auc, n - 1.0)
-    return np.where((m >= 2) & (n >= 2), s10 / m + s01 / n, np.nan)

@@ -13,21 +13,47 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["GOLDEN", "replicate_keys", "splitmix64", "uniforms"]
+__all__ = ["GOLDEN", "mix64", "replicate_keys", "slot_counter", "splitmix64", "to_unit",
+           "uniforms"]
 
 GOLDEN = 0x9E3779B97F4A7C15
 _G2 = 0xD1B54A32D192ED03
-_M1 = 0xBF58476D1CE4E5B9
-_M2 = 0x94D049BB133111EB
 _MASK = (1 << 64) - 1
+_GOLDEN = np.uint64(GOLDEN)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+
+# The three steps below are the only implementation of the stream. They are written on
+# uint64 values so that the same functions serve numpy arrays here and, compiled by
+# numba, scalars inside the kernels (:mod:`ecgaudit.metrics._drawkernels` jits these very
+# functions): there is no second copy to keep in step.
+
+
+def slot_counter(key, j1):  # type: ignore[no-untyped-def]
+    """Counter of slot ``j1 - 1`` (``j1`` uint64, scalar or array): ``key + j1 * G``."""
+    return j1 * _GOLDEN + key
+
+
+def mix64(z):  # type: ignore[no-untyped-def]
+    """SplitMix64 finaliser of uint64 ``z`` (scalar or array), modulo 2**64."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+def to_unit(z):  # type: ignore[no-untyped-def]
+    """Map the top 53 bits of uint64 ``z`` to a float in ``[0, 1)`` (exact)."""
+    return (z >> _S11) * 2.0**-53
 
 
 def splitmix64(z: int) -> int:
     """SplitMix64 finaliser of a Python integer (modulo 2**64)."""
-    z &= _MASK
-    z = ((z ^ (z >> 30)) * _M1) & _MASK
-    z = ((z ^ (z >> 27)) * _M2) & _MASK
-    return z ^ (z >> 31)
+    with np.errstate(over="ignore"):
+        return int(mix64(np.uint64(int(z) & _MASK)))
 
 
 def replicate_keys(seed: int, replicates: range | np.ndarray) -> np.ndarray:
@@ -38,13 +64,6 @@ def replicate_keys(seed: int, replicates: range | np.ndarray) -> np.ndarray:
 
 def uniforms(key: np.uint64 | int, n: int) -> np.ndarray:
     """Return the ``n`` uniforms in ``[0, 1)`` of one replicate key (numpy implementation)."""
-    z = np.arange(1, n + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        z *= np.uint64(GOLDEN)
-        z += np.uint64(int(key))
-        z ^= z >> np.uint64(30)
-        z *= np.uint64(_M1)
-        z ^= z >> np.uint64(27)
-        z *= np.uint64(_M2)
-        z ^= z >> np.uint64(31)
-    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        z = slot_counter(np.uint64(int(key)), np.arange(1, n + 1, dtype=np.uint64))
+        return to_unit(mix64(z))

@@ -6,11 +6,12 @@ over the rows sorted by score, updating every group of every grouping the row be
 (each row is in one group per grouping), plus about three passes for the recalibration
 Newton steps. Replicates run in parallel threads.
 
-Each kernel returns *sufficient statistics* per (replicate, group); the metrics are formed
-from them in :mod:`ecgaudit.metrics._fastboot`. Integer statistics (n, events, confusion
-counts and twice the Mann-Whitney U) are exact and identical to the numpy engine; floating
-sums (Brier, AUPRC, ECE, the calibration fit) are accumulated in another order and agree
-with it to about 1e-12 relative (tested).
+Each kernel returns *sufficient statistics* per (replicate, group), in the layout of
+:mod:`ecgaudit.metrics._suffstats`, whose ``assemble`` forms the metrics; the recalibration
+fit follows :mod:`ecgaudit.metrics._newton` and ECE's bins :mod:`ecgaudit.metrics._ecebins`.
+Integer statistics (n, events, confusion counts and twice the Mann-Whitney U) are exact and
+identical to the numpy engine; floating sums (Brier, AUPRC, ECE, the calibration fit) are
+accumulated in another order and agree with it to about 1e-12 relative (tested).
 
 The module imports without numba (``HAVE_NUMBA`` is then ``False`` and callers use the
 numpy engine); the functions are then plain (slow) Python, used by no caller.
@@ -19,54 +20,26 @@ numpy engine); the functions are then plain (slow) Python, used by no caller.
 from __future__ import annotations
 
 import hashlib
-import math
 from pathlib import Path
 
 import numpy as np
 
-from ecgaudit.metrics._numbacache import choose_cache
+from ecgaudit.metrics import _ecebins, _newton, _suffstats
+from ecgaudit.metrics._compile import _CACHE, HAVE_NUMBA, _jit, _pjit, prange
 
-try:  # pragma: no cover - exercised in both environments by the test suite's CI image
+if HAVE_NUMBA:  # pragma: no cover - exercised in both environments by the CI image
     import numba
-
-    HAVE_NUMBA = True
-    _CACHE = choose_cache(numba)
-    _jit = numba.njit(cache=_CACHE, nogil=True)
-    _ijit = numba.njit(cache=_CACHE, nogil=True, inline="always")
-    _pjit = numba.njit(cache=_CACHE, nogil=True, parallel=True)
-    prange = numba.prange
-except ImportError:  # pragma: no cover
-    HAVE_NUMBA = False
-
-    def _jit(f):  # type: ignore[no-untyped-def]
-        return f
-
-    _pjit = _ijit = _jit
-    prange = range
 
 __all__ = ["F_STATS", "HAVE_NUMBA", "I_STATS", "n_threads", "task_stats"]
 
 #: Modules whose kernels call each other's (see :func:`_drop_stale_cache`).
-KERNEL_MODULES = ("_kernels", "_drawkernels", "_binkernels", "_binfused", "_contkernels",
-                  "_survconc", "_survkernel")
+KERNEL_MODULES = ("_kernels", "_compile", "_hashrng", "_newton", "_ecebins", "_drawkernels",
+                  "_binkernels", "_binfused", "_contkernels", "_survconc", "_survkernel")
 
-#: Integer statistics per group: rows, positives, true positives, flagged rows, 2U, and for
-#: the ranking metrics, summed over the group's negatives (``bg_c``) or positives
-#: (``bg_e``), the cohort's positives (resp. negatives) below plus at-or-below each row;
-#: ``ref_x`` / ``ref_y`` the same for the reference group's negatives / positives.
-I_STATS = ("n", "pos", "tp", "flagged", "u2", "bg_c", "bg_e", "ref_x", "ref_y")
-#: Floating statistics per group: sum of scores, squared-error sum, sum of positive weight x
-#: precision (AUPRC numerator), ECE numerator, calibration intercept and slope, and the
-#: sums of squared DeLong components (``(2 n_neg V10)^2`` over positives, ``(2 n_pos
-#: V01)^2`` over negatives).
-F_STATS = ("sum_p", "sq", "ap", "ece", "cal_a", "cal_b", "dl10", "dl01")
+#: The sufficient-statistics layout of :mod:`ecgaudit.metrics._suffstats` (re-exported).
+I_STATS, F_STATS = _suffstats.I_STATS, _suffstats.F_STATS
 
 
-_MAX_ITER = 100
-_TOL = 1e-10
-_FINAL = 1e-5  # a Newton step this small leaves an error of order step**2 ~ 1e-10
-_GUARD = 0.5
-_DIVERGED = 1e6
 _SUB_ROWS = 50_000  # rows of the subsample that starts the point-estimate fits
 
 
@@ -85,7 +58,7 @@ def _main_pass(ws, ys, ps, xs, fs, newblk, gmap, refslot, n_g, p_g, thr, bins, i
     acc = np.zeros(n_s)  # running sum of (y - p) in the current ECE bin
     q = n_g // bins  # equal-mass bins as numpy.array_split: the first `rem` hold q + 1
     rem = n_g - q * bins
-    nxt = q + (rem > 0)  # end of the current ECE bin
+    nxt = _ecebins.edge(1, q, rem)  # end of the current ECE bin
     i = 0
     while i < n:
         j = i + 1
@@ -144,21 +117,8 @@ def _main_pass(ws, ys, ps, xs, fs, newblk, gmap, refslot, n_g, p_g, thr, bins, i
                         sep[2, g] = x
                     if x > sep[3, g]:
                         sep[3, g] = x
-                c = cb[g]
-                left = w
-                while left > 0:
-                    e = nxt[g]
-                    m = min(left, e - c)
-                    if m > 0:
-                        acc[g] += m * d
-                        c += m
-                        left -= m
-                    if c == e:
-                        fst[3, g] += abs(acc[g])
-                        acc[g] = 0.0
-                        cur[g] += 1
-                        k1 = cur[g] + 1
-                        nxt[g] = k1 * q[g] + min(k1, rem[g])
+                acc[g], fst[3, g], cur[g], nxt[g] = _ecebins.feed(
+                    cb[g], w, d, acc[g], fst[3, g], cur[g], nxt[g], q[g], rem[g])
                 cb[g] += w
                 pb[g] += w * y
             cb_all += w
@@ -214,7 +174,7 @@ def _newton_terms(ws, ys, xs, fs, gmap, a, b, live, out):
             if not live[g]:
                 continue
             if not same:
-                mus[k] = 1.0 / (1.0 + math.exp(-(a[g] + b[g] * x)))
+                mus[k] = _newton.sigmoid(a[g] + b[g] * x)
             mu = mus[k]
             r = w * (y - mu)
             v = w * (mu * (1.0 - mu))
@@ -240,16 +200,16 @@ def _loglik(ws, ys, xs, fs, gmap, a, b, live, out):
             if not live[g]:
                 continue
             eta = a[g] + b[g] * x
-            soft = eta + math.log1p(math.exp(-eta)) if eta > 0 else math.log1p(math.exp(eta))
-            out[g] += w * (ys[t] * eta - soft)
+            out[g] += w * (ys[t] * eta - _newton.softplus(eta))
 
 
 @_jit
 def _calibrate(ws, ys, xs, fs, gmap, active, a, b):
-    """Damped Newton fit of every active group (same rules as the numpy engine).
+    """Damped Newton fit of every active group, one pass over the rows per step.
 
-    ``ecgaudit.metrics._binfused._newton`` applies the same rules, group by group, to
-    binned cells; change both together.
+    The rules are :mod:`ecgaudit.metrics._newton`'s (its compiled functions), applied to all
+    groups at once; :func:`ecgaudit.metrics._newton.fit_weighted` applies them to one group's
+    cells.
     """
     n_s = a.size
     done = ~active
@@ -260,7 +220,7 @@ def _calibrate(ws, ys, xs, fs, gmap, active, a, b):
     da = np.zeros(n_s)
     db = np.zeros(n_s)
     tt = np.ones(n_s)
-    for _ in range(_MAX_ITER):
+    for _ in range(_newton.MAX_ITER):
         live = ~done
         if not live.any():
             break
@@ -269,35 +229,32 @@ def _calibrate(ws, ys, xs, fs, gmap, active, a, b):
         for g in range(n_s):
             if not live[g]:
                 continue
-            ga, gx, haa, hab, hbb = terms[0, g], terms[1, g], terms[2, g], terms[3, g], terms[4, g]
-            det = haa * hbb - hab * hab
+            det = _newton.determinant(terms[2, g], terms[3, g], terms[4, g])
             if not det > 0:
                 failed[g] = True
                 done[g] = True
                 live[g] = False
                 continue
-            da[g] = (hbb * ga - hab * gx) / det
-            db[g] = (haa * gx - hab * ga) / det
-            step = max(abs(da[g]), abs(db[g]))
-            big = max(abs(a[g] + da[g]), abs(b[g] + db[g]))
+            da[g], db[g] = _newton.direction(terms[0, g], terms[1, g], terms[2, g], terms[3, g],
+                                             terms[4, g], det)
             tt[g] = 1.0
-            if step < _FINAL * (1.0 + big):
+            if _newton.is_final(da[g], db[g], a[g], b[g]):
                 a[g] += da[g]
                 b[g] += db[g]
                 done[g] = True
                 live[g] = False
-            elif step > _GUARD:
+            elif _newton.step_size(da[g], db[g]) > _newton.GUARD:
                 search[g] = True
         if search.any():
             _loglik(ws, ys, xs, fs, gmap, a, b, search, ll)
-            for _h in range(40):
+            for _h in range(_newton.HALVINGS):
                 ca = a + tt * da
                 cb = b + tt * db
                 _loglik(ws, ys, xs, fs, gmap, ca, cb, search, new)
                 worse = False
                 for g in range(n_s):
                     if search[g]:
-                        if new[g] >= ll[g] - 1e-12 * abs(ll[g]):
+                        if _newton.accepts(new[g], ll[g]):
                             search[g] = False
                         else:
                             tt[g] /= 2.0
@@ -309,11 +266,10 @@ def _calibrate(ws, ys, xs, fs, gmap, active, a, b):
                 continue
             a[g] += tt[g] * da[g]
             b[g] += tt[g] * db[g]
-            big = max(abs(a[g]), abs(b[g]))
-            if not big < _DIVERGED:
+            if _newton.diverged(a[g], b[g]):
                 failed[g] = True
                 done[g] = True
-            elif tt[g] * max(abs(da[g]), abs(db[g])) < _TOL * (1.0 + big):
+            elif _newton.converged(tt[g] * _newton.step_size(da[g], db[g]), a[g], b[g]):
                 done[g] = True
     for g in range(n_s):
         if (not active[g]) or failed[g] or (not done[g]):
