@@ -48,7 +48,7 @@ __all__ = ["F_STATS", "HAVE_NUMBA", "I_STATS", "n_threads", "task_stats"]
 
 #: Modules whose kernels call each other's (see :func:`_drop_stale_cache`).
 KERNEL_MODULES = ("_kernels", "_drawkernels", "_binkernels", "_binfused", "_contkernels",
-                  "_survconc", "_survkernel")
+                  "_survconc", "_survkernel", "_pairkernel")
 
 #: Integer statistics per group: rows, positives, true positives, flagged rows, 2U, and for
 #: the ranking metrics, summed over the group's negatives (``bg_c``) or positives

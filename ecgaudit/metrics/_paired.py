@@ -4,12 +4,14 @@ The bootstrap works on per-unit sums (a unit is a patient, or a row): every metr
 ratio of sums, so a replicate is a vector of unit counts times the unit-sum matrix. Both
 models' statistics come from the same draw, which is what makes the interval paired.
 
-The paired bootstrap keeps its own stream (``numpy.random.Generator.integers`` over units,
-seeded by the caller) and ``numpy.quantile`` for its percentile limits, deliberately: the
-audit's counter-based stream (``_hashrng``) and its column-wise quantile step
-(``_bootci.percentile_limits``, which also differs from ``numpy.quantile`` in the last bit of
-its interpolation and in treating ``inf`` as a value) would change every number of
-``ecgaudit compare``. Sharing them is a deliberate numeric change left for its own issue.
+Replicates use the audit's counter-based stream (:mod:`ecgaudit.metrics._hashrng`): each
+group takes one 63-bit seed from the comparison's ``numpy.random.Generator`` (groups in a fixed
+order), and replicate ``r`` of the group draws its units by the keys of that seed, summed by the
+compiled kernel of :mod:`ecgaudit.metrics._pairkernel` (parallel over replicates, the same
+numbers for any thread count; numpy without numba). This replaced, deliberately, an earlier
+stream (``Generator.integers`` over units, a dense replicates x units weight matrix): the
+intervals of ``ecgaudit compare`` changed once, by Monte-Carlo noise, when it did (point
+estimates and the paired DeLong rows did not). The percentile limits are ``numpy.quantile``.
 
 Also here: the unpaired change interval (:func:`unpaired_change_interval`) and the per-model
 confusion rates the privacy plan reads (:func:`paired_confusion_rows`).
@@ -25,6 +27,8 @@ from scipy.stats import norm
 
 from ecgaudit.metrics._binary import auroc
 from ecgaudit.metrics._delong import delong_paired
+from ecgaudit.metrics._hashrng import replicate_keys
+from ecgaudit.metrics._pairkernel import replicate_sums
 from ecgaudit.schema import RATE_METRICS
 
 __all__ = [
@@ -211,20 +215,16 @@ def _auroc_change(y: np.ndarray, pb: np.ndarray, pc: np.ndarray, level: float
 
 def _replicate_changes(sums: np.ndarray, n_boot: int, rng: np.random.Generator
                        ) -> dict[str, np.ndarray]:
-    """Bootstrap replicates of every metric's change: units drawn with replacement, in chunks."""
-    k = sums.shape[0]
-    reps: dict[str, list[np.ndarray]] = {m: [] for m in _metrics_from_sums(sums.sum(axis=0))}
-    chunk = max(1, min(n_boot, 2_000_000 // max(k, 1)))
-    done = 0
-    while done < n_boot and n_boot > 0:
-        b = min(chunk, n_boot - done)
-        draws = rng.integers(0, k, size=(b, k)) + (np.arange(b) * k)[:, None]
-        w = np.bincount(draws.ravel(), minlength=b * k).reshape(b, k).astype(float)
-        rep = _metrics_from_sums(w @ sums)
-        for m, (vb, vc) in rep.items():
-            reps[m].append(vc - vb)
-        done += b
-    return {m: np.concatenate(r) if r else np.array([]) for m, r in reps.items()}
+    """Bootstrap replicates of every metric's change: units drawn with replacement.
+
+    One seed is drawn from ``rng``; the replicates' draws are the counter-based stream of
+    that seed (:func:`ecgaudit.metrics._hashrng.replicate_keys`).
+    """
+    seed = int(rng.integers(0, 2**63 - 1))
+    if n_boot <= 0:
+        return {m: np.array([]) for m in _metrics_from_sums(sums.sum(axis=0))}
+    rep = _metrics_from_sums(replicate_sums(replicate_keys(seed, range(n_boot)), sums))
+    return {m: vc - vb for m, (vb, vc) in rep.items()}
 
 
 def _change_row(metric: str, vb: float, vc: float, d: np.ndarray, level: float,
