@@ -1,0 +1,135 @@
+"""Benchmark: ``ecgaudit compare`` paired bootstrap, compiled kernel vs the previous numpy path.
+
+Workload: ``make_synthetic_cohort(n, tasks=5)`` (race 5 groups + Unknown, sex, 4 age bands, all
+pairwise intersections: 57 groups per task) as the baseline; the candidate is the same table with
+every score perturbed by seeded noise. Timed: ``compare_predictions`` (paired DeLong for AUROC,
+paired bootstrap for the other 11 metrics, per task x group) at ``--boot`` replicates, after the
+kernel is compiled on a small table.
+
+The previous path (``numpy.random.Generator.integers`` over units, ``bincount`` into a dense
+replicates x units weight matrix, matmul; kept here as ``_old_replicate_changes``) is timed at
+``--old-boot`` replicates and at B = 0 on the sizes of ``--old-sizes``; its B = ``--boot``
+time is extrapolated linearly, ``t(0) + boot * (t(old_boot) - t(0)) / old_boot``.
+
+Usage::
+
+    python benchmarks/bench_compare.py --sizes 200000 1000000 --boot 1000 \\
+        --out benchmarks/results/bench_compare.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TASKS = [f"t{i}" for i in range(5)]
+
+
+def tables(n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Baseline and candidate predictions of the same ``n`` ECGs."""
+    from ecgaudit.datasets import make_synthetic_cohort
+
+    base = make_synthetic_cohort(n, seed=0, tasks=TASKS).frame
+    cand = base.copy()
+    rng = np.random.default_rng(1)
+    for t in TASKS:
+        cand[f"p_{t}"] = np.clip(base[f"p_{t}"] + rng.normal(0, 0.05, n), 0, 1)
+    return base, cand
+
+
+def config() -> Any:
+    """Audit config of the benchmark (57 groups per task)."""
+    from ecgaudit.config import AttributeConfig, AuditConfig, TaskConfig
+
+    return AuditConfig(
+        tasks=[TaskConfig(name=t, label=f"y_{t}", score=f"p_{t}") for t in TASKS],
+        attributes={"race": AttributeConfig(), "sex": AttributeConfig(),
+                    "age": AttributeConfig(kind="age")},
+        id_column="ecg_id", patient_column="patient_id", seed=1)
+
+
+def _old_replicate_changes(sums: np.ndarray, n_boot: int, rng: np.random.Generator
+                           ) -> dict[str, np.ndarray]:
+    """The previous numpy path: dense weight matrix from ``Generator.integers``, matmul."""
+    from ecgaudit.metrics._paired import _metrics_from_sums
+
+    k = sums.shape[0]
+    reps: dict[str, list[np.ndarray]] = {m: [] for m in _metrics_from_sums(sums.sum(axis=0))}
+    chunk = max(1, min(n_boot, 2_000_000 // max(k, 1)))
+    done = 0
+    while done < n_boot:
+        b = min(chunk, n_boot - done)
+        draws = rng.integers(0, k, size=(b, k)) + (np.arange(b) * k)[:, None]
+        w = np.bincount(draws.ravel(), minlength=b * k).reshape(b, k).astype(float)
+        for m, (vb, vc) in _metrics_from_sums(w @ sums).items():
+            reps[m].append(vc - vb)
+        done += b
+    return {m: np.concatenate(r) if r else np.array([]) for m, r in reps.items()}
+
+
+def timed(base: pd.DataFrame, cand: pd.DataFrame, boot: int, repeats: int,
+          old: bool = False) -> list[float]:
+    """Wall seconds of ``repeats`` comparisons."""
+    from ecgaudit.metrics import _paired
+    from ecgaudit.pipeline import compare_predictions
+
+    new = _paired._replicate_changes
+    if old:
+        _paired._replicate_changes = _old_replicate_changes
+    try:
+        out = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            compare_predictions(base, cand, config(), n_boot=boot)
+            out.append(time.perf_counter() - t0)
+        return out
+    finally:
+        _paired._replicate_changes = new
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[200_000, 1_000_000])
+    ap.add_argument("--old-sizes", type=int, nargs="*", default=[200_000])
+    ap.add_argument("--boot", type=int, default=1000)
+    ap.add_argument("--old-boot", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    w_base, w_cand = tables(2000)
+    timed(w_base, w_cand, 10, 1)                      # compile / load the kernel
+    rows = []
+    for n in args.sizes:
+        base, cand = tables(n)
+        t_zero = timed(base, cand, 0, args.repeats)
+        t_new = timed(base, cand, args.boot, args.repeats)
+        row: dict[str, Any] = {"n": n, "tasks": len(TASKS), "boot": args.boot,
+                               "point_only_s": statistics.median(t_zero),
+                               "new_s": statistics.median(t_new), "new_runs_s": t_new}
+        if n in args.old_sizes:
+            t_old = timed(base, cand, args.old_boot, args.repeats, old=True)
+            per_rep = (statistics.median(t_old) - row["point_only_s"]) / args.old_boot
+            row.update(old_boot=args.old_boot, old_s_at_old_boot=statistics.median(t_old),
+                       old_s_per_replicate=per_rep,
+                       old_s_extrapolated=row["point_only_s"] + args.boot * per_rep)
+            row["speedup"] = row["old_s_extrapolated"] / row["new_s"]
+        rows.append(row)
+        print(json.dumps(row))
+    res = {"benchmark": "bench_compare", "rows": rows, "python": platform.python_version(),
+           "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
+           "note": "shared machine (7 engineers on 2 cores): timings are upper bounds"}
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(res, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
