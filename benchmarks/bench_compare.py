@@ -56,8 +56,8 @@ def config() -> Any:
         id_column="ecg_id", patient_column="patient_id", seed=1)
 
 
-def _old_replicate_changes(sums: np.ndarray, n_boot: int, rng: np.random.Generator
-                           ) -> dict[str, np.ndarray]:
+def _old_one_task(sums: np.ndarray, n_boot: int, rng: np.random.Generator
+                  ) -> dict[str, np.ndarray]:
     """The previous numpy path: dense weight matrix from ``Generator.integers``, matmul."""
     from ecgaudit.metrics._paired import _metrics_from_sums
 
@@ -73,6 +73,15 @@ def _old_replicate_changes(sums: np.ndarray, n_boot: int, rng: np.random.Generat
             reps[m].append(vc - vb)
         done += b
     return {m: np.concatenate(r) if r else np.array([]) for m, r in reps.items()}
+
+
+def _old_replicate_changes(sums: np.ndarray, n_boot: int, rng: np.random.Generator
+                           ) -> list[dict[str, np.ndarray]]:
+    """The previous path, one task (12 columns of ``sums``) after the other."""
+    from ecgaudit.metrics._paired import N_SUMS
+
+    return [_old_one_task(sums[:, c:c + N_SUMS], n_boot, rng)
+            for c in range(0, sums.shape[1], N_SUMS)]
 
 
 def timed(base: pd.DataFrame, cand: pd.DataFrame, boot: int, repeats: int,
@@ -102,6 +111,7 @@ def main() -> None:
     ap.add_argument("--boot", type=int, default=1000)
     ap.add_argument("--old-boot", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--big-repeats", type=int, default=1, help="repeats at n >= 1M")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     w_base, w_cand = tables(2000)
@@ -109,13 +119,14 @@ def main() -> None:
     rows = []
     for n in args.sizes:
         base, cand = tables(n)
-        t_zero = timed(base, cand, 0, args.repeats)
-        t_new = timed(base, cand, args.boot, args.repeats)
+        reps = args.big_repeats if n >= 1_000_000 else args.repeats
+        t_zero = timed(base, cand, 0, reps)
+        t_new = timed(base, cand, args.boot, reps)
         row: dict[str, Any] = {"n": n, "tasks": len(TASKS), "boot": args.boot,
                                "point_only_s": statistics.median(t_zero),
                                "new_s": statistics.median(t_new), "new_runs_s": t_new}
         if n in args.old_sizes:
-            t_old = timed(base, cand, args.old_boot, args.repeats, old=True)
+            t_old = timed(base, cand, args.old_boot, reps, old=True)
             per_rep = (statistics.median(t_old) - row["point_only_s"]) / args.old_boot
             row.update(old_boot=args.old_boot, old_s_at_old_boot=statistics.median(t_old),
                        old_s_per_replicate=per_rep,

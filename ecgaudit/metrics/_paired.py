@@ -37,6 +37,7 @@ __all__ = [
     "normal_quantile",
     "paired_confusion_rows",
     "paired_group",
+    "paired_group_tasks",
     "paired_rng",
     "unpaired_change_interval",
 ]
@@ -44,6 +45,8 @@ __all__ = [
 METHOD_DELONG = "paired DeLong"
 #: Metrics :func:`paired_group` computes paired (AUROC by DeLong, the rest bootstrap).
 PAIRED_METRICS = ("auroc", "brier", "oe_ratio", *RATE_METRICS)
+#: Columns of :func:`_unit_sums` per task.
+N_SUMS = 12
 
 
 def paired_rng(seed: int) -> np.random.Generator:
@@ -191,13 +194,39 @@ def paired_group(y: np.ndarray, pb: np.ndarray, pc: np.ndarray, tb: float, tc: f
         ``{metric: {baseline, candidate, change, change_ci_low, change_ci_high, ci_method?}}``
         or ``{metric: {status, reason}}`` when the metric is undefined in the group.
     """
-    out = {"auroc": _auroc_change(y, pb, pc, level)}
+    return paired_group_tasks([(y, pb, pc, tb, tc)], units, n_boot, level, rng,
+                              max_degenerate)[0]
+
+
+def paired_group_tasks(tasks: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, float]],
+                       units: np.ndarray, n_boot: int, level: float, rng: np.random.Generator,
+                       max_degenerate: float) -> list[dict[str, dict[str, Any]]]:
+    """:func:`paired_group` of several tasks on the same rows, from one bootstrap draw.
+
+    The tasks share the group's draws (one seed from ``rng``), so the units are drawn and
+    counted once per replicate for all of them.
+
+    Parameters
+    ----------
+    tasks : list of tuple
+        ``(y, pb, pc, tb, tc)`` of every task, as in :func:`paired_group`.
+    units, n_boot, level, rng, max_degenerate
+        As in :func:`paired_group`.
+
+    Returns
+    -------
+    list of dict
+        One :func:`paired_group` result per task, in order.
+    """
     _, units = np.unique(units, return_inverse=True)
-    sums = _unit_sums(y, pb, pc, tb, tc, units)
-    point = _metrics_from_sums(sums.sum(axis=0))
-    reps = _replicate_changes(sums, n_boot, rng)
-    for m, (vb, vc) in point.items():
-        out[m] = _change_row(m, float(vb), float(vc), reps[m], level, max_degenerate)
+    sums = [_unit_sums(y, pb, pc, tb, tc, units) for y, pb, pc, tb, tc in tasks]
+    reps = _replicate_changes(np.hstack(sums), n_boot, rng)
+    out = []
+    for t, (y, pb, pc, _, _) in enumerate(tasks):
+        res = {"auroc": _auroc_change(y, pb, pc, level)}
+        for m, (vb, vc) in _metrics_from_sums(sums[t].sum(axis=0)).items():
+            res[m] = _change_row(m, float(vb), float(vc), reps[t][m], level, max_degenerate)
+        out.append(res)
     return out
 
 
@@ -214,17 +243,23 @@ def _auroc_change(y: np.ndarray, pb: np.ndarray, pc: np.ndarray, level: float
 
 
 def _replicate_changes(sums: np.ndarray, n_boot: int, rng: np.random.Generator
-                       ) -> dict[str, np.ndarray]:
-    """Bootstrap replicates of every metric's change: units drawn with replacement.
+                       ) -> list[dict[str, np.ndarray]]:
+    """Bootstrap replicates of every metric's change, per task: units drawn with replacement.
 
+    ``sums`` holds the tasks' :func:`_unit_sums` side by side (:data:`N_SUMS` columns each).
     One seed is drawn from ``rng``; the replicates' draws are the counter-based stream of
     that seed (:func:`ecgaudit.metrics._hashrng.replicate_keys`).
     """
     seed = int(rng.integers(0, 2**63 - 1))
-    if n_boot <= 0:
-        return {m: np.array([]) for m in _metrics_from_sums(sums.sum(axis=0))}
-    rep = _metrics_from_sums(replicate_sums(replicate_keys(seed, range(n_boot)), sums))
-    return {m: vc - vb for m, (vb, vc) in rep.items()}
+    if n_boot > 0:
+        tot = replicate_sums(replicate_keys(seed, range(n_boot)), sums)
+    else:
+        tot = np.zeros((0, sums.shape[1]))
+    out = []
+    for t in range(sums.shape[1] // N_SUMS):
+        rep = _metrics_from_sums(tot[:, t * N_SUMS:(t + 1) * N_SUMS])
+        out.append({m: vc - vb for m, (vb, vc) in rep.items()})
+    return out
 
 
 def _change_row(metric: str, vb: float, vc: float, d: np.ndarray, level: float,
