@@ -6,7 +6,8 @@ models' statistics come from the same draw, which is what makes the interval pai
 
 Replicates use the audit's counter-based stream (:mod:`ecgaudit.metrics._hashrng`): each
 group takes one 63-bit seed from the comparison's ``numpy.random.Generator`` (groups in a fixed
-order), and replicate ``r`` of the group draws its units by the keys of that seed, summed by the
+order; the tasks of a group share it, :func:`paired_group_tasks`), and replicate ``r`` of the
+group draws its units by the keys of that seed, summed by the
 compiled kernel of :mod:`ecgaudit.metrics._pairkernel` (parallel over replicates, the same
 numbers for any thread count; numpy without numba). This replaced, deliberately, an earlier
 stream (``Generator.integers`` over units, a dense replicates x units weight matrix): the
