@@ -4,12 +4,15 @@ The bootstrap works on per-unit sums (a unit is a patient, or a row): every metr
 ratio of sums, so a replicate is a vector of unit counts times the unit-sum matrix. Both
 models' statistics come from the same draw, which is what makes the interval paired.
 
-The paired bootstrap keeps its own stream (``numpy.random.Generator.integers`` over units,
-seeded by the caller) and ``numpy.quantile`` for its percentile limits, deliberately: the
-audit's counter-based stream (``_hashrng``) and its column-wise quantile step
-(``_bootci.percentile_limits``, which also differs from ``numpy.quantile`` in the last bit of
-its interpolation and in treating ``inf`` as a value) would change every number of
-``ecgaudit compare``. Sharing them is a deliberate numeric change left for its own issue.
+Replicates use the audit's counter-based stream (:mod:`ecgaudit.metrics._hashrng`): each
+group takes one 63-bit seed from the comparison's ``numpy.random.Generator`` (groups in a fixed
+order; the tasks of a group share it, :func:`paired_group_tasks`), and replicate ``r`` of the
+group draws its units by the keys of that seed, summed by the
+compiled kernel of :mod:`ecgaudit.metrics._pairkernel` (parallel over replicates, the same
+numbers for any thread count; numpy without numba). This replaced, deliberately, an earlier
+stream (``Generator.integers`` over units, a dense replicates x units weight matrix): the
+intervals of ``ecgaudit compare`` changed once, by Monte-Carlo noise, when it did (point
+estimates and the paired DeLong rows did not). The percentile limits are ``numpy.quantile``.
 
 Also here: the unpaired change interval (:func:`unpaired_change_interval`) and the per-model
 confusion rates the privacy plan reads (:func:`paired_confusion_rows`).
@@ -25,6 +28,8 @@ from scipy.stats import norm
 
 from ecgaudit.metrics._binary import auroc
 from ecgaudit.metrics._delong import delong_paired
+from ecgaudit.metrics._hashrng import replicate_keys
+from ecgaudit.metrics._pairkernel import replicate_sums
 from ecgaudit.schema import RATE_METRICS
 
 __all__ = [
@@ -33,6 +38,7 @@ __all__ = [
     "normal_quantile",
     "paired_confusion_rows",
     "paired_group",
+    "paired_group_tasks",
     "paired_rng",
     "unpaired_change_interval",
 ]
@@ -40,6 +46,8 @@ __all__ = [
 METHOD_DELONG = "paired DeLong"
 #: Metrics :func:`paired_group` computes paired (AUROC by DeLong, the rest bootstrap).
 PAIRED_METRICS = ("auroc", "brier", "oe_ratio", *RATE_METRICS)
+#: Columns of :func:`_unit_sums` per task.
+N_SUMS = 12
 
 
 def paired_rng(seed: int) -> np.random.Generator:
@@ -187,13 +195,39 @@ def paired_group(y: np.ndarray, pb: np.ndarray, pc: np.ndarray, tb: float, tc: f
         ``{metric: {baseline, candidate, change, change_ci_low, change_ci_high, ci_method?}}``
         or ``{metric: {status, reason}}`` when the metric is undefined in the group.
     """
-    out = {"auroc": _auroc_change(y, pb, pc, level)}
+    return paired_group_tasks([(y, pb, pc, tb, tc)], units, n_boot, level, rng,
+                              max_degenerate)[0]
+
+
+def paired_group_tasks(tasks: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, float]],
+                       units: np.ndarray, n_boot: int, level: float, rng: np.random.Generator,
+                       max_degenerate: float) -> list[dict[str, dict[str, Any]]]:
+    """:func:`paired_group` of several tasks on the same rows, from one bootstrap draw.
+
+    The tasks share the group's draws (one seed from ``rng``), so the units are drawn and
+    counted once per replicate for all of them.
+
+    Parameters
+    ----------
+    tasks : list of tuple
+        ``(y, pb, pc, tb, tc)`` of every task, as in :func:`paired_group`.
+    units, n_boot, level, rng, max_degenerate
+        As in :func:`paired_group`.
+
+    Returns
+    -------
+    list of dict
+        One :func:`paired_group` result per task, in order.
+    """
     _, units = np.unique(units, return_inverse=True)
-    sums = _unit_sums(y, pb, pc, tb, tc, units)
-    point = _metrics_from_sums(sums.sum(axis=0))
-    reps = _replicate_changes(sums, n_boot, rng)
-    for m, (vb, vc) in point.items():
-        out[m] = _change_row(m, float(vb), float(vc), reps[m], level, max_degenerate)
+    sums = [_unit_sums(y, pb, pc, tb, tc, units) for y, pb, pc, tb, tc in tasks]
+    reps = _replicate_changes(np.hstack(sums), n_boot, rng)
+    out = []
+    for t, (y, pb, pc, _, _) in enumerate(tasks):
+        res = {"auroc": _auroc_change(y, pb, pc, level)}
+        for m, (vb, vc) in _metrics_from_sums(sums[t].sum(axis=0)).items():
+            res[m] = _change_row(m, float(vb), float(vc), reps[t][m], level, max_degenerate)
+        out.append(res)
     return out
 
 
@@ -210,21 +244,23 @@ def _auroc_change(y: np.ndarray, pb: np.ndarray, pc: np.ndarray, level: float
 
 
 def _replicate_changes(sums: np.ndarray, n_boot: int, rng: np.random.Generator
-                       ) -> dict[str, np.ndarray]:
-    """Bootstrap replicates of every metric's change: units drawn with replacement, in chunks."""
-    k = sums.shape[0]
-    reps: dict[str, list[np.ndarray]] = {m: [] for m in _metrics_from_sums(sums.sum(axis=0))}
-    chunk = max(1, min(n_boot, 2_000_000 // max(k, 1)))
-    done = 0
-    while done < n_boot and n_boot > 0:
-        b = min(chunk, n_boot - done)
-        draws = rng.integers(0, k, size=(b, k)) + (np.arange(b) * k)[:, None]
-        w = np.bincount(draws.ravel(), minlength=b * k).reshape(b, k).astype(float)
-        rep = _metrics_from_sums(w @ sums)
-        for m, (vb, vc) in rep.items():
-            reps[m].append(vc - vb)
-        done += b
-    return {m: np.concatenate(r) if r else np.array([]) for m, r in reps.items()}
+                       ) -> list[dict[str, np.ndarray]]:
+    """Bootstrap replicates of every metric's change, per task: units drawn with replacement.
+
+    ``sums`` holds the tasks' :func:`_unit_sums` side by side (:data:`N_SUMS` columns each).
+    One seed is drawn from ``rng``; the replicates' draws are the counter-based stream of
+    that seed (:func:`ecgaudit.metrics._hashrng.replicate_keys`).
+    """
+    seed = int(rng.integers(0, 2**63 - 1))
+    if n_boot > 0:
+        tot = replicate_sums(replicate_keys(seed, range(n_boot)), sums)
+    else:
+        tot = np.zeros((0, sums.shape[1]))
+    out = []
+    for t in range(sums.shape[1] // N_SUMS):
+        rep = _metrics_from_sums(tot[:, t * N_SUMS:(t + 1) * N_SUMS])
+        out.append({m: vc - vb for m, (vb, vc) in rep.items()})
+    return out
 
 
 def _change_row(metric: str, vb: float, vc: float, d: np.ndarray, level: float,

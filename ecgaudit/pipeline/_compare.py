@@ -32,11 +32,11 @@ from ecgaudit.metrics import (
     PAIRED_METRICS,
     normal_quantile,
     paired_confusion_rows,
-    paired_group,
     paired_rng,
     threshold_from_spec,
     unpaired_change_interval,
 )
+from ecgaudit.metrics._paired import paired_group_tasks
 from ecgaudit.policy import COMPARISON_COLUMNS, Comparison
 from ecgaudit.policy._judge import UNJUDGEABLE_STATUSES
 from ecgaudit.privacy import (
@@ -193,29 +193,38 @@ def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
     cluster = ", clustered by patient" if config.patient_column else ""
     boot_method = METHOD_BOOT.format(b=n_boot, cluster=cluster)
     k = config.min_cell_size
-    rows: list[dict[str, Any]] = []
-    counts: list[dict[str, Any]] = []
     unit_of: dict[tuple[str, str], int] = {}
+    per_task = []
     for task in config.tasks:
         y = fb[f"y:{task.name}"].to_numpy()
         pb, pc = fb[f"p:{task.name}"].to_numpy(), fc[f"p:{task.name}"].to_numpy()
         spec = config.threshold_for(task.name)
         tb, tc = (threshold_from_spec(y, p, spec, fb)[0] for p in (pb, pc))
-        for g in cohort.groupings:
-            for i, name in enumerate(g.groups):
-                idx = np.flatnonzero(g.codes == i)
-                n_units = np.unique(units[idx]).size
-                unit_of[(g.attribute, name)] = int(n_units)
-                counts += paired_confusion_rows(task.name, g.attribute, name, y[idx],
-                                                (pb[idx] >= tb, pc[idx] >= tc))
-                base = {"task": task.name, "attribute": g.attribute, "group": name,
-                        "n": int(idx.size)}
-                if is_small_cell(n_units, k):
-                    rows += _suppressed_rows(base, k)
-                    continue
-                res = paired_group(y[idx], pb[idx], pc[idx], tb, tc, units[idx], n_boot,
-                                   config.ci_level, rng, config.bootstrap_max_degenerate)
-                rows += _group_rows(base, res, boot_method)
+        per_task.append((task.name, y, pb, pc, tb, tc))
+    task_rows: list[list[dict[str, Any]]] = [[] for _ in per_task]
+    task_counts: list[list[dict[str, Any]]] = [[] for _ in per_task]
+    for g in cohort.groupings:               # the tasks of a group share its bootstrap draws
+        for i, name in enumerate(g.groups):
+            idx = np.flatnonzero(g.codes == i)
+            n_units = np.unique(units[idx]).size
+            unit_of[(g.attribute, name)] = int(n_units)
+            bases = []
+            for t, (task_name, y, pb, pc, tb, tc) in enumerate(per_task):
+                task_counts[t] += paired_confusion_rows(task_name, g.attribute, name, y[idx],
+                                                        (pb[idx] >= tb, pc[idx] >= tc))
+                bases.append({"task": task_name, "attribute": g.attribute, "group": name,
+                              "n": int(idx.size)})
+            if is_small_cell(n_units, k):
+                for t, base in enumerate(bases):
+                    task_rows[t] += _suppressed_rows(base, k)
+                continue
+            results = paired_group_tasks(
+                [(y[idx], pb[idx], pc[idx], tb, tc) for _, y, pb, pc, tb, tc in per_task],
+                units[idx], n_boot, config.ci_level, rng, config.bootstrap_max_degenerate)
+            for t, (base, res) in enumerate(zip(bases, results)):
+                task_rows[t] += _group_rows(base, res, boot_method)
+    rows = [r for part in task_rows for r in part]
+    counts = [r for part in task_counts for r in part]
     table = pd.DataFrame(rows).reindex(columns=list(COMPARISON_COLUMNS))
     table["n"] = table["n"].astype("Int64")
     table = _withhold(table, pd.DataFrame(counts), unit_of, k)
