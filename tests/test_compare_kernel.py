@@ -121,3 +121,16 @@ def test_shared_draw_clustered_intervals_cover_the_planted_changes() -> None:
             hits[t] += r["change_ci_low"] <= truths[t] <= r["change_ci_high"]
     assert np.all(hits / sims >= 0.88), hits
     assert np.all(hits / sims < 1.0), hits          # not vacuously wide
+
+
+def test_collapsed_replicates_give_no_zero_width_interval() -> None:
+    """Two models that flag the same ECGs: every replicate's rate change is 0 -> no interval."""
+    y, pb, _, units = _tiny(n=400, k=150)
+    pc = pb + 0.01  # different Brier, the same flags at thresholds 0.5 / 0.51
+    res = paired_group(y, pb, pc, 0.5, 0.51, units, 200, 0.95, paired_rng(4), 0.05)
+    for m in ("sensitivity", "specificity", "flag_rate"):
+        assert res[m]["change"] == 0.0
+        assert "change_ci_low" not in res[m] and "change_ci_high" not in res[m], res[m]
+        assert "zero width" in res[m]["reason"]
+    brier = res["brier"]  # the scores differ: a real interval, with a positive width
+    assert brier["change_ci_high"] > brier["change_ci_low"]

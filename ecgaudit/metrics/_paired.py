@@ -265,7 +265,11 @@ def _replicate_changes(sums: np.ndarray, n_boot: int, rng: np.random.Generator
 
 def _change_row(metric: str, vb: float, vc: float, d: np.ndarray, level: float,
                 max_degenerate: float) -> dict[str, Any]:
-    """One metric's point change and percentile interval (none when too many replicates fail)."""
+    """One metric's point change and percentile interval.
+
+    No interval when too many replicates are undefined, or when the replicates collapse to
+    one value (a zero-width interval would claim a certainty the data cannot carry).
+    """
     if not (math.isfinite(vb) and math.isfinite(vc)):
         return {"status": "insufficient", "reason": f"{metric} is undefined in this group"}
     row: dict[str, Any] = {"baseline": vb, "candidate": vc, "change": vc - vb}
@@ -273,7 +277,11 @@ def _change_row(metric: str, vb: float, vc: float, d: np.ndarray, level: float,
     ok = np.isfinite(d)
     if d.size and (1.0 - ok.mean()) <= max_degenerate:
         q = np.quantile(d[ok], [alpha, 1.0 - alpha])
-        row.update(change_ci_low=float(q[0]), change_ci_high=float(q[1]))
+        if q[1] > q[0]:
+            row.update(change_ci_low=float(q[0]), change_ci_high=float(q[1]))
+        else:  # e.g. no positive in any replicate changes its flag: the spread is unknown
+            row["reason"] = ("the bootstrap replicates collapse to one value "
+                             f"({float(q[0]):.4g}); no interval of zero width is reported")
     else:
         row["reason"] = (f"{int((~ok).sum())} of {d.size} bootstrap replicates undefined; "
                          "no interval")
