@@ -4,6 +4,7 @@ pooled site summaries against the row-level audit of the same (binned) rows."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -278,6 +279,15 @@ def test_cli_summarize_then_audit_from_summaries(tmp_path) -> None:
     m = pd.read_csv(tmp_path / "res" / "metrics.csv")
     assert set(m[m.attribute == "site"].group) == {"north", "south"}
     assert m[(m.attribute == "overall") & (m.metric == "auroc")].n.iloc[0] == 400
+    # the CLI is the library workflow: the same call from Python writes the same bytes
+    from ecgaudit.config import load_config
+    from ecgaudit.pipeline import RowsElsewhere, run_audit
+
+    outcome = run_audit(load_config(cfg), out=tmp_path / "api", report=False,
+                        elsewhere=RowsElsewhere(summaries=tuple(Path(p) for p in paths[1::2])))
+    assert outcome.exit_code == 0 and outcome.result.metrics.shape[0] == len(m)
+    assert ((tmp_path / "api" / "results.json").read_bytes()
+            == (tmp_path / "res" / "results.json").read_bytes())
     res = runner.invoke(app, ["audit", str(tmp_path / "north.csv"), *paths, "--config",
                               str(cfg), "--out", str(tmp_path / "res3")])
     assert res.exit_code == 2 and "give no predictions" in res.output

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ecgaudit.cli._app import app, cli_errors
-from ecgaudit.cli._engineopts import ConnectionOption, SqlOption, audit_engine
+from ecgaudit.cli._engineopts import ConnectionOption, SqlOption
 from ecgaudit.cli._progress import step_progress
 from ecgaudit.cli._survflags import survival_tasks
 from ecgaudit.errors import ConfigError
 
 if TYPE_CHECKING:
     from ecgaudit.config import AuditConfig
-    from ecgaudit.pipeline import AuditOutcome, ModelInputs
+    from ecgaudit.pipeline import AuditOutcome, ModelInputs, RowsElsewhere
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def audit(
     """
     from ecgaudit.cli._gate import check_outputs
     from ecgaudit.io import check_output_dir
-    from ecgaudit.pipeline import ModelInputs
+    from ecgaudit.pipeline import ModelInputs, RowsElsewhere
 
     flags = ConfigFlags(
         label=label, score=score, task=task, positive=positive_label, logits=logits,
@@ -182,34 +182,11 @@ def audit(
     cfg = _resolve_config(config, flags, overrides)
     outputs = AuditOutputs(out=out, policy=policy, junit=junit, report=report,
                            templates=templates, fail_on_policy=fail_on_policy, quiet=quiet)
-    if from_summaries or sql is not None or connection is not None:
-        _audit_elsewhere(cfg, config, outputs, from_summaries=from_summaries, sql=sql,
-                         connection=connection, rows=[predictions, metadata, model, ecgs])
-        return
-    _run_audit(cfg, predictions, metadata, outputs, scoring)
-
-
-def _audit_elsewhere(cfg: AuditConfig, config: Path | None, outputs: AuditOutputs, *,
-                     from_summaries: list[Path], sql: str | None, connection: str | None,
-                     rows: list[Path | None]) -> None:
-    """Audit site summaries (``--from-summaries``) or rows left in an engine (``--sql``)."""
-    from ecgaudit.io import output_lock
-    from ecgaudit.policy import load_policy
-
-    if outputs.policy is not None:
-        load_policy(outputs.policy)  # a broken policy fails before any computation
-    with output_lock(outputs.out):  # a second run into the same folder is refused, not mixed
-        if from_summaries:  # pooled site summaries: cli/_summarize.py
-            from ecgaudit.cli._summarize import audit_from_summaries
-
-            audit_from_summaries(cfg, config, from_summaries, outputs.out, outputs.policy,
-                                 outputs.junit, outputs.report, outputs.fail_on_policy,
-                                 quiet=outputs.quiet, templates=outputs.templates, rows=rows)
-            return
-        audit_engine(cfg, config, sql=sql, connection=connection, out=outputs.out,
-                     policy=outputs.policy, junit=outputs.junit, report=outputs.report,
-                     fail_on_policy=outputs.fail_on_policy, quiet=outputs.quiet,
-                     templates=outputs.templates)
+    elsewhere = RowsElsewhere(summaries=tuple(from_summaries), sql=sql, connection=connection)
+    if elsewhere.given and config is None:
+        raise ConfigError("--from-summaries and --sql/--connection need --config: the config "
+                          "the sites summarised with (binary tasks, fixed thresholds)")
+    _run_audit(cfg, predictions, metadata, outputs, scoring, elsewhere)
 
 
 @dataclass(frozen=True)
@@ -226,7 +203,8 @@ class AuditOutputs:
 
 
 def _run_audit(cfg: AuditConfig, predictions: Path | None, metadata: Path | None,
-               outputs: AuditOutputs, scoring: ModelInputs) -> None:
+               outputs: AuditOutputs, scoring: ModelInputs,
+               elsewhere: RowsElsewhere | None = None) -> None:
     """Run the library workflow with progress bars, then print and map the exit code."""
     from ecgaudit.cli._predict import progress_bar
     from ecgaudit.pipeline import run_audit
@@ -235,8 +213,8 @@ def _run_audit(cfg: AuditConfig, predictions: Path | None, metadata: Path | None
     with bar_ctx as bar, step_progress(outputs.quiet) as steps:
         outcome = run_audit(cfg, predictions, out=outputs.out, metadata=metadata,
                             policy=outputs.policy, junit=outputs.junit, report=outputs.report,
-                            templates=outputs.templates, model=scoring, progress=bar,
-                            steps=steps)
+                            templates=outputs.templates, model=scoring,
+                            elsewhere=elsewhere, progress=bar, steps=steps)
     _print_outcome(outcome)
     if outcome.gate is not None and outputs.fail_on_policy and outcome.exit_code != 0:
         raise typer.Exit(outcome.exit_code)

@@ -1,4 +1,7 @@
-"""``ecgaudit summarize`` and the ``audit --from-summaries`` branch (pooled summaries)."""
+"""``ecgaudit summarize``: a site's sufficient statistics as a summary file.
+
+``audit --from-summaries`` is the library workflow :func:`ecgaudit.pipeline.run_audit`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from ecgaudit.cli._engineopts import ConnectionOption, SqlOption
 from ecgaudit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ecgaudit.config import AuditConfig
     from ecgaudit.summary import Summary
 
 
@@ -72,42 +74,3 @@ def summarize(
     typer.echo(describe(summary))
     typer.echo(f"summary: {written} ({written.stat().st_size} bytes, "
                f"sha256 of content {summary.header['content_sha256'][:16]}...)")
-
-
-def audit_from_summaries(cfg: AuditConfig, config: Path | None, paths: list[Path], out: Path,
-                         policy: Path | None, junit: Path | None, report: bool,
-                         fail_on_policy: bool, *, quiet: bool, templates: Path | None,
-                         rows: list[Path | None]) -> None:
-    """``audit --from-summaries``: audit pooled summaries and write the usual output set."""
-    from ecgaudit.cli._gate import run_gate, write_gate_outputs
-    from ecgaudit.cli._progress import step_progress
-    from ecgaudit.cli._summary import print_summary, print_verdicts
-    from ecgaudit.io import write_output_set
-    from ecgaudit.pipeline._fromsummaries import audit_summary_files
-    from ecgaudit.reports import render_html
-
-    if config is None:
-        raise ConfigError("--from-summaries needs --config: the config the sites summarised with")
-    if any(r is not None for r in rows):
-        raise ConfigError("--from-summaries audits summary files: give no predictions, "
-                          "--metadata, --model or --ecgs with it")
-    with step_progress(quiet) as steps:
-        result = audit_summary_files(paths, cfg, progress=steps)
-    files = result.output_files()
-    print_summary(result)
-    gate = run_gate(result, policy) if policy is not None else None
-    if gate is not None:
-        files["gate.json"] = gate.to_json().encode("utf-8")
-    print_verdicts(result, gate.to_dict() if gate is not None else None)
-    if report:
-        files["report.html"] = render_html(
-            result, gate=gate.to_dict() if gate is not None else None,
-            templates=templates).encode("utf-8")
-    written = write_output_set(out, files)
-    if gate is not None and junit is not None:
-        write_gate_outputs(gate, None, junit)
-    typer.echo(f"results: {written['results.json']}")
-    if report:
-        typer.echo(f"report: {written['report.html']}")
-    if gate is not None and fail_on_policy and gate.exit_code != 0:
-        raise typer.Exit(gate.exit_code)

@@ -18,7 +18,7 @@ guarantee them) and joins with a metadata file (join in ``--sql`` instead).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from ecgaudit.io._warehouse import (
     cell_counts,
     check_columns,
     missing_count,
+    open_source,
     score_problems,
 )
 from ecgaudit.pipeline._audit import _as_config, _frame_table
@@ -42,7 +43,7 @@ from ecgaudit.summary import DEFAULT_BINS, Summary, attribute_column, grid_edges
 from ecgaudit.summary._layout import LOGIT_LIMIT, MAX_BINS, MIN_BINS
 from ecgaudit.validate import prepare
 
-__all__ = ["summarize_source"]
+__all__ = ["summarize_source", "summarize_where"]
 
 _BIN, _N, _SUM = "__bin", "__n", "__sum_p"
 
@@ -186,3 +187,29 @@ def summarize_source(source: Source, config: AuditConfig | Mapping[str, Any] | s
                           n_ecgs=n_ecgs, small_cell={"min_stratum": int(min_stratum),
                                                      "dropped_strata": dropped})
 
+
+def summarize_where(config: AuditConfig, *, sql: str | None, connection: str | None,
+                    paths: Sequence[str | Path] = (), site: str | None = None,
+                    bins: int = DEFAULT_BINS, min_stratum: int = 1) -> Summary:
+    """Open the rows where they live (a query on an engine, or a dataset) and summarise them.
+
+    Parameters
+    ----------
+    config : AuditConfig
+        The shared audit config (binary tasks, fixed thresholds).
+    sql, connection : str, optional
+        A ``SELECT`` and the engine URL it runs on.
+    paths : sequence of str or Path
+        Parquet/CSV files or globs read by the embedded DuckDB (instead of ``sql``).
+    site, bins, min_stratum
+        As for :func:`summarize_source`.
+
+    Returns
+    -------
+    Summary
+    """
+    source = open_source(sql=sql, connection=connection, paths=[str(p) for p in paths])
+    try:
+        return summarize_source(source, config, site=site, bins=bins, min_stratum=min_stratum)
+    finally:
+        source.close()

@@ -31,12 +31,15 @@ from ecgaudit.policy import Comparison, GateResult, evaluate, load_policy
 from ecgaudit.reports import render_html, write_report
 from ecgaudit.result import AuditResult
 
-__all__ = ["AuditOutcome", "ModelInputs", "compare_files", "judge", "read_gate",
-           "render_saved_report", "run_audit", "run_gate", "write_gate"]
+__all__ = ["AuditOutcome", "ModelInputs", "RowsElsewhere", "compare_files", "judge",
+           "read_gate", "render_saved_report", "run_audit", "run_gate", "write_gate"]
 
 MSG_MODEL_TOGETHER = ("audit a model with --model, --model-config and --ecgs together, "
                       "and no predictions file")
 MSG_NO_INPUT = "give a predictions file, or --model/--model-config/--ecgs"
+MSG_ELSEWHERE_ALONE = ("--from-summaries and --sql/--connection audit rows that are not in a "
+                       "file here: give no predictions, --metadata, --model or --ecgs with them")
+MSG_SUMMARIES_OR_SQL = "give either --from-summaries or --sql/--connection, not both"
 MSG_PAIRED_NEEDS_BOTH = (
     "a paired comparison needs both --baseline-predictions and --candidate-predictions"
 )
@@ -83,6 +86,29 @@ class ModelInputs:
 
 
 @dataclass(frozen=True)
+class RowsElsewhere:
+    """Audit rows that never come here: site summaries, or a query run in an engine.
+
+    Attributes
+    ----------
+    summaries : tuple of Path
+        Summary files of ``ecgaudit summarize`` (one per site), pooled by the audit.
+    sql, connection : str, optional
+        A ``SELECT`` run where the rows live (``docs/warehouse.md``); only its summary
+        comes back.
+    """
+
+    summaries: tuple[Path, ...] = ()
+    sql: str | None = None
+    connection: str | None = None
+
+    @property
+    def given(self) -> bool:
+        """Whether the audit reads summaries or an engine instead of a predictions file."""
+        return bool(self.summaries) or self.sql is not None or self.connection is not None
+
+
+@dataclass(frozen=True)
 class AuditOutcome:
     """What :func:`run_audit` produced.
 
@@ -107,10 +133,30 @@ class AuditOutcome:
         return self.gate.exit_code if self.gate is not None else 0
 
 
+def _audit_elsewhere(config: AuditConfig, rows: RowsElsewhere,
+                     steps: ProgressCallback | None) -> AuditResult:
+    """Audit pooled site summaries, or the summary an engine computed where the rows live."""
+    from ecgaudit.pipeline._fromsummaries import audit_summaries, audit_summary_files
+
+    if rows.summaries:
+        if rows.sql is not None or rows.connection is not None:
+            raise ConfigError(MSG_SUMMARIES_OR_SQL)
+        return audit_summary_files(rows.summaries, config, progress=steps)
+    from ecgaudit.pipeline._warehouse import summarize_where
+
+    summary = summarize_where(config, sql=rows.sql, connection=rows.connection)
+    return audit_summaries([summary], config, progress=steps)
+
+
 def _audit_step(config: AuditConfig, predictions: Path | None, metadata: Path | None,
                 model: ModelInputs, progress: Callable[[int, int], None] | None,
-                steps: ProgressCallback | None) -> AuditResult:
-    """Audit a predictions file, or score the ECGs with the model first."""
+                steps: ProgressCallback | None,
+                elsewhere: RowsElsewhere | None = None) -> AuditResult:
+    """Audit a predictions file, score the ECGs with the model first, or audit elsewhere."""
+    if elsewhere is not None and elsewhere.given:
+        if predictions is not None or metadata is not None or model.given:
+            raise ConfigError(MSG_ELSEWHERE_ALONE)
+        return _audit_elsewhere(config, elsewhere, steps)
     if model.given:
         if predictions is not None or None in (model.model, model.model_config, model.ecgs):
             raise ConfigError(MSG_MODEL_TOGETHER)
@@ -180,6 +226,7 @@ def run_audit(config: AuditConfig, predictions: str | Path | None = None, *,
               policy: str | Path | None = None, junit: str | Path | None = None,
               report: bool = True, templates: str | Path | None = None,
               model: ModelInputs | None = None,
+              elsewhere: RowsElsewhere | None = None,
               progress: Callable[[int, int], None] | None = None,
               steps: ProgressCallback | None = None) -> AuditOutcome:
     """Audit, judge the policy, render the report and write one atomic output set.
@@ -206,6 +253,8 @@ def run_audit(config: AuditConfig, predictions: str | Path | None = None, *,
         Folder of report templates overriding the bundled ones.
     model : ModelInputs, optional
         Score ECGs with a model first.
+    elsewhere : RowsElsewhere, optional
+        Audit site summaries or an engine's query instead of a predictions file.
     progress, steps : callable, optional
         Inference and audit-step progress callbacks.
 
@@ -223,7 +272,7 @@ def run_audit(config: AuditConfig, predictions: str | Path | None = None, *,
         load_policy(policy)  # a broken policy fails before any computation
     with output_lock(out):
         result = _audit_step(config, _path(predictions), _path(metadata),
-                             model or ModelInputs(), progress, steps)
+                             model or ModelInputs(), progress, steps, elsewhere)
         files = result.output_files()
         gate = judge(result, policy) if policy is not None else None
         if gate is not None:
