@@ -96,6 +96,28 @@ def test_compare_output_is_byte_identical_for_a_seed() -> None:
     pd.testing.assert_series_equal(one["change"], other["change"])
 
 
+def test_compare_reports_progress_per_group_without_naming_groups() -> None:
+    df = make_synthetic_cohort(1500, seed=6).frame
+    cand = df.assign(p_hf=np.clip(df["p_hf"] * 0.9, 0, 1))
+    cfg = parse_config({"tasks": [{"name": "hf", "label": "y_hf", "score": "p_hf"}],
+                        "attributes": {"race": {}, "sex": {}}, "id_column": "ecg_id",
+                        "intersections": "none",
+                        "threshold": {"rule": "fixed", "value": 0.3}})
+    calls: list[tuple[str, int, int]] = []
+    quiet = compare_predictions(df, cand, cfg, n_boot=50, seed=2).table
+    loud = compare_predictions(df, cand, cfg, n_boot=50, seed=2,
+                               progress=lambda *a: calls.append(a)).table
+    pd.testing.assert_frame_equal(quiet, loud)          # reporting changes no number
+    n_groups = len(quiet[["attribute", "group"]].drop_duplicates())
+    assert n_groups >= 6
+    assert calls[-1] == ("done", n_groups, n_groups)
+    steps = calls[:-1]
+    assert [i for _, i, _ in steps] == list(range(1, n_groups + 1))
+    assert all(t == n_groups and "B=50" in s for s, _, t in steps)
+    names = set(df["race"].astype(str)) | set(df["sex"].astype(str))
+    assert not any(name in s for s, _, _ in steps for name in names)
+
+
 @pytest.mark.slow
 def test_shared_draw_clustered_intervals_cover_the_planted_changes() -> None:
     """Two tasks, two ECGs per patient (shared noise); true sensitivity changes in closed form."""

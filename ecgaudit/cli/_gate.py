@@ -208,21 +208,26 @@ def compare(
     metadata: Annotated[Path | None, typer.Option(help="Demographics file.")] = None,
     bootstrap: Annotated[int, typer.Option(help="Paired bootstrap replicates.")] = 1000,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: config seed).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (it is off anyway in CI and when stderr is not a terminal).")] = False,
 ) -> None:
     """Compare a candidate with a baseline per group; judge 'no group worse by > delta'.
 
     With --baseline-predictions and --candidate-predictions (and --metadata when the audits
     joined a demographics file) the comparison is paired on the same ECGs.
     """
+    from ecgaudit.cli._progress import step_progress
     from ecgaudit.io import atomic_write_text, frame_to_csv
     from ecgaudit.pipeline import compare_files
 
     check_outputs({"--junit": junit, "--out": out, "--table": table},
                   [baseline, candidate, policy, baseline_predictions, candidate_predictions,
                    config, metadata])
-    cand, comp = compare_files(baseline, candidate, baseline_predictions=baseline_predictions,
-                               candidate_predictions=candidate_predictions, config=config,
-                               metadata=metadata, n_boot=bootstrap, seed=seed)
+    with step_progress(quiet) as steps:
+        cand, comp = compare_files(baseline, candidate,
+                                   baseline_predictions=baseline_predictions,
+                                   candidate_predictions=candidate_predictions, config=config,
+                                   metadata=metadata, n_boot=bootstrap, seed=seed,
+                                   progress=steps)
     if table is not None:
         atomic_write_text(table, frame_to_csv(comp.table))
     if policy is None:

@@ -37,6 +37,7 @@ from ecgaudit.metrics import (
     unpaired_change_interval,
 )
 from ecgaudit.metrics._paired import paired_group_tasks
+from ecgaudit.pipeline._progress import ProgressCallback
 from ecgaudit.policy import COMPARISON_COLUMNS, Comparison
 from ecgaudit.policy._judge import UNJUDGEABLE_STATUSES
 from ecgaudit.privacy import (
@@ -151,7 +152,8 @@ def _f(x: Any) -> float:
 
 def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
                         config: AuditConfig, *, metadata: pd.DataFrame | None = None,
-                        n_boot: int = 1000, seed: int | None = None) -> Comparison:
+                        n_boot: int = 1000, seed: int | None = None,
+                        progress: ProgressCallback | None = None) -> Comparison:
     """Compare two models scored on the same ECGs (paired), per task x group.
 
     Parameters
@@ -168,6 +170,10 @@ def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
         Bootstrap replicates for the non-AUROC metrics.
     seed : int, optional
         Random seed (default: ``config.seed``).
+    progress : callable, optional
+        ``progress(step, index, total)`` before each group's paired bootstrap (groups are
+        numbered, never named: names come from the data), ``progress("done", n, n)`` at the
+        end.
 
     Returns
     -------
@@ -203,8 +209,14 @@ def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
         per_task.append((task.name, y, pb, pc, tb, tc))
     task_rows: list[list[dict[str, Any]]] = [[] for _ in per_task]
     task_counts: list[list[dict[str, Any]]] = [[] for _ in per_task]
+    n_groups = sum(len(g.groups) for g in cohort.groupings)
+    done = 0
     for g in cohort.groupings:               # the tasks of a group share its bootstrap draws
         for i, name in enumerate(g.groups):
+            done += 1
+            if progress is not None:
+                progress(f"paired bootstrap (B={n_boot}): group {done} of {n_groups}", done,
+                         n_groups)
             idx = np.flatnonzero(g.codes == i)
             n_units = np.unique(units[idx]).size
             unit_of[(g.attribute, name)] = int(n_units)
@@ -223,6 +235,8 @@ def compare_predictions(baseline: pd.DataFrame, candidate: pd.DataFrame,
                 units[idx], n_boot, config.ci_level, rng, config.bootstrap_max_degenerate)
             for t, (base, res) in enumerate(zip(bases, results)):
                 task_rows[t] += _group_rows(base, res, boot_method)
+    if progress is not None:
+        progress("done", n_groups, n_groups)
     rows = [r for part in task_rows for r in part]
     counts = [r for part in task_counts for r in part]
     table = pd.DataFrame(rows).reindex(columns=list(COMPARISON_COLUMNS))

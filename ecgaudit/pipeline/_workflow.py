@@ -345,7 +345,8 @@ def compare_files(baseline: str | Path, candidate: str | Path, *,
                   baseline_predictions: str | Path | None = None,
                   candidate_predictions: str | Path | None = None,
                   config: str | Path | None = None, metadata: str | Path | None = None,
-                  n_boot: int = 1000, seed: int | None = None
+                  n_boot: int = 1000, seed: int | None = None,
+                  progress: ProgressCallback | None = None
                   ) -> tuple[AuditResult, Comparison]:
     """Compare two saved audits: unpaired, or paired when both predictions files are given.
 
@@ -364,6 +365,8 @@ def compare_files(baseline: str | Path, candidate: str | Path, *,
         Paired bootstrap replicates.
     seed : int, optional
         Random seed (default: the config's).
+    progress : callable, optional
+        Paired-bootstrap progress (see :func:`compare_predictions`).
 
     Returns
     -------
@@ -390,6 +393,6 @@ def compare_files(baseline: str | Path, candidate: str | Path, *,
     meta = read_table(metadata).frame if metadata is not None else None
     paired = compare_predictions(
         read_table(baseline_predictions).frame, read_table(candidate_predictions).frame,
-        cfg, metadata=meta, n_boot=n_boot, seed=seed,
+        cfg, metadata=meta, n_boot=n_boot, seed=seed, progress=progress,
     )
     return cand, merge_comparisons(paired, comp)
