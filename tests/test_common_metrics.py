@@ -155,8 +155,9 @@ def test_binary_engines_agree_on_status_and_reason(case: str, engine_values: dic
 @pytest.mark.xfail(strict=True, reason=(
     "known gap: the exact path (group_stats) says why a recalibration fit is undefined "
     "('all scores are equal', 'scores separate the classes perfectly ...'), the engines of "
-    "the audit give one generic reason (REASON_NO_FIT); aligning them changes results.json "
-    "reason text, so it waits for the shared assemble step (issue 14 item 2)"))
+    "the audit give one generic reason (REASON_NO_FIT); the shared assemble step landed "
+    "without it because aligning them changes the reason text in results.json (issue 14 "
+    "keeps every number and text byte-identical); a deliberate, listed change"))
 @pytest.mark.parametrize("case", ["constant", "separated"])
 def test_calibration_reason_is_the_same_on_every_path(case: str, engine_values: dict) -> None:
     exact = engine_values[(case, "exact")]["cal_slope"].reason
