@@ -73,9 +73,9 @@ CHILD = r"""
 import json, resource, subprocess, sys, time
 t0 = time.perf_counter()
 if sys.argv[1] == "summarize":
-    from ecgaudit.cli._engineopts import engine_summary
+    from ecgaudit.pipeline._warehouse import summarize_where
     from ecgaudit.config import load_config
-    s = engine_summary(load_config(sys.argv[2]), sql=sys.argv[3], connection="duckdb://")
+    s = summarize_where(load_config(sys.argv[2]), sql=sys.argv[3], connection="duckdb://")
     extra = {"cells": int(len(s.cells)), "n_ecgs": int(s.header["n_ecgs"])}
 else:
     from ecgaudit.cli import main

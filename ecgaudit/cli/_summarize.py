@@ -50,26 +50,31 @@ def summarize(
     replicates: Annotated[int, typer.Option(min=0, help="Poisson bootstrap replicates hashed from the patient id and the config's seed.")] = 0,
 ) -> None:
     """Write a site's sufficient statistics (no rows, no identifiers) as a summary file."""
-    from ecgaudit.cli._engineopts import is_dataset, summarize_engine
+    from ecgaudit.cli._engineopts import is_dataset
     from ecgaudit.io import check_output_file
-    from ecgaudit.pipeline._summaries import summarize_files
     from ecgaudit.summary import write_summary
 
     paths = list(predictions or [])
-    if sql or connection or is_dataset(paths):
-        if metadata is not None or replicates:
-            raise ConfigError("--metadata and --replicates need a single predictions file; "
-                              "with --sql/--connection or a dataset, join the demographics "
-                              "in the query and use closed-form intervals (docs/warehouse.md)")
-        summarize_engine(config, out, sql=sql, connection=connection, paths=paths, site=site,
-                         bins=bins, min_stratum=min_stratum)
-        return
-    if not paths:
+    in_engine = bool(sql or connection or is_dataset(paths))
+    if in_engine and (metadata is not None or replicates):
+        raise ConfigError("--metadata and --replicates need a single predictions file; "
+                          "with --sql/--connection or a dataset, join the demographics "
+                          "in the query and use closed-form intervals (docs/warehouse.md)")
+    if not in_engine and not paths:
         raise ConfigError("summarize needs a predictions file, a dataset (several files or a "
                           "glob) or --sql with --connection")
-    check_output_file(out, [paths[0], metadata, config], "--out")
-    summary = summarize_files(paths[0], config, metadata=metadata, site=site, bins=bins,
-                              min_stratum=min_stratum, replicates=replicates)
+    check_output_file(out, [*paths, metadata, config], "--out")
+    if in_engine:  # the rows stay where they are: DuckDB for datasets, else --connection
+        from ecgaudit.config import load_config
+        from ecgaudit.pipeline._warehouse import summarize_where
+
+        summary = summarize_where(load_config(config), sql=sql, connection=connection,
+                                  paths=paths, site=site, bins=bins, min_stratum=min_stratum)
+    else:
+        from ecgaudit.pipeline._summaries import summarize_files
+
+        summary = summarize_files(paths[0], config, metadata=metadata, site=site, bins=bins,
+                                  min_stratum=min_stratum, replicates=replicates)
     written = write_summary(summary, out)
     typer.echo(describe(summary))
     typer.echo(f"summary: {written} ({written.stat().st_size} bytes, "

@@ -15,8 +15,8 @@ import pandas as pd
 from ecgaudit.cohort import build_cohort
 from ecgaudit.config import AuditConfig
 from ecgaudit.errors import InputError
-from ecgaudit.metrics._survaudit import SurvTask
 from ecgaudit.metrics._survpaired import paired_survival
+from ecgaudit.pipeline._survival import survival_tasks
 from ecgaudit.privacy import REASON_COMPLEMENTARY, REASON_SUPPRESSED, plan_suppression
 
 __all__ = ["SURVIVAL_COMPARISON_COLUMNS", "compare_survival"]
@@ -27,19 +27,6 @@ SURVIVAL_COMPARISON_COLUMNS = (
 )
 MSG_FOLLOW_UP = ("baseline and candidate predictions are not the same patients: task "
                  "'{task}' follow-up times or events differ for {n} ids, e.g. {ids}")
-
-
-def _tasks(frame: pd.DataFrame, config: AuditConfig) -> list[SurvTask]:
-    out = []
-    for t in config.tasks:
-        prob = frame[f"p:{t.name}"].to_numpy(np.float64) if f"p:{t.name}" in frame else None
-        value = config.threshold_for(t.name).value
-        out.append(SurvTask(t.name, frame[f"t:{t.name}"].to_numpy(np.float64),
-                            frame[f"e:{t.name}"].to_numpy(np.int8),
-                            frame[f"s:{t.name}"].to_numpy(np.float64), prob,
-                            float(0.5 if value is None else value),
-                            tuple(sorted(float(h) for h in t.horizons))))
-    return out
 
 
 def _check_same(fb: pd.DataFrame, fc: pd.DataFrame, config: AuditConfig) -> None:
@@ -84,7 +71,8 @@ def compare_survival(fb: pd.DataFrame, fc: pd.DataFrame, config: AuditConfig, *,
     if config.patient_column:
         _, patients = np.unique(fb[config.patient_column].astype(str).to_numpy(),
                                 return_inverse=True)
-    rows = paired_survival(_tasks(fb, config), _tasks(fc, config), cohort.groupings, patients,
+    rows = paired_survival(survival_tasks(fb, config), survival_tasks(fc, config),
+                           cohort.groupings, patients,
                            level=config.ci_level, min_events=config.min_events,
                            n_boot=n_boot, seed=seed,
                            max_degenerate=config.bootstrap_max_degenerate)

@@ -33,7 +33,7 @@ from ecgaudit.validate import PreparedData
 from ecgaudit.validate._survival import survival_config_problems
 
 __all__ = ["add_survival", "is_survival", "plan_rows", "run_survival", "survival_extras",
-           "without_survival"]
+           "survival_tasks", "without_survival"]
 
 #: Points of each stored Kaplan-Meier curve (for the report); calibration bins per group.
 KM_POINTS = 60
@@ -68,7 +68,7 @@ def add_survival(metrics: pd.DataFrame, disparities: pd.DataFrame, frame: pd.Dat
                                                    if t.kind == "survival")})
     if not sub.tasks:
         return metrics, disparities, []
-    tasks = _tasks(frame, sub)
+    tasks = survival_tasks(frame, sub)
     m_rows, d_rows, cells = survival_audit(
         tasks, cohort.groupings, patients, level=config.ci_level,
         min_events=config.min_events, n_boot=config.bootstrap, seed=config.seed,
@@ -100,11 +100,12 @@ def survival_extras(cells: list[SurvCell], frame: pd.DataFrame, cohort: Cohort,
                                                    if t.kind == "survival")})
     ok = {(g.attribute, n): not plan.group_hidden(g.attribute, n)
           for g in cohort.groupings for n in g.groups}
-    return {"survival_curves": _curves(cells, _tasks(frame, sub), cohort, ok,
+    return {"survival_curves": _curves(cells, survival_tasks(frame, sub), cohort, ok,
                                        config.min_cell_size)}
 
 
-def _tasks(frame: pd.DataFrame, config: AuditConfig) -> list[SurvTask]:
+def survival_tasks(frame: pd.DataFrame, config: AuditConfig) -> list[SurvTask]:
+    """Return the survival tasks of ``config`` as kernel inputs from a prepared frame."""
     out = []
     for t in config.tasks:
         prob = frame[f"p:{t.name}"].to_numpy(np.float64) if f"p:{t.name}" in frame else None
@@ -194,7 +195,7 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
     if config.patient_column:
         _, patients = np.unique(frame[config.patient_column].astype(str).to_numpy(),
                                 return_inverse=True)
-    tasks = _tasks(frame, config)
+    tasks = survival_tasks(frame, config)
     m_rows, d_rows, cells = survival_audit(
         tasks, cohort.groupings, patients, level=config.ci_level,
         min_events=config.min_events, n_boot=config.bootstrap, seed=config.seed,
