@@ -29,11 +29,12 @@ from ecgaudit.metrics import _table as tbl
 from ecgaudit.metrics._binned import QuantisedTask
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._bootstrap import Grouping, TaskArrays
+from ecgaudit.metrics._calibration import REASON_EQUAL, REASON_SEPARATED, logistic_recalibration
 from ecgaudit.metrics._cells import finest_strata
 from ecgaudit.metrics._continuous import metric_values, sufficient_stats
 from ecgaudit.metrics._evaluate import Evaluator
 from ecgaudit.metrics._fastboot import EXTENDED_INDEX
-from ecgaudit.metrics._points import group_point_estimates
+from ecgaudit.metrics._points import MetricSession, group_point_estimates
 from ecgaudit.metrics._survaudit import compiled_replicates
 from ecgaudit.metrics._survival import SurvGroup, metric_keys, survival_values
 from ecgaudit.registry import MetricSpec, registry
@@ -152,16 +153,20 @@ def test_binary_engines_agree_on_status_and_reason(case: str, engine_values: dic
     assert exact == {m: s for m, (s, _) in statuses[ENGINES[0]].items()}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: the exact path (group_stats) says why a recalibration fit is undefined "
-    "('all scores are equal', 'scores separate the classes perfectly ...'), the engines of "
-    "the audit give one generic reason (REASON_NO_FIT); the shared assemble step landed "
-    "without it because aligning them changes the reason text in results.json (issue 14 "
-    "keeps every number and text byte-identical); a deliberate, listed change"))
-@pytest.mark.parametrize("case", ["constant", "separated"])
-def test_calibration_reason_is_the_same_on_every_path(case: str, engine_values: dict) -> None:
-    exact = engine_values[(case, "exact")]["cal_slope"].reason
-    assert exact == engine_values[(case, ENGINES[0])]["cal_slope"].reason
+@pytest.mark.parametrize("case, reason", [("constant", REASON_EQUAL),
+                                          ("separated", REASON_SEPARATED)])
+def test_calibration_reason_is_the_same_on_every_path(case: str, reason: str,
+                                                      engine_values: dict) -> None:
+    """An undefined recalibration fit gives the exact path's specific reason everywhere."""
+    y, p = _case(case)
+    assert logistic_recalibration(y, p).reason == reason  # the exact path's own words
+    binned = MetricSession(*_one_group(y, p), bins=4096).point_estimates(min_events=MIN_EVENTS)
+    paths = {e: engine_values[(case, e)] for e in ("exact", *ENGINES)}
+    paths["binned"] = binned.stats[0][0][0].values
+    for path, values in paths.items():
+        for metric in ("cal_intercept", "cal_slope"):
+            assert values[metric].status == "insufficient", (path, metric)
+            assert values[metric].reason == reason, (path, metric)
 
 
 def _weighted(engine: str, y: np.ndarray, p: np.ndarray, w: np.ndarray,

@@ -25,8 +25,9 @@ from ecgaudit.metrics._compile import plain
 from ecgaudit.metrics._ecebins import edge
 from ecgaudit.metrics._newton import fit_weighted
 
-__all__ = ["SATURATED_CLIP", "LogisticFit", "calibration_logit", "ece",
-           "logistic_recalibration", "oe_ratio"]
+__all__ = ["REASON_EQUAL", "REASON_NO_CONVERGENCE", "REASON_SEPARATED", "SATURATED_CLIP",
+           "LogisticFit", "calibration_logit", "ece", "logistic_recalibration",
+           "no_fit_reason", "oe_ratio"]
 
 #: Largest distance from 0 / 1 given to a saturated score with ``clip = 0``.
 SATURATED_CLIP = 1e-6
@@ -78,6 +79,43 @@ def oe_ratio(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.sum(y)) / expected
 
 
+#: Why a recalibration fit of a group with both classes is undefined (the ``reason`` column).
+REASON_EQUAL = "all scores are equal"
+REASON_SEPARATED = "scores separate the classes perfectly: no finite recalibration fit"
+REASON_NO_CONVERGENCE = "logistic recalibration did not converge"
+
+
+def no_fit_reason(y: np.ndarray, x: np.ndarray, w: np.ndarray | None = None) -> str:
+    """Say why the recalibration fit has no finite maximum-likelihood estimate a priori.
+
+    The checks :func:`logistic_recalibration` makes before fitting; the engines of the
+    audit (``metrics/_points.py``) use them to give an undefined fit the same reason.
+
+    Parameters
+    ----------
+    y : ndarray of {0, 1}
+        Labels (both classes present).
+    x : ndarray of float
+        The fit's covariate (:func:`calibration_logit` of the scores).
+    w : ndarray, optional
+        Non-negative frequency weights; rows of weight 0 do not count for separation.
+
+    Returns
+    -------
+    str
+        :data:`REASON_EQUAL`, :data:`REASON_SEPARATED`, or ``""`` when neither holds.
+    """
+    y = np.asarray(y)
+    x = np.asarray(x, dtype=np.float64)
+    drawn = np.ones(x.shape, dtype=bool) if w is None else np.asarray(w) > 0
+    if np.ptp(x) == 0.0:
+        return REASON_EQUAL
+    pos, neg = x[(y == 1) & drawn], x[(y == 0) & drawn]
+    if pos.min() > neg.max() or neg.min() > pos.max():
+        return REASON_SEPARATED
+    return ""
+
+
 @dataclass(frozen=True)
 class LogisticFit:
     """Result of the recalibration fit ``logit P(y=1) = intercept + slope * logit(p)``.
@@ -123,12 +161,9 @@ def logistic_recalibration(
     if npos == 0 or nneg == 0:
         return LogisticFit(float("nan"), float("nan"), False, "needs both classes")
     x = calibration_logit(p, clip)
-    if np.ptp(x) == 0.0:
-        return LogisticFit(float("nan"), float("nan"), False, "all scores are equal")
-    pos, neg = x[(y == 1) & (w > 0)], x[(y == 0) & (w > 0)]
-    if pos.min() > neg.max() or neg.min() > pos.max():
-        return LogisticFit(float("nan"), float("nan"), False,
-                           "scores separate the classes perfectly: no finite recalibration fit")
+    degenerate = no_fit_reason(y, x, w)
+    if degenerate:
+        return LogisticFit(float("nan"), float("nan"), False, degenerate)
     prev = npos / (npos + nneg)
     keep = w > 0
     wk = w[keep]
@@ -137,9 +172,7 @@ def logistic_recalibration(
                         float(np.log(prev / (1 - prev))), 0.0)
     if np.isfinite(a) and np.isfinite(b):
         return LogisticFit(float(a), float(b), True)
-    return LogisticFit(
-        float("nan"), float("nan"), False, "logistic recalibration did not converge",
-    )
+    return LogisticFit(float("nan"), float("nan"), False, REASON_NO_CONVERGENCE)
 
 
 def ece(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:

@@ -18,6 +18,7 @@ import pandas as pd
 from ecgaudit.metrics._binary import ConfusionCounts
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._bootstrap import BootstrapResult, Grouping, TaskArrays, intervals_from
+from ecgaudit.metrics._calibration import REASON_NO_CONVERGENCE, calibration_logit, no_fit_reason
 from ecgaudit.metrics._cells import finest_strata
 from ecgaudit.metrics._cluster import auroc_design_effect, clusters, rate_design_effects
 from ecgaudit.metrics._evaluate import Evaluator
@@ -121,6 +122,7 @@ class MetricSession:
                  patient: np.ndarray | None = None, seed: int = 0, engine: str = "auto",
                  bins: int | None = None, clip: float = 0.0, ece_bins: int = 10) -> None:
         self.tasks, self.groupings = list(tasks), list(groupings)
+        self.clip = clip
         self.patient = (None if patient is None else np.asarray(
             np.unique(np.asarray(patient), return_inverse=True)[1], dtype=np.int64).reshape(-1))
         n = int(np.asarray(tasks[0].y).size) if tasks else 0
@@ -173,13 +175,15 @@ class MetricSession:
                 np.maximum.at(g_hi, group_of[gi], s_hi)
                 g_sum = np.bincount(group_of[gi], weights=s_sum, minlength=n_g)
                 design = self._design(y, flag, p, gi, n_g, order)
+                cal_reasons = _cal_reasons(y, p, g.codes, counts, e, self.clip)
                 per_group = []
                 for k, c in enumerate(counts):
                     values = {m: float(e[EXTENDED_INDEX[m], k]) for m in _POINT_METRICS}
                     values["expected"] = float(g_sum[k])
                     per_group.append(stats_from_estimates(
                         c.n, c.tp + c.fn, c, values, float(v[k]), level=level,
-                        min_events=min_events, constant=bool(c.n and g_lo[k] == g_hi[k]),
+                        min_events=min_events, cal_reason=cal_reasons.get(k, ""),
+                        constant=bool(c.n and g_lo[k] == g_hi[k]),
                         design=None if design is None else {
                             key: float(arr[k]) for key, arr in design.items()}))
                 per_task.append(per_group)
@@ -219,3 +223,26 @@ def _stratum_scores(p: np.ndarray, strata: np.ndarray, n_strata: int
     np.minimum.at(lo, strata, p)
     np.maximum.at(hi, strata, p)
     return lo, hi, np.bincount(strata, weights=p, minlength=n_strata)
+
+
+def _cal_reasons(y: np.ndarray, p: np.ndarray, codes: np.ndarray,
+                 counts: Sequence[ConfusionCounts], est: np.ndarray, clip: float
+                 ) -> dict[int, str]:
+    """Why each group's recalibration fit is undefined (groups with both classes only).
+
+    The same words as the exact path (:func:`~ecgaudit.metrics.logistic_recalibration`):
+    the rows of a group are looked at only when its fit failed, so a normal audit does no
+    extra pass; the covariate is the task's, as in the engines' fit.
+    """
+    finite = (np.isfinite(est[EXTENDED_INDEX["cal_intercept"]])
+              & np.isfinite(est[EXTENDED_INDEX["cal_slope"]]))
+    failed = [k for k, c in enumerate(counts)
+              if not finite[k] and c.tp + c.fn > 0 and c.fp + c.tn > 0]
+    if not failed:
+        return {}
+    codes = np.asarray(codes)
+    rows = np.flatnonzero(np.isin(codes, failed))
+    x = calibration_logit(p, clip)[rows]
+    ys, cs = np.asarray(y)[rows], codes[rows]
+    return {k: no_fit_reason(ys[cs == k], x[cs == k]) or REASON_NO_CONVERGENCE
+            for k in failed}
