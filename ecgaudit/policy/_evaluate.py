@@ -9,6 +9,7 @@ import pandas as pd
 
 from ecgaudit.errors import ConfigError
 from ecgaudit.policy._gate import GateResult, RuleOutcome
+from ecgaudit.policy._horizon import horizon_mask, horizon_suffix, labelled, row_horizon
 from ecgaudit.policy._judge import (
     UNJUDGEABLE_STATUSES,
     Judgement,
@@ -62,6 +63,8 @@ def _scope(frame: pd.DataFrame, rule: Rule, *, overall: bool) -> pd.DataFrame:
         keep &= frame["metric"] == rule.metric
     if rule.tasks is not None:
         keep &= frame["task"].isin(list(rule.tasks))
+    if rule.horizon is not None and "horizon" in frame.columns:
+        keep &= horizon_mask(frame["horizon"], rule.horizon)
     if rule.attributes is not None:
         keep &= frame["attribute"].isin(list(rule.attributes))
     elif not overall:
@@ -120,12 +123,13 @@ class _Evaluator:
         src = row or {}
         return RuleOutcome(
             rule_id=rid,
-            description=rule.description or _describe(rule),
+            description=rule.description or _describe(rule) + horizon_suffix(rule.horizon),
             kind=rule.kind,
             task=where.get("task", src.get("task")),
             attribute=where.get("attribute", src.get("attribute")),
             group=where.get("group", src.get("group")),
             metric=rule.metric,
+            horizon=row_horizon(src),
             outcome=j.outcome,
             value=j.value,
             ci_low=j.ci_low,
@@ -146,18 +150,20 @@ class _Evaluator:
         low, high = rule.bounds()
         judged = []
         for row in rows:
+            label = labelled(rule.metric, row_horizon(row))
             j = _status_judgement(row, "estimate") or _on_evidence(
                 judge_range(row["estimate"], row["ci_low"], row["ci_high"], rule.judge,
-                            low, high, label=str(rule.metric)),
-                row, low, high, str(rule.metric),
+                            low, high, label=label),
+                row, low, high, label,
             )
             judged.append((row, j))
         if not rule.worst_group:
             return [self.outcome(rid, rule, row, j) for row, j in judged]
         out = []
-        keys = dict.fromkeys((r["task"], r["attribute"]) for r, _ in judged)
-        for task, attr in keys:
-            part = [(r, j) for r, j in judged if r["task"] == task and r["attribute"] == attr]
+        keys = dict.fromkeys((r["task"], r["attribute"], row_horizon(r)) for r, _ in judged)
+        for key in keys:  # one worst group per task x attribute (x horizon)
+            part = [(r, j) for r, j in judged
+                    if (r["task"], r["attribute"], row_horizon(r)) == key]
             verdict = combine([j.outcome for _, j in part])
             worst_row, worst_j = _worst(part, low, high, verdict)
             counts = {k: sum(j.outcome == k for _, j in part) for k in
@@ -178,14 +184,14 @@ class _Evaluator:
             return self.no_rows(rid, rule)
         if rule.max_abs_difference is not None:
             d = rule.max_abs_difference
-            cols, low, high, label = ("difference", -d, d, f"{rule.metric} difference")
+            cols, low, high = "difference", -d, d
         else:
             assert rule.ratio_between is not None
             cols = "ratio"
             low, high = rule.ratio_between
-            label = f"{rule.metric} ratio"
         out = []
         for row in rows:
+            label = f"{labelled(rule.metric, row_horizon(row))} {cols}"
             j = _status_judgement(row, cols)
             if j is None:
                 j = judge_range(row[cols], row[f"{cols}_ci_low"], row[f"{cols}_ci_high"],
@@ -302,7 +308,7 @@ class _Evaluator:
             low, high = -rule.max_abs_change, rule.max_abs_change
         out = []
         for row in rows:
-            label = f"{rule.metric} change (candidate - baseline)"
+            label = f"{labelled(rule.metric, row_horizon(row))} change (candidate - baseline)"
             j = _status_judgement(row, "change") or _on_evidence(judge_range(
                 row["change"], row["change_ci_low"], row["change_ci_high"], rule.judge,
                 low, high, label=label,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecgaudit._text import xml_safe
+from ecgaudit.policy._horizon import labelled
 from ecgaudit.policy._judge import Outcome
 from ecgaudit.result import to_jsonable
 
@@ -20,7 +21,11 @@ EXIT_INCONCLUSIVE = 3
 
 @dataclass(frozen=True)
 class RuleOutcome:
-    """The outcome of one rule on one task x attribute x group (one JUnit testcase)."""
+    """The outcome of one rule on one task x attribute x group (one JUnit testcase).
+
+    ``horizon`` is the horizon of a survival row (``None`` for rows without one); it is
+    named in :attr:`where` as ``metric@horizon`` (e.g. ``td_auroc@365``).
+    """
 
     rule_id: str
     description: str
@@ -35,11 +40,18 @@ class RuleOutcome:
     ci_high: float | None
     detail: str
     required: bool
+    horizon: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the ``gate.json`` entry of this outcome."""
+    def to_dict(self, with_horizon: bool = False) -> dict[str, Any]:
+        """Return the ``gate.json`` entry of this outcome.
+
+        It has a ``horizon`` key when the outcome has a horizon or ``with_horizon`` is set
+        (a gate with survival outcomes gives every entry the key; binary-only gates none).
+        """
+        extra = {"horizon": self.horizon} if with_horizon or self.horizon is not None else {}
         return to_jsonable(
             {
+                **extra,
                 "rule_id": self.rule_id,
                 "description": self.description,
                 "task": self.task,
@@ -57,12 +69,17 @@ class RuleOutcome:
 
     @property
     def where(self) -> str:
-        """Return ``task | attribute=group`` (the parts that are set)."""
+        """Return ``task | attribute=group`` (the parts that are set).
+
+        A survival row adds its metric and horizon: ``task | attribute=group | td_auroc@365``.
+        """
         parts = []
         if self.task is not None:
             parts.append(self.task)
         if self.attribute is not None:
             parts.append(f"{self.attribute}={self.group}" if self.group else self.attribute)
+        if self.horizon is not None:
+            parts.append(labelled(self.metric, self.horizon))
         return " | ".join(parts) or "all"
 
 
@@ -145,6 +162,7 @@ class GateResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the content of ``gate.json`` (see ``docs/gating.md`` for the shape)."""
+        survival = any(o.horizon is not None for o in self.outcomes)
         return {
             "status": self.status,
             "exit_code": self.exit_code,
@@ -153,7 +171,7 @@ class GateResult:
             "on_inconclusive": self.on_inconclusive,
             "summary": self.summary,
             "notes": list(self.notes),
-            "rules": [o.to_dict() for o in self.outcomes],
+            "rules": [o.to_dict(with_horizon=survival) for o in self.outcomes],
         }
 
     def to_json(self) -> str:

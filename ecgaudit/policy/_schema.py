@@ -21,11 +21,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from ecgaudit.config import read_yaml
 from ecgaudit.errors import ConfigError
+from ecgaudit.policy._horizon import horizon_problems
 from ecgaudit.registry import directional
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import INTERSECTION_SEP, OVERALL_ATTRIBUTE, RULE_METRICS
@@ -113,6 +114,13 @@ class Rule(BaseModel):
     required_groups: dict[str, tuple[str, ...]] | None = None
     max_worsening: float | None = Field(default=None, ge=0.0)
     max_abs_change: float | None = Field(default=None, ge=0.0)
+    horizon: tuple[float, ...] | None = None  # survival: judge these horizons only
+
+    @field_validator("horizon", mode="before")
+    @classmethod
+    def _horizon_list(cls, value: Any) -> Any:
+        single = isinstance(value, (int, float, str)) and not isinstance(value, bool)
+        return [value] if single else value
 
     @model_validator(mode="after")
     def _one_kind(self) -> Rule:
@@ -154,6 +162,9 @@ class Rule(BaseModel):
             raise ValueError(
                 "a coverage rule (min_n/min_positives/required_groups) takes no metric"
             )
+        if self.horizon is not None and not (self.horizon and all(h > 0 for h in self.horizon)):
+            raise ValueError(f"'horizon' must be a positive time or a list of them; got "
+                             f"{list(self.horizon)}")
         if self.worst_group and kind != "value":
             raise ValueError("'worst_group' applies to min/max/between rules only")
         if self.equivalence and kind != "disparity":
@@ -259,6 +270,12 @@ def _check_names(policy: Policy, result: AuditResult | None, source: str) -> Non
         if rule.metric is not None and rule.metric not in RULE_METRICS:
             problems.append(
                 f"{where}: {unknown_name_message('metric', rule.metric, RULE_METRICS)}")
+        if rule.horizon is not None:
+            scoped = None if metrics is None else metrics.loc[
+                (metrics["metric"] == rule.metric)
+                & (metrics["task"].isin(list(rule.tasks)) if rule.tasks else True)]
+            problems += [f"{where}: {p}" for p in horizon_problems(
+                rule.metric, rule.horizon, scoped)]
         if metrics is None or tasks is None or attrs is None:
             continue
         for task in rule.tasks or ():

@@ -71,7 +71,8 @@ def _gate_view(gate: Mapping[str, Any] | None) -> dict | None:
             "task": str(r.get("task") or ""),
             "group": group_phrase(str(r["attribute"]), str(r["group"]))
             if r.get("attribute") and r.get("group") is not None else "",
-            "metric": metric_label(str(r["metric"])) if r.get("metric") else "",
+            "metric": (metric_label(str(r["metric"])) if r.get("metric") else "")
+            + (f" @ {float(r['horizon']):g}" if is_number(r.get("horizon")) else ""),
             "outcome": str(r.get("outcome", "")), "value": fmt_num(r.get("value")),
             "ci": fmt_ci(r.get("ci_low"), r.get("ci_high")), "detail": str(r.get("detail") or ""),
             "required": bool(r.get("required", True)),
