@@ -189,3 +189,19 @@ def test_change_rules_name_the_horizon() -> None:
         row = rows[rows.group == o.group].iloc[0]
         assert o.horizon == 900.0 and o.value == row.change
         assert o.where.endswith("td_auroc@900") and "td_auroc@900 change" in o.detail
+
+
+def test_documented_horizon_policies_parse() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    blocks = [b for page in ("gating.md", "survival.md")
+              for b in re.findall(r"```yaml\n(.*?)```", (docs / page).read_text("utf-8"), re.S)
+              if "horizon:" in b]
+    assert len(blocks) == 2
+    for block in blocks:
+        policy = parse_policy(yaml.safe_load(block))
+        assert all(r.horizon for r in policy.rules if r.metric != "harrell_c")
