@@ -21,9 +21,10 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ecgaudit.metrics import _kernels
-from ecgaudit.metrics._bootci import bootstrap_p_value, degenerate_share, percentile_limits
+from ecgaudit.metrics._bootci import degenerate_share
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._cells import finest_strata
+from ecgaudit.metrics._survbca import BCA_UNDEFINED_REASON, diff_p_value, limits
 from ecgaudit.metrics._survival import (
     CAL_CLIP,
     SurvGroup,
@@ -84,6 +85,7 @@ class SurvCell:
     est: np.ndarray
     c_var: float
     reps: list[np.ndarray] = field(default_factory=list)
+    jack: np.ndarray | None = None  # BCa: jackknife values (J, metrics)
 
 
 def _cells(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
@@ -113,7 +115,8 @@ def _cells(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
 
 def _bootstrap(cells: list[SurvCell], tasks: Sequence[SurvTask],
                groupings: Sequence[_Grouping], patient: np.ndarray | None, n_boot: int,
-               seed: int, compiled: bool, block: int = 64) -> None:
+               seed: int, compiled: bool, block: int = 64,
+               jackknife_blocks: int | None = None) -> None:
     n_rows = tasks[0].time.size
     strata = finest_strata([np.asarray(g.codes) for g in groupings], n_rows)
     sampler = Sampler(strata.codes, patient, seed)
@@ -122,14 +125,20 @@ def _bootstrap(cells: list[SurvCell], tasks: Sequence[SurvTask],
     for b0 in range(0, n_boot, block):
         weights = sampler.draw(range(b0, min(n_boot, b0 + block)))
         for c, prep in zip(cells, preps):
-            t = tasks[c.task]
-            if compiled:
-                c.reps.append(compiled_replicates(c.g, c.idx, weights, t.horizons,
-                                                  t.threshold, prep))
-                continue
-            wf = weights.astype(np.float64)
-            c.reps.append(np.array([survival_values(c.g, w[c.idx], t.horizons, t.threshold)
-                                    for w in wf]))
+            c.reps.append(_weighted(c, tasks[c.task], weights, compiled, prep))
+    if jackknife_blocks:  # BCa's acceleration: delete-a-block jackknife of the units
+        weights = sampler.jackknife(jackknife_blocks)
+        for c, prep in zip(cells, preps):
+            c.jack = _weighted(c, tasks[c.task], weights, compiled, prep)
+
+
+def _weighted(c: SurvCell, t: SurvTask, weights: np.ndarray, compiled: bool,
+              prep: tuple | None) -> np.ndarray:
+    """Metric values of one group under each row of ``weights`` (one per replicate)."""
+    if compiled:
+        return compiled_replicates(c.g, c.idx, weights, t.horizons, t.threshold, prep)
+    wf = weights.astype(np.float64)
+    return np.array([survival_values(c.g, w[c.idx], t.horizons, t.threshold) for w in wf])
 
 
 def kernel_inputs(g: SurvGroup, idx: np.ndarray, horizons: Sequence[float]) -> tuple:
@@ -196,8 +205,10 @@ def _interval(c: SurvCell, j: int, metric: str, level: float, max_degenerate: fl
         share = float(degenerate_share(reps)[0])
         if share > max_degenerate:
             return NAN, NAN, "none", REASON_DEGENERATE.format(share=share)
-        lo, hi = percentile_limits(reps, level)
-        return float(lo[0]), float(hi[0]), "bootstrap-percentile", ""
+        jack = None if c.jack is None else c.jack[:, j : j + 1]
+        lo, hi, bad = limits(reps, c.est[j : j + 1], jack, level)
+        method = "bootstrap-percentile" if jack is None else "bootstrap-bca"
+        return float(lo[0]), float(hi[0]), method, BCA_UNDEFINED_REASON if bad[0] else ""
     if metric == "harrell_c" and math.isfinite(c.c_var) and c.c_var > 0:
         z = float(ndtri(0.5 + level / 2.0))
         se = math.sqrt(c.c_var)
@@ -261,12 +272,21 @@ def _boot_diff(c: SurvCell, ref: SurvCell, j: int, level: float, max_degenerate:
     share = float(degenerate_share(diff)[0])
     if share > max_degenerate:
         return {"reason_extra": REASON_DEGENERATE.format(share=share)}
-    lo, hi = percentile_limits(diff, level)
-    rlo, rhi = percentile_limits(ratio, level)
+    a, b = c.est[j], ref.est[j]
+    jd = jr = None
+    if c.jack is not None and ref.jack is not None:
+        ja, jb = c.jack[:, j], ref.jack[:, j]
+        jd = (ja - jb)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            jr = np.where(jb != 0, ja / jb, np.nan)[:, None]
+    e_diff, e_ratio = np.array([a - b]), np.array([_ratio(a, b)])
+    lo, hi, bad = limits(diff, e_diff, jd, level)
+    rlo, rhi, _ = limits(ratio, e_ratio, jr, level)
     return {"difference_ci_low": float(lo[0]), "difference_ci_high": float(hi[0]),
             "ratio_ci_low": float(rlo[0]), "ratio_ci_high": float(rhi[0]),
-            "ci_method": "bootstrap-percentile", "test": "bootstrap",
-            "p_value": float(bootstrap_p_value(diff)[0])}
+            "ci_method": "bootstrap-percentile" if jd is None else "bootstrap-bca",
+            "test": "bootstrap", "p_value": float(diff_p_value(diff, e_diff, jd, level)[0]),
+            **({"reason_extra": BCA_UNDEFINED_REASON} if bad[0] else {})}
 
 
 def _disparity_rows(cells: list[SurvCell], tasks: Sequence[SurvTask],
@@ -313,7 +333,8 @@ def _disparity_rows(cells: list[SurvCell], tasks: Sequence[SurvTask],
 def survival_audit(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
                    patient: np.ndarray | None, *, level: float, min_events: int,
                    n_boot: int, seed: int, max_degenerate: float,
-                   compiled: bool | None = None
+                   compiled: bool | None = None, method: str = "percentile",
+                   jackknife_blocks: int = 100
                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[SurvCell]]:
     """Metric and disparity rows of every survival task, grouping and group.
 
@@ -337,6 +358,10 @@ def survival_audit(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
         Largest share of undefined replicates that still gives an interval.
     compiled : bool, optional
         Use the numba kernel (default: when numba is installed); both give the same values.
+    method : {"percentile", "bca"}
+        Bootstrap interval method (:mod:`ecgaudit.metrics._survbca` for BCa).
+    jackknife_blocks : int
+        BCa: blocks of the delete-a-block jackknife of the resampling units.
 
     Returns
     -------
@@ -348,7 +373,8 @@ def survival_audit(tasks: Sequence[SurvTask], groupings: Sequence[_Grouping],
     use = _kernels.HAVE_NUMBA if compiled is None else bool(compiled)
     cells = _cells(tasks, groupings, patient, use)
     if n_boot > 0:
-        _bootstrap(cells, tasks, groupings, patient, n_boot, seed, use)
+        _bootstrap(cells, tasks, groupings, patient, n_boot, seed, use,
+                   jackknife_blocks=jackknife_blocks if method == "bca" else None)
     metric_rows, statuses = _metric_rows(cells, tasks, groupings, level, min_events,
                                          max_degenerate)
     disp = _disparity_rows(cells, tasks, groupings, statuses, level, max_degenerate)

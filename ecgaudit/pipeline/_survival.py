@@ -72,7 +72,7 @@ def add_survival(metrics: pd.DataFrame, disparities: pd.DataFrame, frame: pd.Dat
     m_rows, d_rows, cells = survival_audit(
         tasks, cohort.groupings, patients, level=config.ci_level,
         min_events=config.min_events, n_boot=config.bootstrap, seed=config.seed,
-        max_degenerate=config.bootstrap_max_degenerate,
+        max_degenerate=config.bootstrap_max_degenerate, method=config.bootstrap_method,
         compiled={"auto": None, "compiled": True, "numpy": False}[config.engine])
     new_m = pd.DataFrame(m_rows, columns=list(metrics.columns))
     new_d = pd.DataFrame(d_rows, columns=list(disparities.columns))
@@ -199,7 +199,7 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
     m_rows, d_rows, cells = survival_audit(
         tasks, cohort.groupings, patients, level=config.ci_level,
         min_events=config.min_events, n_boot=config.bootstrap, seed=config.seed,
-        max_degenerate=config.bootstrap_max_degenerate,
+        max_degenerate=config.bootstrap_max_degenerate, method=config.bootstrap_method,
         compiled={"auto": None, "compiled": True, "numpy": False}[config.engine])
     units = {g.attribute: _units(g, patients) for g in cohort.groupings}
     unit_of = {(g.attribute, n): int(units[g.attribute][i])
