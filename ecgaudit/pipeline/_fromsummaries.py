@@ -109,7 +109,7 @@ def _expand(cells: pd.DataFrame, strata_cols: list[str], tasks: list[str],
                 name = c.split(":", 1)[1]
                 if name in specs:
                     values = _pseudo_column(values, specs[name])
-                cols[c] = np.repeat(values, n)
+                cols[c] = _repeat(values, n)
         elif not block.equals(strata):
             raise InputError(f"summaries: task '{task}' counts other ECGs per stratum than "
                              f"task '{tasks[0]}'. Hint: every task of a summary must cover "
@@ -122,6 +122,15 @@ def _expand(cells: pd.DataFrame, strata_cols: list[str], tasks: list[str],
                              float(thresholds[task]),
                              mine[rep_cols].to_numpy(np.int32) if n_rep else None))
     return pd.DataFrame(cols), out
+
+
+def _repeat(values: np.ndarray, n: np.ndarray) -> Any:
+    """``np.repeat(values, n)``; text as a categorical (codes, not one object per ECG)."""
+    if values.dtype != object:
+        return np.repeat(values, n)
+    codes, uniques = pd.factorize(values)
+    small = np.int8 if uniques.size < 128 else np.int32
+    return pd.Categorical.from_codes(np.repeat(codes.astype(small), n), uniques)
 
 
 def _pseudo_column(values: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:

@@ -49,7 +49,10 @@ class CellReplicates:
                  ece_bins: int) -> None:
         ev = session.evaluator
         self.skip = ev.skip
-        self.sampler = ev.sampler
+        seed = ev.sampler.seed
+        #: No row sampler: percentile intervals only (BCa's jackknife needs the rows), so
+        #: the session's row sampler is not kept alive.
+        self.sampler = None
         self._calibration = ev.calibration
         strata = np.asarray(session._strata.codes, dtype=np.int64)
         n_fine = int(strata.max()) + 1 if strata.size else 1
@@ -59,7 +62,7 @@ class CellReplicates:
         mapped = [TaskCells(strata[t.stratum], t.bin, t.label, t.n, t.rep, t.threshold,
                             t.counts) for t in tasks]
         self._engine = CellEngine(mapped, codes, [len(g.groups) for g in session.groupings],
-                                  [g.reference for g in session.groupings], seed=ev.sampler.seed,
+                                  [g.reference for g in session.groupings], seed=seed,
                                   clip=clip, ece_bins=ece_bins, starts=ev.starts)
 
     def block_size(self, n_boot: int) -> int:
