@@ -25,6 +25,10 @@ from ecgaudit.result import AuditResult
 from ecgaudit.schema import UNKNOWN_GROUP
 from ecgaudit.summary import Summary, attribute_column, read_summary, replicate_column
 
+#: Manifest note of a pooled audit: why the cohort table has no patient counts.
+NO_PATIENT_COUNTS = ("unknown: summaries count ECGs per cell, not patients; small-cell "
+                     "suppression uses the ECG counts")
+
 __all__ = ["audit_summaries", "audit_summary_files", "binned_scores", "pool_cells"]
 
 
@@ -225,17 +229,22 @@ def audit_summaries(summaries: Sequence[Summary],
                   "score_grid": summaries[0].header["grid"]}
     inputs = [("predictions", _frame_table(frame, f"<cells of {len(summaries)} summaries>"))]
     steps = Steps(progress, audit_steps(bootstrap=pseudo.bootstrap, read_files=False))
-    hook = None
     if pseudo.bootstrap > 0:
         grid = summaries[0].header["grid"]["bins"]
         provenance["bootstrap_bins"] = {
             "bins": None, "reason": f"summaries: replicates drawn per cell on the {grid}-bin "
             "score grid" + (f" from the {n_rep} replicate columns" if n_rep else "")}
 
-        def hook(session: Any) -> CellReplicates:
-            return CellReplicates(session, task_cells, pseudo.calibration.clip,
-                                  pseudo.calibration.ece_bins)
-    return _run(inputs, pseudo, None, provenance=provenance, steps=steps, replicates=hook)
+    def hook(session: Any) -> CellReplicates:
+        # Always: the session's row engine is then freed once the point estimates are in.
+        return CellReplicates(session, task_cells, pseudo.calibration.clip,
+                              pseudo.calibration.ece_bins)
+    provenance["n_patients_per_group"] = NO_PATIENT_COUNTS
+    result = _run(inputs, pseudo, None, provenance=provenance, steps=steps, replicates=hook)
+    # A summary counts ECGs, not patients: the cohort table says "unknown", never the ECG
+    # count; suppression already ran on the ECG counts (the only counts the cells carry).
+    result.extras["cohort"] = [dict(row, n_patients=None) for row in result.extras["cohort"]]
+    return result
 
 
 def audit_summary_files(paths: Sequence[str | Path],
