@@ -153,7 +153,9 @@ def test_audit_of_summaries_with_tiny_sites_has_no_zero_width_interval() -> None
     cfg = config(bootstrap=200, patient_column=None)
     parts = [summarize(df[sites == s].reset_index(drop=True), cfg, site=s)
              for s in ("one", "two", "big")]
-    res = audit_summaries(parts, cfg)
+    seen: list[str] = []
+    res = audit_summaries(parts, cfg, progress=lambda step, i, n: seen.append(step))
+    assert "bootstrap: 200 replicates (drawn per cell of the pooled summaries)" in seen
     m = res.metrics
     boot = m[m.ci_method.str.startswith("bootstrap")]
     assert len(boot) > 20 and (boot.ci_high > boot.ci_low).all()

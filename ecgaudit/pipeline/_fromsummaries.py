@@ -167,6 +167,16 @@ def _pseudo_config(config: AuditConfig, site_attribute: str) -> AuditConfig:
     return parse_config(base, source="pooled summaries")
 
 
+class _CellSteps(Steps):
+    """Progress steps whose bootstrap step says that replicates are drawn per cell."""
+
+    def relabel(self, prefix: str, text: str) -> None:
+        """Relabel a step; the bootstrap step keeps the per-cell description."""
+        if prefix == "bootstrap:":
+            text = text.split(" (", 1)[0] + " (drawn per cell of the pooled summaries)"
+        super().relabel(prefix, text)
+
+
 def _check_bootstrap(config: AuditConfig, n_rep: int) -> None:
     """Refuse bootstrap settings that the cells cannot serve."""
     if config.bootstrap <= 0:
@@ -228,7 +238,7 @@ def audit_summaries(summaries: Sequence[Summary],
                                  "small_cell": s.header["small_cell"]} for s in summaries],
                   "score_grid": summaries[0].header["grid"]}
     inputs = [("predictions", _frame_table(frame, f"<cells of {len(summaries)} summaries>"))]
-    steps = Steps(progress, audit_steps(bootstrap=pseudo.bootstrap, read_files=False))
+    steps = _CellSteps(progress, audit_steps(bootstrap=pseudo.bootstrap, read_files=False))
     if pseudo.bootstrap > 0:
         grid = summaries[0].header["grid"]["bins"]
         provenance["bootstrap_bins"] = {
