@@ -164,6 +164,10 @@ def test_audit_of_summaries_with_tiny_sites_has_no_zero_width_interval() -> None
     assert "per cell" in res.manifest["bootstrap_bins"]["reason"]
     again = audit_summaries(parts, cfg)
     pd.testing.assert_frame_equal(again.metrics, m)
+    from ecgaudit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="BCa needs a jackknife of the rows"):
+        audit_summaries(parts, {**cfg, "bootstrap_method": "bca"})
 
 
 @pytest.mark.slow
