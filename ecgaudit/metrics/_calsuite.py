@@ -146,6 +146,14 @@ def _bin_edges(x: np.ndarray, bins: int) -> np.ndarray:
     return np.union1d(mass, width.astype(np.int64))
 
 
+def _prefix_sum(v: np.ndarray) -> np.ndarray:
+    """``concatenate(([0], cumsum(v)))`` written into one array (large groups: no copies)."""
+    out = np.empty(v.size + 1)
+    out[0] = 0.0
+    np.cumsum(v, out=out[1:])
+    return out
+
+
 def _tricube(loc: np.ndarray, val: np.ndarray, radius: np.ndarray) -> np.ndarray:
     """Tricube weight ``(1 - d**3)**3`` of distance ``d = |loc - val| / radius``, d <= 1."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -206,11 +214,11 @@ def binned_lowess_fit(
     pc = (hi - lo).astype(np.float64)
     # Mean score of a piece: its bin's mean plus the mean deviation from it, from prefix sums
     # of deviations (small numbers: no cancellation however large the group).
-    dev = np.concatenate(([0.0], np.cumsum(x - np.repeat(mx, sizes))))
+    dev = _prefix_sum(np.subtract(x, np.repeat(mx, sizes)))
     with np.errstate(divide="ignore", invalid="ignore"):
         px = np.where(pc > 0, mx[np.stack([bl, br], axis=1)] + (dev[hi] - dev[lo]) / pc,
                       xv[:, None])
-    cy = np.concatenate(([0.0], np.cumsum(y)))
+    cy = _prefix_sum(y)
     py = cy[hi] - cy[lo]
     ids = np.arange(cnt.size)
     out = np.empty(xv.size)
@@ -290,7 +298,9 @@ def calibration_suite(
     if p.size < 3:
         return {k: float("nan") for k in ("ici", "e50", "e90", "emax")}
     ps, ys = _sorted(y, p, assume_sorted)
-    err = np.abs(_smooth_at_points(ps, ys, frac, max_exact, grid, lowess_bins) - ps)
+    err = _smooth_at_points(ps, ys, frac, max_exact, grid, lowess_bins)
+    err -= ps  # in place: no copies of a large group's rows
+    np.abs(err, out=err)
     return {
         "ici": float(np.mean(err)),
         "e50": float(np.median(err)),
@@ -336,7 +346,9 @@ def reliability_curve(
         ``bin_lower, bin_upper, mean_predicted, observed, observed_ci_low,
         observed_ci_high, n`` (one entry per non-empty bin) and ``smooth_p, smooth_observed``.
     """
-    y = np.asarray(y, dtype=np.int64)
+    y = np.asarray(y)
+    if y.dtype.kind not in "biu":  # integer labels are summed exactly as they are
+        y = y.astype(np.int64)
     p = np.asarray(p, dtype=np.float64)
     ps, ys = _sorted(y, p, assume_sorted)
     out: dict[str, list[float]] = {k: [] for k in (

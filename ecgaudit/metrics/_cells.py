@@ -19,6 +19,7 @@ every grouping, so that any marginal group is a union of strata and keeps its si
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,16 +104,23 @@ def finest_strata(codes: Sequence[np.ndarray], n_rows: int) -> Strata:
     """
     if not codes:
         return Strata(np.zeros(n_rows, dtype=np.int64), 1 if n_rows else 0)
-    arrays = [np.asarray(c, dtype=np.int64) for c in codes]
+    arrays = [np.asarray(c) for c in codes]  # kept in their integer dtype (no copies)
     radices = [int(a.max()) + 1 if a.size else 1 for a in arrays]
     if n_rows and float(np.prod([float(r) for r in radices])) < 2.0**62:
         # Mixed-radix key, first grouping most significant: same order as the tuples.
         key = np.zeros(n_rows, dtype=np.int64)
         for a, radix in zip(arrays, radices):
-            key = key * radix + a
-        _, inverse = np.unique(key, return_inverse=True)
+            key *= radix
+            key += a
+        space = math.prod(radices)
+        if space <= max(4 * n_rows, 1 << 16):  # np.unique by counting: ranks of present keys
+            rank = np.cumsum(np.bincount(key, minlength=space) > 0) - 1
+            inverse = rank[key]
+        else:
+            _, inverse = np.unique(key, return_inverse=True)
     else:
-        _, inverse = np.unique(np.stack(arrays, axis=1), axis=0, return_inverse=True)
+        _, inverse = np.unique(np.stack([a.astype(np.int64) for a in arrays], axis=1), axis=0,
+                               return_inverse=True)
     inverse = np.asarray(inverse, dtype=np.int64).reshape(-1)
     return Strata(inverse, int(inverse.max()) + 1 if inverse.size else 0)
 

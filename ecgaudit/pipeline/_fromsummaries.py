@@ -16,13 +16,18 @@ import pandas as pd
 from ecgaudit.cohort import age_band_labels
 from ecgaudit.config import AuditConfig, parse_config
 from ecgaudit.errors import ConfigError, InputError
+from ecgaudit.metrics._cellengine import TaskCells
 from ecgaudit.pipeline._audit import _as_config, _frame_table, _run
 from ecgaudit.pipeline._progress import ProgressCallback, Steps, audit_steps
 from ecgaudit.pipeline._summaries import _attribute_header, _fixed_thresholds
-from ecgaudit.pipeline._sumreplicates import SummaryReplicates
+from ecgaudit.pipeline._sumreplicates import CellReplicates
 from ecgaudit.result import AuditResult
 from ecgaudit.schema import UNKNOWN_GROUP
 from ecgaudit.summary import Summary, attribute_column, read_summary, replicate_column
+
+#: Manifest note of a pooled audit: why the cohort table has no patient counts.
+NO_PATIENT_COUNTS = ("unknown: summaries count ECGs per cell, not patients; small-cell "
+                     "suppression uses the ECG counts")
 
 __all__ = ["audit_summaries", "audit_summary_files", "binned_scores", "pool_cells"]
 
@@ -84,15 +89,17 @@ def binned_scores(cells: pd.DataFrame, edges: Mapping[str, Sequence[float]]
 
 
 def _expand(cells: pd.DataFrame, strata_cols: list[str], tasks: list[str],
-            reps: dict[str, np.ndarray], n_rep: int
-            ) -> tuple[pd.DataFrame, list[np.ndarray], list[np.ndarray]]:
+            reps: dict[str, np.ndarray], n_rep: int, specs: Mapping[str, Mapping[str, Any]],
+            thresholds: Mapping[str, float]) -> tuple[pd.DataFrame, list[TaskCells]]:
     """One row per ECG: the strata columns and per task a label and a binned score.
 
-    Also returns, per task, the first row of each cell and the cells' replicate columns.
+    The attribute columns are converted back to raw values (:func:`_pseudo_column`) per
+    cell before they are repeated. Also returns every task's cells (``stratum``: the
+    cell's first expanded row; with ``n_rep`` its replicate columns).
     """
     cols: dict[str, np.ndarray] = {}
     strata = None
-    starts, counts = [], []
+    out: list[TaskCells] = []
     rep_cols = [replicate_column(k) for k in range(n_rep)]
     for task in tasks:
         mine = cells[cells["task"] == task].sort_values([*strata_cols, "bin", "label"],
@@ -102,16 +109,32 @@ def _expand(cells: pd.DataFrame, strata_cols: list[str], tasks: list[str],
         if strata is None:
             strata = block
             for c in strata_cols:
-                cols[c] = np.repeat(mine[c].to_numpy(dtype=object), n)
+                values = mine[c].to_numpy(dtype=object)
+                name = c.split(":", 1)[1]
+                if name in specs:
+                    values = _pseudo_column(values, specs[name])
+                cols[c] = _repeat(values, n)
         elif not block.equals(strata):
             raise InputError(f"summaries: task '{task}' counts other ECGs per stratum than "
                              f"task '{tasks[0]}'. Hint: every task of a summary must cover "
                              "the same rows; re-run `ecgaudit summarize`.")
-        cols[f"label:{task}"] = np.repeat(mine["label"].to_numpy(np.int8), n)
-        cols[f"score:{task}"] = np.repeat(reps[task][mine["bin"].to_numpy()], n)
-        starts.append(np.cumsum(n) - n)
-        counts.append(mine[rep_cols].to_numpy(np.int32))
-    return pd.DataFrame(cols), starts, counts
+        bins = mine["bin"].to_numpy(np.int64)
+        labels = mine["label"].to_numpy(np.int64)
+        cols[f"label:{task}"] = np.repeat(labels.astype(np.int8), n)
+        cols[f"score:{task}"] = np.repeat(reps[task][bins], n)
+        out.append(TaskCells(np.cumsum(n) - n, bins, labels, n, reps[task],
+                             float(thresholds[task]),
+                             mine[rep_cols].to_numpy(np.int32) if n_rep else None))
+    return pd.DataFrame(cols), out
+
+
+def _repeat(values: np.ndarray, n: np.ndarray) -> Any:
+    """``np.repeat(values, n)``; text as a categorical (codes, not one object per ECG)."""
+    if values.dtype != object:
+        return np.repeat(values, n)
+    codes, uniques = pd.factorize(values)
+    small = np.int8 if uniques.size < 128 else np.int32
+    return pd.Categorical.from_codes(np.repeat(codes.astype(small), n), uniques)
 
 
 def _pseudo_column(values: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
@@ -138,10 +161,36 @@ def _pseudo_config(config: AuditConfig, site_attribute: str) -> AuditConfig:
     thresholds = _fixed_thresholds(config)
     # Curves along raw ages need the rows: not in a summary (only age bands are).
     base.update(tasks=tasks, attributes=attrs, id_column=None, patient_column=None,
-                continuous_axes={},
+                continuous_axes={}, bootstrap_bins="exact",
                 threshold={"rule": "fixed", "value": 0.5},
                 task_thresholds={n: {"rule": "fixed", "value": v} for n, v in thresholds.items()})
     return parse_config(base, source="pooled summaries")
+
+
+class _CellSteps(Steps):
+    """Progress steps whose bootstrap step says that replicates are drawn per cell."""
+
+    def relabel(self, prefix: str, text: str) -> None:
+        """Relabel a step; the bootstrap step keeps the per-cell description."""
+        if prefix == "bootstrap:":
+            text = text.split(" (", 1)[0] + " (drawn per cell of the pooled summaries)"
+        super().relabel(prefix, text)
+
+
+def _check_bootstrap(config: AuditConfig, n_rep: int) -> None:
+    """Refuse bootstrap settings that the cells cannot serve."""
+    if config.bootstrap <= 0:
+        return
+    if n_rep and config.bootstrap > n_rep:
+        raise ConfigError(f"bootstrap: {config.bootstrap} replicates asked for, but the "
+                          f"summaries carry {n_rep}; set `bootstrap: {n_rep}` or fewer, "
+                          "or summarise again with more --replicates")
+    if config.bootstrap_method != "percentile":
+        raise ConfigError("bootstrap_method: summaries give percentile bootstrap intervals "
+                          "only (BCa needs a jackknife of the rows)")
+    if config.bootstrap_bins not in (None, "auto", "exact"):
+        raise ConfigError("bootstrap_bins: the summaries are binned already; leave it "
+                          "unset with --from-summaries")
 
 
 def audit_summaries(summaries: Sequence[Summary],
@@ -175,13 +224,13 @@ def audit_summaries(summaries: Sequence[Summary],
     strata_cols = [attribute_column(a) for a in cfg.attributes] + [
         attribute_column(site_attribute)]
     n_rep = summaries[0].n_replicates
-    frame, starts, counts = _expand(cells, strata_cols, [t.name for t in cfg.tasks],
-                                    binned_scores(cells, edges), n_rep)
+    _check_bootstrap(cfg, n_rep)
     specs = {a["name"]: {**a, "min_age": cfg.attributes[a["name"]].min_age}
              for a in summaries[0].header["attributes"]}
-    for name, spec in specs.items():
-        col = attribute_column(name)
-        frame[col] = _pseudo_column(frame[col].to_numpy(dtype=object), spec)
+    frame, task_cells = _expand(cells, strata_cols, [t.name for t in cfg.tasks],
+                                binned_scores(cells, edges), n_rep, specs,
+                                _fixed_thresholds(cfg))
+    del cells
     pseudo = _pseudo_config(cfg, site_attribute)
     provenance = {"summaries": [{"file": s.source, "site": s.header["site"],
                                  "n_ecgs": s.header["n_ecgs"],
@@ -189,23 +238,23 @@ def audit_summaries(summaries: Sequence[Summary],
                                  "small_cell": s.header["small_cell"]} for s in summaries],
                   "score_grid": summaries[0].header["grid"]}
     inputs = [("predictions", _frame_table(frame, f"<cells of {len(summaries)} summaries>"))]
-    steps = Steps(progress, audit_steps(bootstrap=pseudo.bootstrap, read_files=False))
-    hook = None
-    if n_rep and pseudo.bootstrap > 0:
-        if pseudo.bootstrap > n_rep:
-            raise ConfigError(f"bootstrap: {pseudo.bootstrap} replicates asked for, but the "
-                              f"summaries carry {n_rep}; set `bootstrap: {n_rep}` or fewer, "
-                              "or summarise again with more --replicates")
-        if pseudo.bootstrap_method != "percentile":
-            raise ConfigError("bootstrap_method: summaries' replicates give percentile "
-                              "intervals only (BCa needs a jackknife of the rows)")
-        if pseudo.bootstrap_bins not in (None, "auto", "exact"):
-            raise ConfigError("bootstrap_bins: the summaries are binned already; leave it "
-                              "unset with --from-summaries")
+    steps = _CellSteps(progress, audit_steps(bootstrap=pseudo.bootstrap, read_files=False))
+    if pseudo.bootstrap > 0:
+        grid = summaries[0].header["grid"]["bins"]
+        provenance["bootstrap_bins"] = {
+            "bins": None, "reason": f"summaries: replicates drawn per cell on the {grid}-bin "
+            "score grid" + (f" from the {n_rep} replicate columns" if n_rep else "")}
 
-        def hook(session: Any) -> SummaryReplicates:
-            return SummaryReplicates(session.evaluator, starts, counts)
-    return _run(inputs, pseudo, None, provenance=provenance, steps=steps, replicates=hook)
+    def hook(session: Any) -> CellReplicates:
+        # Always: the session's row engine is then freed once the point estimates are in.
+        return CellReplicates(session, task_cells, pseudo.calibration.clip,
+                              pseudo.calibration.ece_bins)
+    provenance["n_patients_per_group"] = NO_PATIENT_COUNTS
+    result = _run(inputs, pseudo, None, provenance=provenance, steps=steps, replicates=hook)
+    # A summary counts ECGs, not patients: the cohort table says "unknown", never the ECG
+    # count; suppression already ran on the ECG counts (the only counts the cells carry).
+    result.extras["cohort"] = [dict(row, n_patients=None) for row in result.extras["cohort"]]
+    return result
 
 
 def audit_summary_files(paths: Sequence[str | Path],

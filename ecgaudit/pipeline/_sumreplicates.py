@@ -1,14 +1,22 @@
-"""Bootstrap replicates of a pooled-summary audit from the sites' replicate cells.
+"""Bootstrap replicates of a pooled-summary audit, drawn or given per cell.
 
-The one adapter between summaries and the metric engines: the audit's own evaluator (built
-on the expanded ECG rows of :mod:`ecgaudit.pipeline._fromsummaries`) computes each
-replicate's metrics from explicit row weights. Replicate ``k``'s weight of a task's cell is
-the sum, over the sites, of the Poisson(1) weights of its ECGs (column ``r:<k>``; hashed
-from the patient id, so one patient's ECGs share a weight wherever they sit): it is put on
-the cell's first expanded row, and every metric of the task depends on the rows only
-through its cells, so the replicate is the pooled patient-clustered Poisson bootstrap on
-the binned scores. The tasks share the expanded rows but not their cells, so each task is
-evaluated with its own weights.
+The one adapter between summaries and the metric engines. The audit session's evaluator
+(built on the expanded rows of :mod:`ecgaudit.pipeline._fromsummaries`) gives the point
+estimates; its replicates are replaced by those of a
+:class:`ecgaudit.metrics._cellengine.CellEngine` on the pooled cells, whose cost depends on
+the number of cells, not of ECGs:
+
+* summaries **without** replicate columns (engine summaries, ``summarize`` without
+  ``--replicates``): each replicate's cell counts are drawn as the stratified multinomial
+  of the row bootstrap (every finest stratum, site included, keeps its ECG count; each ECG
+  its own unit), equal in distribution to the row-level bootstrap of the expanded ECGs;
+* summaries **with** replicate columns: replicate ``k``'s count of a cell is the sum over
+  the sites of ``r:<k>`` (the Poisson(1) weights hashed from the patient id, so one
+  patient's ECGs share a weight wherever they sit): the pooled patient-clustered Poisson
+  bootstrap.
+
+The replicates score every bin at the summaries' pooled bin mean (the expanded rows'
+score), on the summaries' own grid: no second quantisation.
 """
 
 from __future__ import annotations
@@ -18,48 +26,57 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SummaryReplicates"]
+from ecgaudit.metrics._cellengine import CellEngine, TaskCells
+
+__all__ = ["CellReplicates"]
 
 
-class SummaryReplicates:
-    """Duck-typed evaluator whose replicates come from summary replicate cells.
+class CellReplicates:
+    """Evaluator whose replicates come from the pooled cells (duck-typed for the bootstrap).
 
     Parameters
     ----------
-    evaluator : Evaluator
-        The audit session's evaluator (point estimates, row-weighted metrics).
-    starts : sequence of ndarray of int64
-        Per task: the first expanded row of each of its cells.
-    counts : sequence of ndarray of int32, shape (n_cells, B)
-        Per task: every cell's replicate weights.
+    session : MetricSession
+        The audit session (groupings, strata and point estimates of the expanded rows).
+    tasks : sequence of TaskCells
+        Every task's cells, ``stratum`` holding the cell's first expanded row (mapped here
+        to the session's finest stratum).
+    clip, ece_bins
+        The config's calibration settings.
     """
 
-    def __init__(self, evaluator: Any, starts: Sequence[np.ndarray],
-                 counts: Sequence[np.ndarray]) -> None:
-        self._ev = evaluator
-        self.skip = evaluator.skip
-        self.sampler = evaluator.sampler
-        self._starts = [np.asarray(s, dtype=np.int64) for s in starts]
-        self._counts = [np.asarray(c, dtype=np.int32) for c in counts]
-        self._n = int(evaluator.sampler.n_rows)
+    def __init__(self, session: Any, tasks: Sequence[TaskCells], clip: float,
+                 ece_bins: int) -> None:
+        ev = session.evaluator
+        self.skip = ev.skip
+        seed = ev.sampler.seed
+        #: No row sampler: percentile intervals only (BCa's jackknife needs the rows), so
+        #: the session's row sampler is not kept alive.
+        self.sampler = None
+        self._calibration = ev.calibration
+        strata = np.asarray(session._strata.codes, dtype=np.int64)
+        n_fine = int(strata.max()) + 1 if strata.size else 1
+        first = np.zeros(n_fine, dtype=np.int64)
+        first[strata[::-1]] = np.arange(strata.size)[::-1]
+        codes = [np.asarray(g.codes, dtype=np.int64)[first] for g in session.groupings]
+        mapped = [TaskCells(strata[t.stratum], t.bin, t.label, t.n, t.rep, t.threshold,
+                            t.counts) for t in tasks]
+        self._engine = CellEngine(mapped, codes, [len(g.groups) for g in session.groupings],
+                                  [g.reference for g in session.groupings], seed=seed,
+                                  clip=clip, ece_bins=ece_bins, starts=ev.starts)
 
     def block_size(self, n_boot: int) -> int:
-        """Replicates per :meth:`replicates` call (``block x rows`` weights, about 32 MB)."""
-        return max(1, min(n_boot, (1 << 23) // max(self._n, 1)))
+        """Replicates per :meth:`replicates` call (no row weights: large blocks)."""
+        return max(2, min(n_boot, 256))
 
     def replicates(self, block: range) -> list[list[np.ndarray]]:
         """Metrics of replicates ``block``: ``[task][grouping] -> (R, len(EXTENDED), G)``."""
-        out = []
-        for t, (starts, counts) in enumerate(zip(self._starts, self._counts)):
-            w = np.zeros((len(block), self._n), dtype=np.int32)
-            w[:, starts] = counts[:, block.start:block.stop].T
-            out.append(self._ev.weighted(w)[t])
-        return out
+        return self._engine.replicates(block, calibration=self._calibration)
 
     def weighted(self, w: np.ndarray) -> list[list[np.ndarray]]:
-        """Row-weighted metrics (not used by percentile intervals)."""
-        return self._ev.weighted(w)
+        """Row weights (a jackknife) are not defined on cells."""
+        raise NotImplementedError("summaries' replicates give percentile intervals only")
 
     def centres(self) -> list[list[np.ndarray]]:
-        """Unit-weight metrics."""
-        return self._ev.centres()
+        """Not defined on cells (BCa only; refused for summaries)."""
+        raise NotImplementedError("summaries' replicates give percentile intervals only")
