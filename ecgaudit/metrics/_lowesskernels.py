@@ -328,13 +328,11 @@ def binned_lowess(x: np.ndarray, y: np.ndarray, xv: np.ndarray, k: int,
         t0, t1 = _tricube(abs(m0 - val), radius), _tricube(abs(m1 - val), radius)
         w0, w1 = t0 * c0, t1 * c1
         m = br - bl - 1  # the whole bins inside the window, in simple loops (SIMD)
-        for i in range(m):
-            tb[i] = _tricube(abs(mx[bl + 1 + i] - val), radius)
         good = 0
         for i in range(m):
             b = bl + 1 + i
-            t = tb[i]
-            a_tot[i], a_x[i], a_y[i] = t * cnt[b], t * cmx[b], t * sy[b]
+            t = _tricube(abs(mx[b] - val), radius)
+            tb[i], a_tot[i], a_x[i], a_y[i] = t, t * cnt[b], t * cmx[b], t * sy[b]
             good += n_b[b] if t > 1e-12 else 0
         total = _pairwise(a_tot, 0, m, st, sv) + (w0 + w1)
         good += (int(c0) if t0 > 1e-12 else 0) + (int(c1) if t1 > 1e-12 else 0)
