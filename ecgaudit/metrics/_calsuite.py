@@ -54,8 +54,9 @@ _CHUNK = 1 << 16  # elements per block of the exact fit: stays in the CPU cache
 _BLOCK_ROWS = 32
 #: Default number of bins of the binned grid fit (see the module docstring).
 LOWESS_BINS = 4096
-#: Fit with the compiled kernels of ``_lowesskernels`` (numba) unless told otherwise; False
-#: runs the numpy reference (same arithmetic, sums in another order: last bits differ).
+#: Binned grid fits with the compiled kernel of ``_lowesskernels`` (numba) unless told
+#: otherwise; False runs the numpy reference (same arithmetic, sums in another order: last
+#: bits differ). Exact-window fits use numpy unless ``compiled=True`` (see ``lowess_fit``).
 COMPILED = HAVE_NUMBA
 
 
@@ -70,7 +71,7 @@ def _sorted(y: np.ndarray, p: np.ndarray, assume_sorted: bool
 
 def lowess_fit(
     x: np.ndarray, y: np.ndarray, frac: float = 2.0 / 3.0, xvals: np.ndarray | None = None,
-    compiled: bool | None = None,
+    compiled: bool = False,
 ) -> np.ndarray:
     """Lowess (local linear, tricube, no robustness iterations) of ``y`` on ``x``.
 
@@ -84,9 +85,11 @@ def lowess_fit(
         Share of the points in every local window.
     xvals : ndarray, optional
         Sorted points at which to evaluate (default: ``x`` itself).
-    compiled : bool, optional
-        Use the compiled kernel (``_lowesskernels.exact_lowess``, same arithmetic, sums in
-        another order); False runs the numpy reference below; None: ``COMPILED``.
+    compiled : bool
+        True: the compiled kernel (``_lowesskernels.exact_lowess``: same arithmetic, numpy's
+        pairwise sums; agrees to 1e-12). Default False: the numpy code below, which
+        is faster here because numpy's ``**`` is vectorised (SIMD ``pow``) and the kernel's
+        per-element ``pow`` is not.
 
     Returns
     -------
@@ -100,7 +103,7 @@ def lowess_fit(
     given = xvals is not None
     xv = x if xvals is None else np.asarray(xvals, dtype=np.float64)
     k = min(max(int(frac * n + 1e-10), 2), n)
-    if COMPILED if compiled is None else compiled:
+    if compiled:
         return _tied_windows(x, y, xv, k, _kern.exact_lowess(x, y, xv, k, given))
     mids = (x[: n - k] + x[k:]) / 2.0
     left = np.searchsorted(mids, xv, side="left")

@@ -157,9 +157,10 @@ def exact_lowess(x: np.ndarray, y: np.ndarray, xv: np.ndarray, k: int,
         if not radius > 0.0:
             out[j] = np.nan
             continue
+        xw, yw = x[lo: lo + k], y[lo: lo + k]  # views: indices from 0 (no wraparound)
         good = 0
         for i in range(k):
-            d = abs(x[lo + i] - val) / radius
+            d = abs(xw[i] - val) / radius
             wi = (1.0 - d ** 3.0) ** 3.0
             w[i] = wi
             if wi > 1e-12:
@@ -170,15 +171,15 @@ def exact_lowess(x: np.ndarray, y: np.ndarray, xv: np.ndarray, k: int,
         total = _pairwise(w, 0, k, st, sv)
         for i in range(k):
             w[i] = w[i] / total
-            t[i] = w[i] * x[lo + i]
+            t[i] = w[i] * xw[i]
         xbar = _pairwise(t, 0, k, st, sv)
         for i in range(k):
-            e = x[lo + i] - xbar
+            e = xw[i] - xbar
             t[i] = w[i] * (e * e)
         sq = max(_pairwise(t, 0, k, st, sv), 1e-12)
         lever = val - xbar
         for i in range(k):
-            t[i] = w[i] * (1.0 + lever * (x[lo + i] - xbar) / sq) * y[lo + i]
+            t[i] = w[i] * (1.0 + lever * (xw[i] - xbar) / sq) * yw[i]
         out[j] = _pairwise(t, 0, k, st, sv)
     return out
 
@@ -327,13 +328,16 @@ def binned_lowess(x: np.ndarray, y: np.ndarray, xv: np.ndarray, k: int,
         c1, m1, s1 = piece[0, j, 1], piece[1, j, 1], piece[2, j, 1]
         t0, t1 = _tricube(abs(m0 - val), radius), _tricube(abs(m1 - val), radius)
         w0, w1 = t0 * c0, t1 * c1
-        m = br - bl - 1  # the whole bins inside the window, in simple loops (SIMD)
+        # The whole bins inside the window, as views indexed from 0 by simple loops (no
+        # negative-index checks: LLVM vectorises them).
+        m = br - bl - 1
+        w_mx, w_cnt, w_cmx = mx[bl + 1: br], cnt[bl + 1: br], cmx[bl + 1: br]
+        w_sy, w_n = sy[bl + 1: br], n_b[bl + 1: br]
         good = 0
         for i in range(m):
-            b = bl + 1 + i
-            t = _tricube(abs(mx[b] - val), radius)
-            tb[i], a_tot[i], a_x[i], a_y[i] = t, t * cnt[b], t * cmx[b], t * sy[b]
-            good += n_b[b] if t > 1e-12 else 0
+            t = _tricube(abs(w_mx[i] - val), radius)
+            tb[i], a_tot[i], a_x[i], a_y[i] = t, t * w_cnt[i], t * w_cmx[i], t * w_sy[i]
+            good += w_n[i] if t > 1e-12 else 0
         total = _pairwise(a_tot, 0, m, st, sv) + (w0 + w1)
         good += (int(c0) if t0 > 1e-12 else 0) + (int(c1) if t1 > 1e-12 else 0)
         if good < 2:
@@ -342,10 +346,9 @@ def binned_lowess(x: np.ndarray, y: np.ndarray, xv: np.ndarray, k: int,
         xbar = (_pairwise(a_x, 0, m, st, sv) + (w0 * m0 + w1 * m1)) / total
         s_y = _pairwise(a_y, 0, m, st, sv)
         for i in range(m):
-            b = bl + 1 + i
-            df = mx[b] - xbar
+            df = w_mx[i] - xbar
             tdf = tb[i] * df
-            a_tot[i], a_x[i] = (tdf * df) * cnt[b], tdf * sy[b]
+            a_tot[i], a_x[i] = (tdf * df) * w_cnt[i], tdf * w_sy[i]
         sq, s_xy = _pairwise(a_tot, 0, m, st, sv), _pairwise(a_x, 0, m, st, sv)
         d0, d1 = m0 - xbar, m1 - xbar
         sq = max((sq + (w0 * d0 * d0 + w1 * d1 * d1)) / total, 1e-12)
