@@ -5,16 +5,20 @@ The same arithmetic as the numpy reference in :mod:`ecgaudit.metrics._calsuite`
 time, so nothing of size (points x window) or (points x bins) is ever held in memory:
 
 * :func:`exact_lowess` - every point's ``k`` nearest rows, tricube weights normalised to sum
-  1, the weighted mean, the weighted variance (floored at 1e-12) and the local line;
-* :func:`binned_lowess` - the binned grid fit: bin counts, mean scores and label sums in one
-  pass over the rows, then per grid point only the bins inside its window (the numpy path
-  computes every bin and masks those outside) and the two bins cut by its ends.
+  1, the weighted mean, the weighted variance (floored at 1e-12) and the local line (opt-in:
+  ``lowess_fit(..., compiled=True)``; numpy's vectorised ``pow`` makes numpy faster there);
+* :func:`binned_lowess` - the binned grid fit (the default for large groups): bin counts,
+  mean scores and label sums (as ``np.add.reduceat``), the edge pieces' prefix sums read in
+  one pass at the rows needed, then per grid point only the bins inside its window (the
+  numpy path computes every bin and masks those outside) and the two bins cut by its ends.
 
-Sums run left to right instead of numpy's pairwise order and BLAS' blocked dot products, so
-the last bits differ: ``tests/test_lowesskernels.py`` asserts agreement with the numpy path
-to 1e-12 (absolute, or relative for values above 1) on random, tied, separated, tiny and
-large inputs. Windows of radius 0 (at least ``k`` tied scores) are left ``nan`` here and
-replaced by the caller's tie rule, as in the numpy path.
+Sums are numpy's pairwise sums (:func:`_pairwise`, bit for bit ``np.add.reduce``); where
+numpy uses BLAS dot products, or SIMD ``pow``, the last bits differ:
+``tests/test_lowesskernels.py`` asserts agreement with the numpy path to 1e-12 (absolute,
+or relative for values above 1) on random, tied, separated, tiny and large inputs. Windows
+of radius 0 (at least ``k`` tied scores) are left ``nan`` here and replaced by the caller's
+tie rule, as in the numpy path. Each ``split_by_group`` is a counting sort (identical to a
+stable argsort and gather).
 """
 
 from __future__ import annotations
