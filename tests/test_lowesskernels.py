@@ -159,3 +159,16 @@ def test_audit_differs_only_in_lowess_leaves(monkeypatch, tmp_path) -> None:
     docs[1]["metrics"][0]["estimate"] += 1e-15
     docs[1]["extras"]["calibration_suite"][0]["ici"] += 1e-9
     assert len(_compare_tool().compare(*docs)["problems"]) == 2
+
+
+def test_bin_edges_merge_is_union1d() -> None:
+    rng = np.random.default_rng(4)
+    for n in (5000, 20_000, 300_000):
+        for kind in KINDS:
+            x = np.sort(_scores(kind, n, rng))
+            half = 2048
+            mass = (np.arange(half + 1, dtype=np.int64) * n) // half
+            width = np.searchsorted(x, np.linspace(x[0], x[-1], half + 1)[1:-1], side="left")
+            expected = np.union1d(mass, width.astype(np.int64))
+            got = _calsuite._bin_edges(x, 4096)
+            assert got.dtype == expected.dtype and np.array_equal(got, expected)

@@ -158,6 +158,8 @@ def _bin_edges(x: np.ndarray, bins: int) -> np.ndarray:
     half = max(bins // 2, 1)
     mass = (np.arange(half + 1, dtype=np.int64) * n) // half
     width = np.searchsorted(x, np.linspace(x[0], x[-1], half + 1)[1:-1], side="left")
+    if HAVE_NUMBA:  # both sorted: one merge gives np.union1d's result
+        return _kern.merge_unique(mass, width.astype(np.int64))
     return np.union1d(mass, width.astype(np.int64))
 
 

@@ -35,7 +35,7 @@ if HAVE_NUMBA:  # float division by 0 gives inf/nan as in numpy (no Python check
 else:  # pragma: no cover
     _vjit = _vijit = _jit
 
-__all__ = ["bin_sums", "binned_lowess", "exact_lowess", "split_by_group"]
+__all__ = ["bin_sums", "binned_lowess", "exact_lowess", "merge_unique", "split_by_group"]
 
 
 @_ijit
@@ -382,3 +382,21 @@ def split_by_group(codes: np.ndarray, n_groups: int, y: np.ndarray, p: np.ndarra
         ys[j], ps[j] = y[i], p[i]
         start[c] = j + 1
     return ys, ps
+
+
+@_jit
+def merge_unique(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.union1d(a, b)`` of two sorted int64 arrays, by one merge."""
+    out = np.empty(a.size + b.size, dtype=np.int64)
+    i = j = n = 0
+    while i < a.size or j < b.size:
+        if j == b.size or (i < a.size and a[i] <= b[j]):
+            v = a[i]
+            i += 1
+        else:
+            v = b[j]
+            j += 1
+        if n == 0 or out[n - 1] != v:
+            out[n] = v
+            n += 1
+    return out[:n].copy()
