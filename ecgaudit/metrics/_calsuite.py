@@ -39,8 +39,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecgaudit.metrics import _lowesskernels as _kern
+from ecgaudit.metrics._compile import HAVE_NUMBA
 from ecgaudit.metrics._intervals import wilson_ci
 from ecgaudit.metrics._order import stable_order
+from ecgaudit.metrics._quantiles import median_and_quantile, sorted_quantile
 
 __all__ = ["binned_lowess_fit", "calibration_suite", "lowess_fit", "reliability_curve"]
 
@@ -51,6 +54,10 @@ _CHUNK = 1 << 16  # elements per block of the exact fit: stays in the CPU cache
 _BLOCK_ROWS = 32
 #: Default number of bins of the binned grid fit (see the module docstring).
 LOWESS_BINS = 4096
+#: Binned grid fits with the compiled kernel of ``_lowesskernels`` (numba) unless told
+#: otherwise; False runs the numpy reference (same arithmetic, sums in another order: last
+#: bits differ). Exact-window fits use numpy unless ``compiled=True`` (see ``lowess_fit``).
+COMPILED = HAVE_NUMBA
 
 
 def _sorted(y: np.ndarray, p: np.ndarray, assume_sorted: bool
@@ -63,7 +70,8 @@ def _sorted(y: np.ndarray, p: np.ndarray, assume_sorted: bool
 
 
 def lowess_fit(
-    x: np.ndarray, y: np.ndarray, frac: float = 2.0 / 3.0, xvals: np.ndarray | None = None
+    x: np.ndarray, y: np.ndarray, frac: float = 2.0 / 3.0, xvals: np.ndarray | None = None,
+    compiled: bool = False,
 ) -> np.ndarray:
     """Lowess (local linear, tricube, no robustness iterations) of ``y`` on ``x``.
 
@@ -77,6 +85,11 @@ def lowess_fit(
         Share of the points in every local window.
     xvals : ndarray, optional
         Sorted points at which to evaluate (default: ``x`` itself).
+    compiled : bool
+        True: the compiled kernel (``_lowesskernels.exact_lowess``: same arithmetic, numpy's
+        pairwise sums; agrees to 1e-12). Default False: the numpy code below, which
+        is faster here because numpy's ``**`` is vectorised (SIMD ``pow``) and the kernel's
+        per-element ``pow`` is not.
 
     Returns
     -------
@@ -90,6 +103,8 @@ def lowess_fit(
     given = xvals is not None
     xv = x if xvals is None else np.asarray(xvals, dtype=np.float64)
     k = min(max(int(frac * n + 1e-10), 2), n)
+    if compiled:
+        return _tied_windows(x, y, xv, k, _kern.exact_lowess(x, y, xv, k, given))
     mids = (x[: n - k] + x[k:]) / 2.0
     left = np.searchsorted(mids, xv, side="left")
     out = np.empty(xv.size)
@@ -143,6 +158,8 @@ def _bin_edges(x: np.ndarray, bins: int) -> np.ndarray:
     half = max(bins // 2, 1)
     mass = (np.arange(half + 1, dtype=np.int64) * n) // half
     width = np.searchsorted(x, np.linspace(x[0], x[-1], half + 1)[1:-1], side="left")
+    if HAVE_NUMBA:  # both sorted: one merge gives np.union1d's result
+        return _kern.merge_unique(mass, width.astype(np.int64))
     return np.union1d(mass, width.astype(np.int64))
 
 
@@ -166,7 +183,8 @@ def _tricube(loc: np.ndarray, val: np.ndarray, radius: np.ndarray) -> np.ndarray
 
 
 def binned_lowess_fit(
-    x: np.ndarray, y: np.ndarray, frac: float, xvals: np.ndarray, bins: int = LOWESS_BINS
+    x: np.ndarray, y: np.ndarray, frac: float, xvals: np.ndarray, bins: int = LOWESS_BINS,
+    compiled: bool | None = None,
 ) -> np.ndarray:
     """Lowess of ``y`` on ``x`` at ``xvals`` from binned sufficient statistics.
 
@@ -185,6 +203,10 @@ def binned_lowess_fit(
         Sorted points at which to evaluate.
     bins : int
         Largest number of bins.
+    compiled : bool, optional
+        Use the compiled kernel (``_lowesskernels.binned_lowess``: only the bins inside
+        each window, sums in another order); False runs the numpy reference below; None:
+        ``COMPILED``.
 
     Returns
     -------
@@ -197,6 +219,9 @@ def binned_lowess_fit(
     xv = np.asarray(xvals, dtype=np.float64)
     n = x.size
     k = min(max(int(frac * n + 1e-10), 2), n)
+    if COMPILED if compiled is None else compiled:
+        fit = _kern.binned_lowess(x, y, xv, k, _bin_edges(x, bins))
+        return _tied_windows(x, y, xv, k, fit)
     left = np.searchsorted((x[: n - k] + x[k:]) / 2.0, xv, side="left")
     right = left + k
     radius = np.maximum(xv - x[left], x[right - 1] - xv)
@@ -259,7 +284,7 @@ def _smooth_at_points(p: np.ndarray, y: np.ndarray, frac: float, max_exact: int,
     """Smoothed observed rate at every sorted score."""
     if p.size <= max_exact:
         return lowess_fit(p, y, frac)
-    xg = np.unique(np.quantile(p, np.linspace(0.0, 1.0, grid)))
+    xg = np.unique(sorted_quantile(p, np.linspace(0.0, 1.0, grid)))
     return np.interp(p, xg, _grid_fit(p, y, frac, xg, bins))
 
 
@@ -301,12 +326,12 @@ def calibration_suite(
     err = _smooth_at_points(ps, ys, frac, max_exact, grid, lowess_bins)
     err -= ps  # in place: no copies of a large group's rows
     np.abs(err, out=err)
-    return {
-        "ici": float(np.mean(err)),
-        "e50": float(np.median(err)),
-        "e90": float(np.quantile(err, 0.9)),
-        "emax": float(np.max(err)),
-    }
+    ici, emax = float(np.mean(err)), float(np.max(err))
+    if np.isnan(ici):  # a window without two weighted rows: numpy's nan rules
+        return {"ici": ici, "e50": float(np.median(err)), "e90": float(np.quantile(err, 0.9)),
+                "emax": emax}
+    e50, e90 = median_and_quantile(err, 0.9)  # as np.median, np.quantile; reorders err
+    return {"ici": ici, "e50": e50, "e90": e90, "emax": emax}
 
 
 def reliability_curve(
@@ -367,7 +392,7 @@ def reliability_curve(
                          ("observed_ci_low", lo), ("observed_ci_high", hi), ("n", m)):
             out[key].append(float(val))
     if p.size >= 3:
-        xg = np.unique(np.quantile(ps, np.linspace(0.0, 1.0, points)))
+        xg = np.unique(sorted_quantile(ps, np.linspace(0.0, 1.0, points)))
         bins = None if p.size <= max_exact else lowess_bins
         fit = _grid_fit(ps, ys.astype(np.float64), frac, xg, bins)
         out["smooth_p"] = [float(v) for v in xg]

@@ -31,6 +31,8 @@ from ecgaudit.metrics import (
     min_detectable_rate_difference,
     reliability_curve,
 )
+from ecgaudit.metrics._compile import HAVE_NUMBA
+from ecgaudit.metrics._lowesskernels import split_by_group
 from ecgaudit.metrics._order import stable_order
 from ecgaudit.privacy import is_small_cell
 
@@ -129,6 +131,15 @@ def _strata(groupings: Sequence[Grouping], n: int) -> tuple[np.ndarray, np.ndarr
     return cells, rows
 
 
+def _split(codes: np.ndarray, n_groups: int, y: np.ndarray, p: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """``y`` and ``p`` group by group in their order (a compiled counting sort if numba)."""
+    if HAVE_NUMBA:
+        return split_by_group(codes, n_groups, y, p)
+    by_group = _sort_small(codes, n_groups)
+    return y[by_group], p[by_group]
+
+
 def _sort_small(codes: np.ndarray, n_groups: int) -> np.ndarray:
     """``numpy.argsort(codes, kind="stable")``, as a radix sort of a narrow copy."""
     small = np.uint8 if n_groups <= 256 else (np.uint16 if n_groups <= 65536 else np.int64)
@@ -159,8 +170,7 @@ def _task_curves_and_suite(frame: pd.DataFrame, task: str, groupings: Sequence[G
             ys, ps = y_sorted, p_sorted
         else:
             codes = g.codes[strata[1]][cells] if strata is not None else g.codes[order]
-            by_group = _sort_small(codes, len(g.groups))
-            ys, ps = y_sorted[by_group], p_sorted[by_group]
+            ys, ps = _split(codes, len(g.groups), y_sorted, p_sorted)
         for i, name in enumerate(g.groups):
             if is_small_cell(units[g.attribute][i], config.min_cell_size):
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 from importlib import metadata
 from typing import Any
@@ -14,8 +15,9 @@ _DEPENDENCIES = (
 )
 
 
+@functools.cache
 def package_version(name: str) -> str | None:
-    """Return an installed distribution's version, or None."""
+    """Return an installed distribution's version, or None (looked up once per process)."""
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
