@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ecgaudit.metrics import _binfused, _binkernels, _kernels
+from ecgaudit.metrics import _binfused, _binkernels, _binsweep, _kernels
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._calibration import calibration_logit
 from ecgaudit.metrics._fastboot import FastEngine, start_arrays
@@ -199,6 +199,11 @@ class BinnedEngine:
             rows = np.concatenate([by_unit[unit_ptr[u]:unit_ptr[u + 1]] for u in unit_of_slot])
             self.ptr = np.concatenate([[0], np.cumsum(per_unit[unit_of_slot])]).astype(np.int64)
         self.slot_cells = np.ascontiguousarray(self.cells[:, rows])
+        #: Stratum runs of one-row slots: draws and sweeps fused stratum by stratum.
+        runs = None if self.ptr.size else _binsweep.stratum_runs(
+            sampler.slot_start, self.slot_cells, self.width)
+        self.runs = runs or (np.zeros(0, np.int64), np.zeros(0, np.int64),
+                             np.zeros((self.cells.shape[0], 0), np.uint16))
         self.reps = np.stack(self.fine_rep)
         self.thr_array = np.asarray(self.thresholds, dtype=np.float64)
         self.coarse_stack = np.stack(self.coarse_of)
@@ -243,7 +248,7 @@ class BinnedEngine:
         a0, b0 = start_arrays(starts, self.cells.shape[0], self.n_slots)
         _binfused.binned_replicates(
             keys, max(1, min(r, _kernels.n_threads())), self.cap,
-            self.sampler.slot_start, self.sampler.slot_size, self.ptr, self.slot_cells,
+            self.sampler.slot_start, self.sampler.slot_size, self.ptr, self.slot_cells, self.runs,
             self.n_fine * self.width, *self.plan, self.width, self.reps, self.thr_array,
             self.ece_bins, self.refslot, n_s, self.coarse_stack, self.n_coarse, self.x_cal,
             a0, b0, calibration, stats.ints, stats.floats)
