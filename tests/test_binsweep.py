@@ -147,3 +147,31 @@ def test_uniforms_keep_the_unsigned_formula_bit_for_bit() -> None:
     compiled = np.array([_to_unit(v) for v in z[-7:]])
     assert np.array_equal(compiled.view(np.uint64), want[-7:].view(np.uint64))
     assert want.max() < 1.0
+
+
+def test_scan_ranking_counts_stay_exact_past_2_to_the_53() -> None:
+    # counts of ~1e7 per cell: dot products ~1e16, beyond float64's exact integers, so the
+    # scan must take its int64 path; the expected sums are Python integers
+    from ecgaudit.metrics._binkernels import scan_one
+
+    rng = np.random.default_rng(6)
+    nb = 10
+    groups = rng.integers(10**6, 10**7, (2, nb, 2))
+    cells = np.concatenate([groups, groups.sum(0, keepdims=True)]).astype(np.int32)
+    rep = np.linspace(0.05, 0.95, nb)
+    refslot = np.array([-1, 0])
+    ist = np.zeros((9, 2), dtype=np.int64)
+    fst = np.zeros((8, 2))
+    scan_one(cells.reshape(-1), rep, 0.5, 10, refslot, 2, ist, fst)
+
+    def mult(c):  # 2 x (count below the bin) + count in the bin, per label
+        below = np.cumsum(c, axis=0) - c
+        return (2 * below + c).astype(object)
+
+    cohort, ref = mult(cells[2]), mult(cells[0])
+    g = cells[1].astype(object)
+    assert ist[5, 1] == sum(g[:, 0] * cohort[:, 1])  # negatives x cohort positives
+    assert ist[6, 1] == sum(g[:, 1] * cohort[:, 0])
+    assert ist[7, 1] == sum(g[:, 1] * ref[:, 0])
+    assert ist[8, 1] == sum(g[:, 0] * ref[:, 1])
+    assert 2.0 * cells[1].sum() * cells[2].sum() > 2.0**53

@@ -194,7 +194,7 @@ def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
             n_m += 1
     # Stored as float64: integers below 2**53, exact (see _dots).
     mult = np.empty((n_m, 2, nb_real), dtype=np.float64)
-    n_all = 0
+    n_big = 0  # the largest total of a multiplier row: every multiplier is <= 2 n_big
     for src in range(n_s + 1):
         if row_of[src] < 0:
             continue
@@ -210,10 +210,7 @@ def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
             m1[b] = 2 * pbw + x1
             nbw += x0
             pbw += x1
-        if src == allslot:
-            n_all = nbw + pbw
-    # Every dot product is at most n_all * 2 n_all: exact in float64 below 2**53.
-    exact = 2.0 * n_all * n_all < 2.0**53
+        n_big = max(n_big, nbw + pbw)
     ma0 = mult[row_of[allslot], 0]
     ma1 = mult[row_of[allslot], 1]
     for g in range(n_s):
@@ -275,6 +272,8 @@ def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
                     acc, ece, cur, nxt = _ecebins.feed(cb, w, d, acc, ece, cur, nxt, q, rem)
                     cb += w
                     pb += w * y
+        # A group's dot product is at most n_tot * 2 n_big: exact in float64 below 2**53.
+        exact = 2.0 * n_tot * n_big < 2.0**53
         bg_e, bg_c = _dots(cg, ma0, ma1, nb_real, exact)
         ref_x = 0
         ref_y = 0
