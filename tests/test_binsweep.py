@@ -175,3 +175,16 @@ def test_scan_ranking_counts_stay_exact_past_2_to_the_53() -> None:
     assert ist[7, 1] == sum(g[:, 1] * ref[:, 0])
     assert ist[8, 1] == sum(g[:, 0] * ref[:, 1])
     assert 2.0 * cells[1].sum() * cells[2].sum() > 2.0**53
+
+
+def test_replicates_are_the_same_with_and_without_the_stratum_by_stratum_draws(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecgaudit.metrics import _binned
+
+    fused, _ = _engine(2500, 4096, seed=2)
+    monkeypatch.setattr(_binned, "FUSED_CELLS", 0)  # too many cells: the task-by-task sweep
+    plain, _ = _engine(2500, 4096, seed=2)
+    assert fused._binned.runs[0].size > 1 and plain._binned.runs[0].size == 0
+    for row_a, row_b in zip(fused.replicates(range(4)), plain.replicates(range(4))):
+        for a, b in zip(row_a, row_b):
+            assert np.array_equal(a, b, equal_nan=True)

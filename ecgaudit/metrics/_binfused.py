@@ -8,7 +8,8 @@ in the CPU cache; nothing of size ``replicates x cells`` is ever written to memo
 
 The draws are *counted* instead of applied one by one: the picks of a replicate first fill
 a count per sampler slot (one byte each), then one sequential sweep per task adds every
-slot's count to the cells of its rows. The cell counts are the same integers as adding the
+slot's count to the cells of its rows (without patient clusters both steps go stratum by
+stratum, :mod:`ecgaudit.metrics._binsweep`). The cell counts are the same integers as adding the
 picks one at a time (integer sums do not depend on order), so the statistics are
 bit-identical to the unfused path (tested). A slot drawn more than ``cap`` times (255: the
 counts are bytes) keeps its extra draws in an overflow list that is added pick by pick.

@@ -39,6 +39,8 @@ __all__ = ["CAL_FACTOR", "CAL_WIDTH", "BinnedEngine", "QuantisedTask", "quantize
 CAL_FACTOR = 16
 #: ... and only while their rows span at most this much on the logit scale.
 CAL_WIDTH = 0.1
+#: Most stratum cells (all tasks) for the stratum-by-stratum draws (int32: 64 MB per thread).
+FUSED_CELLS = 1 << 24
 
 
 def quantize(p: np.ndarray, threshold: float, bins: int,
@@ -199,8 +201,10 @@ class BinnedEngine:
             rows = np.concatenate([by_unit[unit_ptr[u]:unit_ptr[u + 1]] for u in unit_of_slot])
             self.ptr = np.concatenate([[0], np.cumsum(per_unit[unit_of_slot])]).astype(np.int64)
         self.slot_cells = np.ascontiguousarray(self.cells[:, rows])
-        #: Stratum runs of one-row slots: draws and sweeps fused stratum by stratum.
-        runs = None if self.ptr.size else _binsweep.stratum_runs(
+        #: Stratum runs of one-row slots: draws and sweeps fused stratum by stratum (their
+        #: cells of all tasks at once, per thread: only while they stay under 64 MB).
+        small = self.cells.shape[0] * base.n_fine * self.width <= FUSED_CELLS
+        runs = None if self.ptr.size or not small else _binsweep.stratum_runs(
             sampler.slot_start, self.slot_cells, self.width)
         self.runs = runs or (np.zeros(0, np.int64), np.zeros(0, np.int64),
                              np.zeros((self.cells.shape[0], 0), np.uint16))
