@@ -208,6 +208,8 @@ class BinnedEngine:
             sampler.slot_start, self.slot_cells, self.width)
         self.runs = runs or (np.zeros(0, np.int64), np.zeros(0, np.int64),
                              np.zeros((self.cells.shape[0], 0), np.uint16))
+        if runs is not None:  # the runs' relative codes replace the slots' cells
+            self.slot_cells = np.zeros((self.cells.shape[0], 0), dtype=np.int32)
         self.reps = np.stack(self.fine_rep)
         self.thr_array = np.asarray(self.thresholds, dtype=np.float64)
         self.coarse_stack = np.stack(self.coarse_of)

@@ -52,15 +52,16 @@ def stratum_runs(slot_start: np.ndarray, slot_cells: np.ndarray,
     if not np.array_equal(slot_start[first], first):
         return None
     bounds = np.r_[first, n].astype(np.int64)
-    stratum = slot_cells // width
-    run_of = np.repeat(np.arange(first.size), np.diff(bounds))
-    run_stratum = stratum[0, first].astype(np.int64)
-    if not (stratum == run_stratum[run_of][None, :]).all():
-        return None
+    run_stratum = (slot_cells[0, first] // width).astype(np.int64)
     if np.unique(run_stratum).size != run_stratum.size:
         return None
-    dtype = np.uint16 if width <= 1 << 16 else np.int32
-    codes = np.ascontiguousarray((slot_cells - stratum * width).astype(dtype))
+    base = np.repeat((run_stratum * width).astype(slot_cells.dtype), np.diff(bounds))
+    codes = np.empty(slot_cells.shape, dtype=np.uint16 if width <= 1 << 16 else np.int32)
+    for t in range(slot_cells.shape[0]):  # task by task: a few row-length temporaries
+        rel = slot_cells[t] - base
+        if rel.min() < 0 or rel.max() >= width:  # a row outside its run's stratum
+            return None
+        codes[t] = rel
     return bounds, run_stratum, codes
 
 
