@@ -1,8 +1,9 @@
 """The binned replicates' fused draw-and-sweep kernel and the exact-integer helpers it uses.
 
 Each kernel is checked against an independent numpy reference: the numpy sampler's row
-weights summed into cells with ``np.bincount``, plain integer dot products, group cells as
-sums of stratum cells, and the unsigned-integer formula of the uniforms.
+weights summed into cells with ``np.bincount``, group cells as sums of stratum cells, the
+ranking counts as Python-integer dot products, and the unsigned-integer formula of the
+uniforms.
 """
 
 from __future__ import annotations
@@ -105,19 +106,6 @@ def test_clustered_slots_keep_the_row_by_row_sweep() -> None:
     assert ev._binned.runs[0].size == 0
 
 
-@pytest.mark.parametrize("exact", [True, False])
-def test_ranking_dot_products_are_the_integer_dot_products(exact: bool) -> None:
-    from ecgaudit.metrics._binkernels import _dots
-
-    rng = np.random.default_rng(3)
-    nb = 1000
-    cg = rng.integers(0, 3000, 2 * nb).astype(np.int32)
-    m0 = rng.integers(0, 2 * 10**6, nb)
-    m1 = rng.integers(0, 2 * 10**6, nb)
-    got = _dots(cg, m0.astype(np.float64), m1.astype(np.float64), nb, exact)
-    assert got == (int(cg[1::2].astype(np.int64) @ m0), int(cg[0::2].astype(np.int64) @ m1))
-
-
 def test_group_cells_are_sums_of_their_strata_on_a_dirty_buffer() -> None:
     from ecgaudit.metrics._binkernels import marginal_plan, marginalize_one
 
@@ -150,8 +138,8 @@ def test_uniforms_keep_the_unsigned_formula_bit_for_bit() -> None:
 
 
 def test_scan_ranking_counts_stay_exact_past_2_to_the_53() -> None:
-    # counts of ~1e7 per cell: dot products ~1e16, beyond float64's exact integers, so the
-    # scan must take its int64 path; the expected sums are Python integers
+    # counts of ~1e7 per cell: dot products ~1e16, beyond float64's exact integers; the
+    # expected sums are Python integers
     from ecgaudit.metrics._binkernels import scan_one
 
     rng = np.random.default_rng(6)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from ecgaudit.metrics import _ecebins
-from ecgaudit.metrics._compile import _fjit
 from ecgaudit.metrics._kernels import _jit, _pjit, prange
 
 __all__ = [
@@ -148,32 +147,6 @@ def binned_scan(cells, rep, thr, bins, refslot, allslot, ist_out, fst_out):
         scan_one(cells[r], rep, thr, bins, refslot, allslot, ist_out[r], fst_out[r])
 
 
-@_fjit
-def _fdots(cg, m0, m1, nb):
-    # Integer-valued doubles whose sums stay below 2**53: exact in any order, so the
-    # reassociation that lets this loop vectorise changes no bit.
-    s1 = 0.0
-    s0 = 0.0
-    for b in range(nb):
-        s1 += np.float64(cg[2 * b + 1]) * m0[b]
-        s0 += np.float64(cg[2 * b]) * m1[b]
-    return s1, s0
-
-
-@_jit
-def _dots(cg, m0, m1, nb, exact):
-    """``(sum_b pos_b m0_b, sum_b neg_b m1_b)`` of cells ``cg`` as exact int64."""
-    if exact:
-        s1, s0 = _fdots(cg, m0, m1, nb)
-        return np.int64(s1), np.int64(s0)
-    i1 = 0
-    i0 = 0
-    for b in range(nb):
-        i1 += np.int64(cg[2 * b + 1]) * np.int64(m0[b])
-        i0 += np.int64(cg[2 * b]) * np.int64(m1[b])
-    return i1, i0
-
-
 @_jit
 def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
     """:func:`binned_scan` of one replicate: ``ist_out`` (9, S), ``fst_out`` (8, S)."""
@@ -192,9 +165,7 @@ def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
         if src >= 0 and row_of[src] < 0:
             row_of[src] = n_m
             n_m += 1
-    # Stored as float64: integers below 2**53, exact (see _dots).
-    mult = np.empty((n_m, 2, nb_real), dtype=np.float64)
-    n_big = 0  # the largest total of a multiplier row: every multiplier is <= 2 n_big
+    mult = np.empty((n_m, 2, nb_real), dtype=np.int64)
     for src in range(n_s + 1):
         if row_of[src] < 0:
             continue
@@ -210,9 +181,6 @@ def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
             m1[b] = 2 * pbw + x1
             nbw += x0
             pbw += x1
-        n_big = max(n_big, nbw + pbw)
-    ma0 = mult[row_of[allslot], 0]
-    ma1 = mult[row_of[allslot], 1]
     for g in range(n_s):
         cg = c[g * 2 * nb:(g + 1) * 2 * nb]  # a view: indices from range() vectorise
         ref = refslot[g]
@@ -236,6 +204,10 @@ def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
         u2 = 0
         tp = 0
         flagged = 0
+        bg_c = 0
+        bg_e = 0
+        ref_x = 0
+        ref_y = 0
         sum_p = 0.0
         sq = 0.0
         ap = 0.0
@@ -272,13 +244,17 @@ def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
                     acc, ece, cur, nxt = _ecebins.feed(cb, w, d, acc, ece, cur, nxt, q, rem)
                     cb += w
                     pb += w * y
-        # A group's dot product is at most n_tot * 2 n_big: exact in float64 below 2**53.
-        exact = 2.0 * n_tot * n_big < 2.0**53
-        bg_e, bg_c = _dots(cg, ma0, ma1, nb_real, exact)
-        ref_x = 0
-        ref_y = 0
+        ma0 = mult[row_of[allslot], 0]
+        ma1 = mult[row_of[allslot], 1]
+        for b in range(nb_real):
+            bg_e += np.int64(cg[2 * b + 1]) * ma0[b]
+            bg_c += np.int64(cg[2 * b]) * ma1[b]
         if ref >= 0:
-            ref_x, ref_y = _dots(cg, mult[row_of[ref], 0], mult[row_of[ref], 1], nb_real, exact)
+            mr0 = mult[row_of[ref], 0]
+            mr1 = mult[row_of[ref], 1]
+            for b in range(nb_real):
+                ref_x += np.int64(cg[2 * b + 1]) * mr0[b]
+                ref_y += np.int64(cg[2 * b]) * mr1[b]
         ist_out[2, g] = tp
         ist_out[3, g] = flagged
         ist_out[4, g] = u2

@@ -1,8 +1,7 @@
 """numba's decorators as the kernels use them (identity functions without numba).
 
 ``_jit`` compiles a kernel (cached on disk, GIL released), ``_ijit`` a helper inlined into
-its callers, ``_pjit`` a kernel with parallel ``prange`` loops, ``_fjit`` one with fast-math
-flags (only for sums of integer-valued floats below 2**53, exact in any order). Without numba
+its callers, ``_pjit`` a kernel with parallel ``prange`` loops. Without numba
 (``HAVE_NUMBA`` False) they return the plain Python function and ``prange`` is ``range``.
 """
 
@@ -20,8 +19,6 @@ try:  # pragma: no cover - exercised in both environments by the test suite's CI
     _jit = numba.njit(cache=_CACHE, nogil=True)
     _ijit = numba.njit(cache=_CACHE, nogil=True, inline="always")
     _pjit = numba.njit(cache=_CACHE, nogil=True, parallel=True)
-    # fastmath: only for exact integer-valued float sums (order cannot change a bit).
-    _fjit = numba.njit(cache=_CACHE, nogil=True, fastmath=True)
     prange = numba.prange
 except ImportError:  # pragma: no cover
     HAVE_NUMBA = False
@@ -30,7 +27,7 @@ except ImportError:  # pragma: no cover
     def _jit(f):  # type: ignore[no-untyped-def]
         return f
 
-    _pjit = _ijit = _fjit = _jit
+    _pjit = _ijit = _jit
     prange = range
 
 
