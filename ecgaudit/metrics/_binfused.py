@@ -8,7 +8,8 @@ in the CPU cache; nothing of size ``replicates x cells`` is ever written to memo
 
 The draws are *counted* instead of applied one by one: the picks of a replicate first fill
 a count per sampler slot (one byte each), then one sequential sweep per task adds every
-slot's count to the cells of its rows. The cell counts are the same integers as adding the
+slot's count to the cells of its rows (without patient clusters both steps go stratum by
+stratum, :mod:`ecgaudit.metrics._binsweep`). The cell counts are the same integers as adding the
 picks one at a time (integer sums do not depend on order), so the statistics are
 bit-identical to the unfused path (tested). A slot drawn more than ``cap`` times (255: the
 counts are bytes) keeps its extra draws in an overflow list that is added pick by pick.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecgaudit.metrics._binkernels import coarsen_one, marginalize_one, scan_one
+from ecgaudit.metrics._binsweep import draw_sweep
 from ecgaudit.metrics._drawkernels import pick
 from ecgaudit.metrics._kernels import _jit, _pjit, prange
 from ecgaudit.metrics._newton import fit_weighted
@@ -30,14 +32,16 @@ CAP = 255
 
 
 @_pjit
-def binned_replicates(keys, n_chunks, cap, slot_start, slot_size, ptr, codes, n_cells, kinds,
-                      srcs, dsts, width, reps, thr, ece_bins, refslot, allslot, coarse_of, n_coarse,
-                      x_cal, a0, b0, calibration, ist_out, fst_out):
+def binned_replicates(keys, n_chunks, cap, slot_start, slot_size, ptr, codes, runs, n_cells,
+                      kinds, srcs, dsts, width, reps, thr, ece_bins, refslot, allslot, coarse_of,
+                      n_coarse, x_cal, a0, b0, calibration, ist_out, fst_out):
     """Statistics of replicates ``keys`` of every task; ``n_chunks`` threads' worth of work.
 
     ``codes[t, i]`` is the (stratum, bin, label) cell of task ``t`` of the ``i``-th row in
     slot order (``ptr`` the CSR row ranges of the slots, empty for one row per slot), of
-    ``n_cells`` cells per task.
+    ``n_cells`` cells per task. ``runs`` is ``(bounds, run_stratum, rel_codes)`` of
+    :func:`ecgaudit.metrics._binsweep.stratum_runs` (one row per slot) or three empty arrays:
+    with runs, the draws and sweeps go stratum by stratum (:func:`~._binsweep.draw_sweep`).
     ``kinds, srcs, dsts`` is the plan of
     :func:`ecgaudit.metrics._binkernels.marginal_plan`; ``reps[t]`` the bins' scores;
     ``coarse_of[t]`` the coarse bin of each bin and ``x_cal[t]`` the coarse bins' covariate;
@@ -48,14 +52,25 @@ def binned_replicates(keys, n_chunks, cap, slot_start, slot_size, ptr, codes, n_
     n_t = codes.shape[0]
     n_units = slot_size.size
     n_s = ist_out.shape[3]
+    bounds, run_stratum, rel = runs
+    fused = bounds.size > 0
     for ch in prange(n_chunks):
         cnt = np.empty(n_units, dtype=np.uint8)
         ovf = np.empty(n_units, dtype=np.int64)
         acc = np.empty(n_cells, dtype=np.int32)
+        all_acc = np.zeros(n_t * n_cells if fused else 0, dtype=np.int32)
         cells = np.empty((n_s + 1) * width, dtype=np.int32)
         coarse = np.empty(n_s * n_coarse * 2, dtype=np.int32)
         for r in range(ch * n_r // n_chunks, (ch + 1) * n_r // n_chunks):
             key = keys[r]
+            if fused:
+                draw_sweep(key, cap, bounds, run_stratum, rel, width, n_cells, cnt, ovf, all_acc)
+                for t in range(n_t):
+                    _finish_task(all_acc[t * n_cells:(t + 1) * n_cells], t, r, kinds, srcs,
+                                 dsts, width, reps, thr, ece_bins, refslot, allslot, coarse_of,
+                                 n_coarse, x_cal, a0, b0, calibration, ist_out, fst_out, cells,
+                                 coarse)
+                continue
             cnt[:] = 0
             n_ovf = 0
             for j in range(n_units):
@@ -84,16 +99,27 @@ def binned_replicates(keys, n_chunks, cap, slot_start, slot_size, ptr, codes, n_
                     for e in range(n_ovf):
                         for i in range(ptr[ovf[e]], ptr[ovf[e] + 1]):
                             acc[np.uint64(ct[i])] += 1
-                marginalize_one(acc, kinds, srcs, dsts, width, cells)
-                ist = ist_out[t, r]
-                fst = fst_out[t, r]
-                scan_one(cells, reps[t], thr[t], ece_bins, refslot, allslot, ist, fst)
-                if not calibration:
-                    fst[4, :] = np.nan
-                    fst[5, :] = np.nan
-                    continue
-                coarsen_one(cells, n_s, coarse_of[t], n_coarse, coarse)
-                fit_cells(coarse, n_coarse, x_cal[t], a0[t], b0[t], fst[4], fst[5])
+                _finish_task(acc, t, r, kinds, srcs, dsts, width, reps, thr, ece_bins, refslot,
+                             allslot, coarse_of, n_coarse, x_cal, a0, b0, calibration, ist_out,
+                             fst_out, cells, coarse)
+
+
+@_jit
+def _finish_task(acc, t, r, kinds, srcs, dsts, width, reps, thr, ece_bins, refslot, allslot,
+                 coarse_of, n_coarse, x_cal, a0, b0, calibration, ist_out, fst_out, cells,
+                 coarse):
+    # Task t of replicate r from its stratum cells: group cells, scan, recalibration fit.
+    n_s = ist_out.shape[3]
+    marginalize_one(acc, kinds, srcs, dsts, width, cells)
+    ist = ist_out[t, r]
+    fst = fst_out[t, r]
+    scan_one(cells, reps[t], thr[t], ece_bins, refslot, allslot, ist, fst)
+    if not calibration:
+        fst[4, :] = np.nan
+        fst[5, :] = np.nan
+        return
+    coarsen_one(cells, n_s, coarse_of[t], n_coarse, coarse)
+    fit_cells(coarse, n_coarse, x_cal[t], a0[t], b0[t], fst[4], fst[5])
 
 
 @_jit

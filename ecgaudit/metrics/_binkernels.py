@@ -36,14 +36,23 @@ def aggregate_cells(W, cells, out):
 @_jit
 def marginalize_one(src0, kinds, srcs, dsts, width, dst):
     """Group cells of one replicate from its stratum cells (see :func:`marginalize`)."""
-    dst[:] = 0
+    n_dst = dst.size // width
+    seen = np.zeros(n_dst, dtype=np.bool_)  # a slot's first step copies (no zeroing pass)
     for step in range(kinds.size):
         d0 = dsts[step] * width
         s0 = srcs[step] * width
         out = dst[d0:d0 + width]  # views: indices from range() vectorise (no wraparound)
         src = src0[s0:s0 + width] if kinds[step] == 0 else dst[s0:s0 + width]
-        for c in range(width):
-            out[c] += src[c]
+        if seen[dsts[step]]:
+            for c in range(width):
+                out[c] += src[c]
+        else:
+            seen[dsts[step]] = True
+            for c in range(width):
+                out[c] = src[c]
+    for k in range(n_dst):
+        if not seen[k]:
+            dst[k * width:(k + 1) * width] = 0
 
 
 @_pjit

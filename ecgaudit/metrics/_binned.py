@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ecgaudit.metrics import _binfused, _binkernels, _kernels
+from ecgaudit.metrics import _binfused, _binkernels, _binsweep, _kernels
 from ecgaudit.metrics._bootsample import Sampler
 from ecgaudit.metrics._calibration import calibration_logit
 from ecgaudit.metrics._fastboot import FastEngine, start_arrays
@@ -39,6 +39,8 @@ __all__ = ["CAL_FACTOR", "CAL_WIDTH", "BinnedEngine", "QuantisedTask", "quantize
 CAL_FACTOR = 16
 #: ... and only while their rows span at most this much on the logit scale.
 CAL_WIDTH = 0.1
+#: Most stratum cells (all tasks) for the stratum-by-stratum draws (int32: 64 MB per thread).
+FUSED_CELLS = 1 << 24
 
 
 def quantize(p: np.ndarray, threshold: float, bins: int,
@@ -199,6 +201,15 @@ class BinnedEngine:
             rows = np.concatenate([by_unit[unit_ptr[u]:unit_ptr[u + 1]] for u in unit_of_slot])
             self.ptr = np.concatenate([[0], np.cumsum(per_unit[unit_of_slot])]).astype(np.int64)
         self.slot_cells = np.ascontiguousarray(self.cells[:, rows])
+        #: Stratum runs of one-row slots: draws and sweeps fused stratum by stratum (their
+        #: cells of all tasks at once, per thread: only while they stay under 64 MB).
+        small = self.cells.shape[0] * base.n_fine * self.width <= FUSED_CELLS
+        runs = None if self.ptr.size or not small else _binsweep.stratum_runs(
+            sampler.slot_start, self.slot_cells, self.width)
+        self.runs = runs or (np.zeros(0, np.int64), np.zeros(0, np.int64),
+                             np.zeros((self.cells.shape[0], 0), np.uint16))
+        if runs is not None:  # the runs' relative codes replace the slots' cells
+            self.slot_cells = np.zeros((self.cells.shape[0], 0), dtype=np.int32)
         self.reps = np.stack(self.fine_rep)
         self.thr_array = np.asarray(self.thresholds, dtype=np.float64)
         self.coarse_stack = np.stack(self.coarse_of)
@@ -243,7 +254,7 @@ class BinnedEngine:
         a0, b0 = start_arrays(starts, self.cells.shape[0], self.n_slots)
         _binfused.binned_replicates(
             keys, max(1, min(r, _kernels.n_threads())), self.cap,
-            self.sampler.slot_start, self.sampler.slot_size, self.ptr, self.slot_cells,
+            self.sampler.slot_start, self.sampler.slot_size, self.ptr, self.slot_cells, self.runs,
             self.n_fine * self.width, *self.plan, self.width, self.reps, self.thr_array,
             self.ece_bins, self.refslot, n_s, self.coarse_stack, self.n_coarse, self.x_cal,
             a0, b0, calibration, stats.ints, stats.floats)

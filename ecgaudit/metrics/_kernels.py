@@ -34,8 +34,8 @@ __all__ = ["F_STATS", "HAVE_NUMBA", "I_STATS", "n_threads", "task_stats"]
 
 #: Modules whose kernels call each other's (see :func:`_drop_stale_cache`).
 KERNEL_MODULES = ("_kernels", "_compile", "_hashrng", "_newton", "_ecebins", "_drawkernels",
-                  "_binkernels", "_binfused", "_contkernels", "_survconc", "_survkernel",
-                  "_pairkernel", "_cellboot")
+                  "_binkernels", "_binsweep", "_binfused", "_contkernels", "_survconc",
+                  "_survkernel", "_pairkernel", "_cellboot", "_lowesskernels")
 
 #: The sufficient-statistics layout of :mod:`ecgaudit.metrics._suffstats` (re-exported).
 I_STATS, F_STATS = _suffstats.I_STATS, _suffstats.F_STATS
