@@ -25,7 +25,7 @@ from ecgaudit.metrics._drawkernels import pick
 from ecgaudit.metrics._kernels import _jit, _pjit, prange
 from ecgaudit.metrics._newton import fit_weighted
 
-__all__ = ["CAP", "binned_replicates", "fit_cells", "fit_coarse"]
+__all__ = ["CAP", "binned_replicates", "finish_task", "fit_cells", "fit_coarse"]
 
 #: Draws of one slot counted in its byte; further draws go to the overflow list.
 CAP = 255
@@ -66,7 +66,7 @@ def binned_replicates(keys, n_chunks, cap, slot_start, slot_size, ptr, codes, ru
             if fused:
                 draw_sweep(key, cap, bounds, run_stratum, rel, width, n_cells, cnt, ovf, all_acc)
                 for t in range(n_t):
-                    _finish_task(all_acc[t * n_cells:(t + 1) * n_cells], t, r, kinds, srcs,
+                    finish_task(all_acc[t * n_cells:(t + 1) * n_cells], t, r, kinds, srcs,
                                  dsts, width, reps, thr, ece_bins, refslot, allslot, coarse_of,
                                  n_coarse, x_cal, a0, b0, calibration, ist_out, fst_out, cells,
                                  coarse)
@@ -99,16 +99,20 @@ def binned_replicates(keys, n_chunks, cap, slot_start, slot_size, ptr, codes, ru
                     for e in range(n_ovf):
                         for i in range(ptr[ovf[e]], ptr[ovf[e] + 1]):
                             acc[np.uint64(ct[i])] += 1
-                _finish_task(acc, t, r, kinds, srcs, dsts, width, reps, thr, ece_bins, refslot,
+                finish_task(acc, t, r, kinds, srcs, dsts, width, reps, thr, ece_bins, refslot,
                              allslot, coarse_of, n_coarse, x_cal, a0, b0, calibration, ist_out,
                              fst_out, cells, coarse)
 
 
 @_jit
-def _finish_task(acc, t, r, kinds, srcs, dsts, width, reps, thr, ece_bins, refslot, allslot,
+def finish_task(acc, t, r, kinds, srcs, dsts, width, reps, thr, ece_bins, refslot, allslot,
                  coarse_of, n_coarse, x_cal, a0, b0, calibration, ist_out, fst_out, cells,
                  coarse):
-    # Task t of replicate r from its stratum cells: group cells, scan, recalibration fit.
+    """Task ``t`` of replicate ``r`` from its stratum cells ``acc``: group cells, scan, fit.
+
+    The per-replicate tail shared by the row draws here and the cell draws of
+    :mod:`ecgaudit.metrics._cellboot`; ``cells`` and ``coarse`` are the thread's buffers.
+    """
     n_s = ist_out.shape[3]
     marginalize_one(acc, kinds, srcs, dsts, width, cells)
     ist = ist_out[t, r]

@@ -19,12 +19,9 @@ binomial probabilities); larger ones search outward from the mode, alternating s
 at O(sqrt(variance)) steps).
 
 The replicate's counts then go through the binned mode's per-replicate steps
-(:func:`~ecgaudit.metrics._binkernels.marginalize_one`,
-:func:`~ecgaudit.metrics._binkernels.scan_one`,
-:func:`~ecgaudit.metrics._binkernels.coarsen_one` and
-:func:`~ecgaudit.metrics._binfused.fit_cells`). With ``counts`` given instead (a summary's
-replicate columns, e.g. the sites' patient-hashed Poisson weights), the same kernel uses
-them as the replicate's cell counts.
+(:func:`ecgaudit.metrics._binfused.finish_task`: group cells, scan, recalibration fit).
+With ``counts`` given instead (a summary's replicate columns, e.g. the sites'
+patient-hashed Poisson weights), the same kernel uses them as the replicate's cell counts.
 """
 
 from __future__ import annotations
@@ -33,8 +30,7 @@ import math
 
 import numpy as np
 
-from ecgaudit.metrics._binfused import fit_cells
-from ecgaudit.metrics._binkernels import coarsen_one, marginalize_one, scan_one
+from ecgaudit.metrics._binfused import finish_task
 from ecgaudit.metrics._compile import _ijit, _jit, _pjit, prange
 from ecgaudit.metrics._drawkernels import _counter, _mix64, _to_unit
 
@@ -171,13 +167,6 @@ def cell_replicates(keys, counts, n_chunks, task_lo, bounds, n, code, n_cells, k
                 acc[:] = 0
                 for c in range(task_lo[t], task_lo[t + 1]):
                     acc[code[c]] += drawn[c]
-                marginalize_one(acc, kinds, srcs, dsts, width, cells)
-                ist = ist_out[t, r]
-                fst = fst_out[t, r]
-                scan_one(cells, reps[t], thr[t], ece_bins, refslot, allslot, ist, fst)
-                if not calibration:
-                    fst[4, :] = np.nan
-                    fst[5, :] = np.nan
-                    continue
-                coarsen_one(cells, n_s, coarse_of[t], n_coarse, coarse)
-                fit_cells(coarse, n_coarse, x_cal[t], a0[t], b0[t], fst[4], fst[5])
+                finish_task(acc, t, r, kinds, srcs, dsts, width, reps, thr, ece_bins, refslot,
+                            allslot, coarse_of, n_coarse, x_cal, a0, b0, calibration, ist_out,
+                            fst_out, cells, coarse)
