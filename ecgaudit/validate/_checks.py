@@ -406,5 +406,7 @@ def prepare(predictions: InputTable, config: AuditConfig,
     if problems:
         raise ValidationError(problems)
     keep = [c for c in frame.columns if c not in (ROW_PRED, ROW_META)]
-    result = pd.concat([frame[keep].reset_index(drop=True), pd.DataFrame(out)], axis=1)
+    # copy=False: the checked arrays (often views of the input columns) are not copied.
+    result = pd.concat([frame[keep].reset_index(drop=True), pd.DataFrame(out, copy=False)],
+                       axis=1)
     return PreparedData(frame=result, n_unmatched_metadata=extra)
