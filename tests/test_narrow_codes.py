@@ -1,5 +1,5 @@
-"""Narrow cohort codes (issue 17, memory of the pooled 10^7-row audit): same values, same
-audit."""
+"""Memory of the pooled 10^7-row audit (issue 17): narrow cohort codes keep their values and
+the audit; categorical ages validate and band as their values."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import ecgaudit.pipeline._audit as audit_module
 from ecgaudit.cohort import build_cohort, narrow_codes
 from ecgaudit.config import parse_config
+from ecgaudit.errors import InputError
+from ecgaudit.pipeline import audit
 from ecgaudit.pipeline._fromsummaries import audit_summaries
 from ecgaudit.pipeline._summaries import summarize
 from tests.test_summaries import cohort, config
@@ -50,3 +53,31 @@ def test_pooled_audit_is_the_same_with_narrow_codes(monkeypatch) -> None:
     pd.testing.assert_frame_equal(got.disparities, want.disparities)
     # JSON text: NaN (no estimate) equals NaN there, unlike in a dict comparison
     assert json.dumps(got.extras, sort_keys=True) == json.dumps(want.extras, sort_keys=True)
+
+
+def _age_frame(ages: list) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    n = len(ages)
+    return pd.DataFrame({"age": pd.Series(ages, dtype=object),
+                         "y": rng.integers(0, 2, n), "p": rng.random(n)})
+
+
+AGE_CFG = {"tasks": [{"name": "t", "label": "y", "score": "p"}],
+           "attributes": {"age": {"kind": "age"}}, "threshold": {"rule": "fixed", "value": 0.5}}
+
+
+def test_categorical_ages_validate_and_band_as_their_values() -> None:
+    ages = [30.0, 45.5, None, 81.0, 30.0, 66.0] * 40
+    plain = _age_frame(ages)
+    cat = plain.assign(age=plain["age"].astype("category"))
+    a, b = audit(plain, AGE_CFG), audit(cat, AGE_CFG)
+    assert "Unknown" in set(a.metrics.group)
+    pd.testing.assert_frame_equal(a.metrics, b.metrics)
+    bad = _age_frame(["41", "abc", "300", None] * 30)
+    errors = []
+    for frame in (bad, bad.assign(age=bad["age"].astype("category"))):
+        with pytest.raises(InputError) as e:
+            audit(frame, AGE_CFG)
+        errors.append(str(e.value))
+    assert "abc" in errors[0] and "300" in errors[0]
+    assert errors[0] == errors[1]  # the same problems, rows and hints

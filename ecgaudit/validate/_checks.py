@@ -286,6 +286,13 @@ def _distinct_text(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     tuple of ndarray
         Row codes and the rendered texts: row ``i`` renders as ``texts[codes[i]]``.
     """
+    if isinstance(values.dtype, pd.CategoricalDtype):  # each category rendered as its rows
+        cats = values.cat.categories.to_numpy(dtype=object)
+        rendered = np.array(["" if pd.isna(v) else str(v).strip() for v in cats] + [""],
+                            dtype=object)
+        codes = values.cat.codes.to_numpy().astype(np.intp)
+        codes[codes < 0] = cats.size  # missing rows: ""
+        return codes, rendered
     raw = values.to_numpy()
     if not isinstance(values.dtype, np.dtype) or (
             raw.dtype == object and pd.api.types.infer_dtype(raw, skipna=True) != "string"):
