@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgaudit.cohort import Cohort, Grouping, build_cohort
+from ecgaudit.cohort import Cohort, Grouping, build_cohort, narrow_codes
 from ecgaudit.config import AuditConfig, load_config, parse_config
 from ecgaudit.disparity import adjust_pvalues, compare_many
 from ecgaudit.io import InputTable, read_table
@@ -175,6 +175,8 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
                   else bootstrap_step(config, len(frame), len(binary_part(config).tasks)))
     steps.next()
     cohort = build_cohort(frame, config)
+    if replicates is not None:  # pooled summaries (10^7+ pseudo-rows): 1-2-byte codes
+        cohort = narrow_codes(cohort)
     steps.next()
     if is_survival(config):  # time-to-event tasks: pipeline/_survival.py
         result = run_survival(prepared, cohort, config, inputs, provenance)

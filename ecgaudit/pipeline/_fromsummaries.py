@@ -129,9 +129,10 @@ def _expand(cells: pd.DataFrame, strata_cols: list[str], tasks: list[str],
 
 
 def _repeat(values: np.ndarray, n: np.ndarray) -> Any:
-    """``np.repeat(values, n)``; text as a categorical (codes, not one object per ECG)."""
-    if values.dtype != object:
-        return np.repeat(values, n)
+    """``np.repeat(values, n)`` as a categorical: 1-byte codes, not an object or float per ECG.
+
+    The cohort stage reads a categorical as it reads the raw values (ages from their text).
+    """
     codes, uniques = pd.factorize(values)
     small = np.int8 if uniques.size < 128 else np.int32
     return pd.Categorical.from_codes(np.repeat(codes.astype(small), n), uniques)

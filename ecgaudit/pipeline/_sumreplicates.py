@@ -64,6 +64,9 @@ class CellReplicates:
         self._engine = CellEngine(mapped, codes, [len(g.groups) for g in session.groupings],
                                   [g.reference for g in session.groupings], seed=seed,
                                   clip=clip, ece_bins=ece_bins, starts=ev.starts)
+        # The point estimates are in: the session's per-row strata (int64, 8 bytes per ECG)
+        # are not needed again (the replicates come from the cells).
+        session._strata = None
 
     def block_size(self, n_boot: int) -> int:
         """Replicates per :meth:`replicates` call (no row weights: large blocks)."""

@@ -286,6 +286,13 @@ def _distinct_text(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     tuple of ndarray
         Row codes and the rendered texts: row ``i`` renders as ``texts[codes[i]]``.
     """
+    if isinstance(values.dtype, pd.CategoricalDtype):  # each category rendered as its rows
+        cats = values.cat.categories.to_numpy(dtype=object)
+        rendered = np.array(["" if pd.isna(v) else str(v).strip() for v in cats] + [""],
+                            dtype=object)
+        codes = values.cat.codes.to_numpy().astype(np.intp)
+        codes[codes < 0] = cats.size  # missing rows: ""
+        return codes, rendered
     raw = values.to_numpy()
     if not isinstance(values.dtype, np.dtype) or (
             raw.dtype == object and pd.api.types.infer_dtype(raw, skipna=True) != "string"):
@@ -406,5 +413,7 @@ def prepare(predictions: InputTable, config: AuditConfig,
     if problems:
         raise ValidationError(problems)
     keep = [c for c in frame.columns if c not in (ROW_PRED, ROW_META)]
-    result = pd.concat([frame[keep].reset_index(drop=True), pd.DataFrame(out)], axis=1)
+    # copy=False: the checked arrays (often views of the input columns) are not copied.
+    result = pd.concat([frame[keep].reset_index(drop=True), pd.DataFrame(out, copy=False)],
+                       axis=1)
     return PreparedData(frame=result, n_unmatched_metadata=extra)
