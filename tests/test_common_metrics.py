@@ -169,6 +169,14 @@ def test_calibration_reason_is_the_same_on_every_path(case: str, reason: str,
             assert values[metric].reason == reason, (path, metric)
 
 
+def _same(value: float, expected: float, name: str, rtol: float, atol: float) -> None:
+    """Both undefined (nan), or equal to the reference within ``rtol`` / ``atol``."""
+    if math.isnan(expected):
+        assert math.isnan(value), name
+    else:
+        assert value == pytest.approx(expected, rel=rtol, abs=atol), name
+
+
 def _weighted(engine: str, y: np.ndarray, p: np.ndarray, w: np.ndarray,
               bins: int | None = None) -> np.ndarray:
     tasks, groupings = _one_group(y, p)
@@ -191,10 +199,7 @@ def test_binary_zero_and_repeat_weights(case: str, engine: str) -> None:
     for spec in BINARY:
         expected = spec.reference(yr, pr, THRESHOLD)
         value = got[EXTENDED_INDEX[spec.name]]
-        if math.isnan(expected):
-            assert math.isnan(value), spec.name
-        else:
-            assert value == pytest.approx(expected, rel=1e-7, abs=1e-9), spec.name
+        _same(value, expected, spec.name, rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -211,10 +216,7 @@ def test_binned_engine_against_reference_on_quantised_scores(case: str, engine: 
         else:
             expected = spec.reference(y, q.scores(), THRESHOLD)
         value = got[EXTENDED_INDEX[spec.name]]
-        if math.isnan(expected):
-            assert math.isnan(value), spec.name
-        else:
-            assert value == pytest.approx(expected, rel=1e-7, abs=1e-9), spec.name
+        _same(value, expected, spec.name, rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -231,10 +233,7 @@ def test_ranking_metrics(case: str, engine: str) -> None:
                 continue
             expected = spec.reference(y, p, codes == k, codes == g.reference)
             value = float(rows[(name, spec.name)])
-            if math.isnan(expected):
-                assert math.isnan(value), spec.name
-            else:
-                assert value == pytest.approx(expected, rel=1e-9, abs=1e-12), spec.name
+            _same(value, expected, spec.name, rtol=1e-9, atol=1e-12)
 
 # ----------------------------------------------------------------------- continuous cases
 

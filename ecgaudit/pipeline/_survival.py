@@ -69,17 +69,24 @@ def add_survival(metrics: pd.DataFrame, disparities: pd.DataFrame, frame: pd.Dat
     if not sub.tasks:
         return metrics, disparities, []
     tasks = survival_tasks(frame, sub)
-    m_rows, d_rows, cells = survival_audit(
-        tasks, cohort.groupings, patients, level=config.ci_level,
-        min_events=config.min_events, n_boot=config.bootstrap, seed=config.seed,
-        max_degenerate=config.bootstrap_max_degenerate, method=config.bootstrap_method,
-        compiled={"auto": None, "compiled": True, "numpy": False}[config.engine])
+    m_rows, d_rows, cells = _audit_tasks(tasks, cohort, patients, config)
     new_m = pd.DataFrame(m_rows, columns=list(metrics.columns))
     new_d = pd.DataFrame(d_rows, columns=list(disparities.columns))
     metrics = pd.concat([df for df in (metrics, new_m) if len(df)], ignore_index=True)
     disparities = (pd.concat([df for df in (disparities, new_d) if len(df)], ignore_index=True)
                    if len(disparities) or len(new_d) else disparities)
     return metrics, disparities, cells
+
+
+def _audit_tasks(tasks: list[SurvTask], cohort: Cohort, patients: np.ndarray | None,
+                 config: AuditConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                               list[SurvCell]]:
+    """:func:`survival_audit` of ``tasks`` with the config's interval, bootstrap and engine."""
+    return survival_audit(
+        tasks, cohort.groupings, patients, level=config.ci_level,
+        min_events=config.min_events, n_boot=config.bootstrap, seed=config.seed,
+        max_degenerate=config.bootstrap_max_degenerate, method=config.bootstrap_method,
+        compiled={"auto": None, "compiled": True, "numpy": False}[config.engine])
 
 
 def plan_rows(metrics: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
@@ -196,11 +203,7 @@ def run_survival(prepared: PreparedData, cohort: Cohort, config: AuditConfig,
         _, patients = np.unique(frame[config.patient_column].astype(str).to_numpy(),
                                 return_inverse=True)
     tasks = survival_tasks(frame, config)
-    m_rows, d_rows, cells = survival_audit(
-        tasks, cohort.groupings, patients, level=config.ci_level,
-        min_events=config.min_events, n_boot=config.bootstrap, seed=config.seed,
-        max_degenerate=config.bootstrap_max_degenerate, method=config.bootstrap_method,
-        compiled={"auto": None, "compiled": True, "numpy": False}[config.engine])
+    m_rows, d_rows, cells = _audit_tasks(tasks, cohort, patients, config)
     units = {g.attribute: _units(g, patients) for g in cohort.groupings}
     unit_of = {(g.attribute, n): int(units[g.attribute][i])
                for g in cohort.groupings for i, n in enumerate(g.groups)}
