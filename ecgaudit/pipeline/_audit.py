@@ -108,17 +108,24 @@ def _compute(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
              thresholds: dict[str, dict[str, Any]], patients: np.ndarray | None
              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], MetricSession,
                         PointEstimates]:
-    metric_rows: list[dict[str, Any]] = []
-    disp_rows: list[dict[str, Any]] = []
-    keys: list[tuple[str, str, str, str]] = []
-    pairs: list[tuple[Any, Any]] = []
-    level = config.ci_level
     session = MetricSession(
         _task_arrays(frame, config, thresholds), _groupings(cohort), patient=patients,
         seed=config.seed, engine=config.engine,
         bins=choose_bins(config, len(frame), len(config.tasks))["bins"],
         clip=config.calibration.clip, ece_bins=config.calibration.ece_bins)
-    points = session.point_estimates(level=level, min_events=config.min_events)
+    points = session.point_estimates(level=config.ci_level, min_events=config.min_events)
+    metric_rows, disp_rows = _point_rows(cohort, config, points)
+    return metric_rows, disp_rows, session, points
+
+
+def _point_rows(cohort: Cohort, config: AuditConfig, points: PointEstimates
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Metric and disparity rows (closed-form intervals) of the point estimates."""
+    metric_rows: list[dict[str, Any]] = []
+    disp_rows: list[dict[str, Any]] = []
+    keys: list[tuple[str, str, str, str]] = []
+    pairs: list[tuple[Any, Any]] = []
+    level = config.ci_level
     for task, per_task in zip(config.tasks, points.stats):
         for g, stats in zip(cohort.groupings, per_task):
             for name, s in zip(g.groups, stats):
@@ -139,7 +146,7 @@ def _compute(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
     for (task_name, attribute, name, reference), rows in zip(keys, compare_many(pairs, level)):
         disp_rows += [{"task": task_name, "attribute": attribute, "group": name,
                        "reference": reference, **row} for row in rows]
-    return metric_rows, disp_rows, session, points
+    return metric_rows, disp_rows
 
 
 def _cohort_rows(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,

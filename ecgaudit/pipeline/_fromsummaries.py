@@ -18,6 +18,7 @@ from ecgaudit.config import AuditConfig, parse_config
 from ecgaudit.errors import ConfigError, InputError
 from ecgaudit.metrics._cellengine import TaskCells
 from ecgaudit.pipeline._audit import _as_config, _frame_table, _run
+from ecgaudit.pipeline._cellaudit import StratumCells, cells_digest, run_cells
 from ecgaudit.pipeline._progress import ProgressCallback, Steps, audit_steps
 from ecgaudit.pipeline._summaries import _attribute_header, _fixed_thresholds
 from ecgaudit.pipeline._sumreplicates import CellReplicates
@@ -29,7 +30,8 @@ from ecgaudit.summary import Summary, attribute_column, read_summary, replicate_
 NO_PATIENT_COUNTS = ("unknown: summaries count ECGs per cell, not patients; small-cell "
                      "suppression uses the ECG counts")
 
-__all__ = ["audit_summaries", "audit_summary_files", "binned_scores", "pool_cells"]
+__all__ = ["audit_summaries", "audit_summary_files", "binned_scores", "pool_cells",
+           "pooled_route"]
 
 
 def _mismatch(s: Summary, key: str, got: Any, want: Any, what: str) -> InputError:
@@ -200,6 +202,11 @@ def audit_summaries(summaries: Sequence[Summary],
                     progress: ProgressCallback | None = None) -> AuditResult:
     """Audit the pooled cells of several sites' summaries, the site as an attribute.
 
+    Computed on the cells (:mod:`ecgaudit.pipeline._cellaudit`: memory O(cells), not
+    O(ECGs)) unless the config asks for something only rows give (``control``), which
+    takes the reference path of one pseudo-row per ECG; ``manifest["pooled_engine"]``
+    says which ran and why.
+
     Parameters
     ----------
     summaries : sequence of Summary
@@ -219,6 +226,27 @@ def audit_summaries(summaries: Sequence[Summary],
         summaries (site, ECGs, content digest) under ``summaries``.
     """
     cfg = _as_config(config)
+    route = pooled_route(cfg)
+    return _audit_summaries(summaries, cfg, site_attribute, progress, rows=route != "cells")
+
+
+def pooled_route(config: AuditConfig) -> str:
+    """``"cells"``, or why the pooled audit of ``config`` needs one pseudo-row per ECG."""
+    if config.control:
+        return "rows: controlled comparisons (`control`) need rows"
+    return "cells"
+
+
+def _audit_summaries_rows(summaries: Sequence[Summary],
+                          config: AuditConfig | Mapping[str, Any] | str | Path, *,
+                          site_attribute: str = "site",
+                          progress: ProgressCallback | None = None) -> AuditResult:
+    """Audit one pseudo-row per ECG with the row-level audit (the reference path)."""
+    return _audit_summaries(summaries, _as_config(config), site_attribute, progress, rows=True)
+
+
+def _audit_summaries(summaries: Sequence[Summary], cfg: AuditConfig, site_attribute: str,
+                     progress: ProgressCallback | None, *, rows: bool) -> AuditResult:
     _check(summaries, cfg, site_attribute)
     cells = pool_cells(summaries, site_attribute)
     edges = summaries[0].edges()
@@ -228,34 +256,100 @@ def audit_summaries(summaries: Sequence[Summary],
     _check_bootstrap(cfg, n_rep)
     specs = {a["name"]: {**a, "min_age": cfg.attributes[a["name"]].min_age}
              for a in summaries[0].header["attributes"]}
-    frame, task_cells = _expand(cells, strata_cols, [t.name for t in cfg.tasks],
-                                binned_scores(cells, edges), n_rep, specs,
-                                _fixed_thresholds(cfg))
-    del cells
     pseudo = _pseudo_config(cfg, site_attribute)
     provenance = {"summaries": [{"file": s.source, "site": s.header["site"],
                                  "n_ecgs": s.header["n_ecgs"],
                                  "content_sha256": s.header["content_sha256"],
                                  "small_cell": s.header["small_cell"]} for s in summaries],
                   "score_grid": summaries[0].header["grid"]}
-    inputs = [("predictions", _frame_table(frame, f"<cells of {len(summaries)} summaries>"))]
     steps = _CellSteps(progress, audit_steps(bootstrap=pseudo.bootstrap, read_files=False))
     if pseudo.bootstrap > 0:
         grid = summaries[0].header["grid"]["bins"]
         provenance["bootstrap_bins"] = {
             "bins": None, "reason": f"summaries: replicates drawn per cell on the {grid}-bin "
             "score grid" + (f" from the {n_rep} replicate columns" if n_rep else "")}
+    provenance["n_patients_per_group"] = NO_PATIENT_COUNTS
+    tasks = [t.name for t in cfg.tasks]
+    reps = binned_scores(cells, edges)
+    source = f"<cells of {len(summaries)} summaries>"
+    if rows:
+        provenance["pooled_engine"] = pooled_route(cfg) if pooled_route(cfg) != "cells" else (
+            "rows: the reference path (one pseudo-row per ECG)")
+        result = _rows_audit(cells, strata_cols, tasks, reps, n_rep, specs, pseudo, source,
+                             provenance, steps)
+    else:
+        provenance["pooled_engine"] = "cells"
+        digest = cells_digest(cells, strata_cols)
+        stratified = _stratum_cells(cells, strata_cols, tasks, reps, n_rep, specs,
+                                    _fixed_thresholds(cfg))
+        del cells
+        result = run_cells(stratified, pseudo, source=source, digest=digest,
+                           provenance=provenance, steps=steps)
+    # A summary counts ECGs, not patients: the cohort table says "unknown", never the ECG
+    # count; suppression already ran on the ECG counts (the only counts the cells carry).
+    result.extras["cohort"] = [dict(row, n_patients=None) for row in result.extras["cohort"]]
+    return result
+
+
+def _rows_audit(cells: pd.DataFrame, strata_cols: list[str], tasks: list[str],
+                reps: dict[str, np.ndarray], n_rep: int, specs: Mapping[str, Mapping[str, Any]],
+                pseudo: AuditConfig, source: str, provenance: dict[str, Any],
+                steps: Steps) -> AuditResult:
+    """Run the row-level audit of the expanded pseudo-rows, replicates drawn per cell."""
+    frame, task_cells = _expand(cells, strata_cols, tasks, reps, n_rep, specs,
+                                _fixed_thresholds(pseudo))
+    del cells
+    inputs = [("predictions", _frame_table(frame, source))]
 
     def hook(session: Any) -> CellReplicates:
         # Always: the session's row engine is then freed once the point estimates are in.
         return CellReplicates(session, task_cells, pseudo.calibration.clip,
                               pseudo.calibration.ece_bins)
-    provenance["n_patients_per_group"] = NO_PATIENT_COUNTS
-    result = _run(inputs, pseudo, None, provenance=provenance, steps=steps, replicates=hook)
-    # A summary counts ECGs, not patients: the cohort table says "unknown", never the ECG
-    # count; suppression already ran on the ECG counts (the only counts the cells carry).
-    result.extras["cohort"] = [dict(row, n_patients=None) for row in result.extras["cohort"]]
-    return result
+    return _run(inputs, pseudo, None, provenance=provenance, steps=steps, replicates=hook)
+
+
+def _stratum_cells(cells: pd.DataFrame, strata_cols: list[str], tasks: list[str],
+                   reps: dict[str, np.ndarray], n_rep: int,
+                   specs: Mapping[str, Mapping[str, Any]], thresholds: Mapping[str, float]
+                   ) -> StratumCells:
+    """Index the pooled cells by finest stratum; one row per stratum.
+
+    The strata are numbered in the order of the reference path's expansion (sorted by
+    the strata columns); their attribute values are converted as there
+    (:func:`_pseudo_column`), one row each.
+    """
+    stratum = cells.groupby(strata_cols, sort=True).ngroup().to_numpy(np.int64)
+    n_strata = int(stratum.max()) + 1 if stratum.size else 0
+    task_of = cells["task"].to_numpy()
+    n_all = cells["n"].to_numpy(np.int64)
+    rep_cols = [replicate_column(k) for k in range(n_rep)]
+    out: list[TaskCells] = []
+    weight = None
+    for task in tasks:
+        mine = np.flatnonzero(task_of == task)
+        w = np.bincount(stratum[mine], weights=n_all[mine], minlength=n_strata)
+        if weight is None:
+            weight = w
+        elif not np.array_equal(w, weight):
+            raise InputError(f"summaries: task '{task}' counts other ECGs per stratum than "
+                             f"task '{tasks[0]}'. Hint: every task of a summary must cover "
+                             "the same rows; re-run `ecgaudit summarize`.")
+        sub = cells.iloc[mine]
+        out.append(TaskCells(stratum[mine], sub["bin"].to_numpy(np.int64),
+                             sub["label"].to_numpy(np.int64), n_all[mine], reps[task],
+                             float(thresholds[task]),
+                             sub[rep_cols].to_numpy(np.int32) if n_rep else None))
+    first = np.zeros(n_strata, dtype=np.int64)
+    first[stratum[::-1]] = np.arange(stratum.size)[::-1]
+    cols = {}
+    for c in strata_cols:
+        values = cells[c].to_numpy(dtype=object)[first]
+        name = c.split(":", 1)[1]
+        if name in specs:
+            values = _pseudo_column(values, specs[name])
+        cols[c] = _repeat(values, np.ones(n_strata, dtype=np.int64))
+    assert weight is not None
+    return StratumCells(pd.DataFrame(cols), weight.astype(np.int64), out)
 
 
 def audit_summary_files(paths: Sequence[str | Path],
