@@ -41,6 +41,7 @@ from ecgaudit.metrics import BootGrouping, calibration_suite
 from ecgaudit.metrics._cellengine import TaskCells
 from ecgaudit.metrics._cellpoints import CellSession
 from ecgaudit.metrics._cells import finest_strata
+from ecgaudit.metrics._runsuite import Runs, runs_calibration_suite, runs_reliability_curve
 from ecgaudit.pipeline._audit import _point_rows
 from ecgaudit.pipeline._bootstrap import apply_bootstrap, bootstrap_step, choose_bins
 from ecgaudit.pipeline._extras import INTERSECTION_FIT, MIN_CURVE_ROWS, _curve, _power_rows
@@ -61,6 +62,11 @@ from ecgaudit.validate import prepare
 from ecgaudit.validate._checks import MSG_ONE_CLASS, Problem, ValidationError
 
 __all__ = ["StratumCells", "cells_digest", "run_cells"]
+
+#: ``max_exact`` of :func:`calibration_suite` and :func:`reliability_curve` (defaults):
+#: single-attribute groups above it are fitted from runs of cells, not rows.
+SUITE_MAX_EXACT = 5000
+CURVE_MAX_EXACT = 5000
 
 
 class StratumCells:
@@ -307,14 +313,49 @@ def _task_curves_and_suite(tc: TaskCells, task: str, cohort: Cohort,
             if is_small_cell(units[g.attribute][i], config.min_cell_size):
                 continue
             mine = by_group[bounds[i]:bounds[i + 1]]
-            yi = np.repeat(tc.label[mine].astype(np.int8), tc.n[mine])
-            pi = np.repeat(score[mine], tc.n[mine])
-            if single and yi.size >= MIN_CURVE_ROWS:
-                panel[name] = _curve(yi, pi, config.calibration.ece_bins, config.ci_level)
-            fit = {} if single else INTERSECTION_FIT
-            rows.append({"task": task, "attribute": g.attribute, "group": name,
-                         **calibration_suite(yi, pi, assume_sorted=True, **fit)})
-            del yi, pi
+            curve, fitted = _group_curve_and_suite(tc.label[mine], score[mine], tc.n[mine],
+                                                   single, config)
+            if curve is not None:
+                panel[name] = curve
+            rows.append({"task": task, "attribute": g.attribute, "group": name, **fitted})
         if panel:
             panels[g.attribute] = panel
     return panels, rows
+
+
+def _group_curve_and_suite(label: np.ndarray, score: np.ndarray, count: np.ndarray,
+                           single: bool, config: AuditConfig
+                           ) -> tuple[dict[str, Any] | None, dict[str, float]]:
+    """One group's curve (single attributes) and suite from its cells in score order.
+
+    Groups above the row functions' ``max_exact`` are fitted from the runs
+    (:mod:`ecgaudit.metrics._runsuite`, no rows); smaller ones (exact lowess windows) are
+    expanded to their few pseudo-rows and fitted by the row functions.
+    """
+    n = int(count.sum())
+    fit = {} if single else INTERSECTION_FIT
+    max_exact = fit.get("max_exact", SUITE_MAX_EXACT)
+    bins, level = config.calibration.ece_bins, config.ci_level
+    curve = None
+    if n > max_exact and (not single or n > CURVE_MAX_EXACT):
+        runs = Runs(score, label, count)
+        if single and n >= MIN_CURVE_ROWS:
+            curve = _curve_entry(runs_reliability_curve(runs, bins, level=level))
+        grid = {"grid": fit["grid"]} if "grid" in fit else {}
+        return curve, runs_calibration_suite(runs, **grid)
+    yi = np.repeat(label.astype(np.int8), count)
+    pi = np.repeat(score, count)
+    if single and n >= MIN_CURVE_ROWS:
+        curve = _curve(yi, pi, bins, level)
+    return curve, calibration_suite(yi, pi, assume_sorted=True, **fit)
+
+
+def _curve_entry(c: dict[str, Any]) -> dict[str, Any]:
+    """Store a reliability curve as ``extras["curves"]`` does (:func:`_extras._curve`)."""
+    return {
+        "bins": [{"p_mean": m, "y_mean": o, "y_low": lo, "y_high": hi, "n": int(n)}
+                 for m, o, lo, hi, n in zip(c["mean_predicted"], c["observed"],
+                                            c["observed_ci_low"], c["observed_ci_high"],
+                                            c["n"])],
+        "smooth": {"p": c["smooth_p"], "y": c["smooth_observed"]},
+    }
