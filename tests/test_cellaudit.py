@@ -196,3 +196,39 @@ def test_control_takes_the_row_path() -> None:
     df = cohort(400)
     res = audit_summaries(site_summaries(df, _sites(400, [0.5, 0.5])), cfg)
     assert res.manifest["pooled_engine"].startswith("rows: controlled")
+
+
+def test_cells_route_never_expands_large_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No pseudo-row frame; only groups within ``max_exact`` reach the row functions."""
+    import ecgaudit.pipeline._cellaudit as cellaudit
+    import ecgaudit.pipeline._fromsummaries as fromsummaries
+
+    def no_rows(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the cells route expanded the cells to pseudo-rows")
+
+    sizes: list[tuple[int, int]] = []
+    suite = cellaudit.calibration_suite
+
+    def spy(y: np.ndarray, p: np.ndarray, **kw: Any) -> dict:
+        sizes.append((y.size, kw.get("max_exact", 5000)))
+        return suite(y, p, **kw)
+
+    monkeypatch.setattr(fromsummaries, "_expand", no_rows)
+    monkeypatch.setattr(cellaudit, "calibration_suite", spy)
+    df = cohort(12000)
+    res = audit_summaries(site_summaries(df, _sites(12000, [0.7, 0.3])), config())
+    assert res.manifest["pooled_engine"] == "cells"
+    assert sizes and all(n <= limit for n, limit in sizes)
+    assert len(res.extras["calibration_suite"]) > len(sizes)  # the rest from runs
+
+
+def test_progress_steps_as_the_row_path() -> None:
+    """The same progress steps, in the same order, on both paths."""
+    df = cohort(500)
+    summaries = site_summaries(df, _sites(500, [0.5, 0.5]))
+    seen: dict[str, list] = {"cells": [], "rows": []}
+    audit_summaries(summaries, config(bootstrap=10),
+                    progress=lambda *a: seen["cells"].append(a))
+    _audit_summaries_rows(summaries, config(bootstrap=10),
+                          progress=lambda *a: seen["rows"].append(a))
+    assert seen["cells"] == seen["rows"] and len(seen["cells"]) > 3
