@@ -88,7 +88,8 @@ def _sites(n: int, probs: list[float], seed: int = 1) -> np.ndarray:
     (900, [0.6, 0.3, 0.1], 40),        # drawn per cell
     (700, [0.97, 0.02, 0.01], 30),     # tiny sites (a few ECGs each)
     (400, [1.0], 0),                   # one site
-    (14000, [0.7, 0.3], 20),           # groups above max_exact: suites fitted from runs
+    pytest.param(14000, [0.7, 0.3], 20,  # groups above max_exact: suites from runs
+                 marks=pytest.mark.slow),
 ])
 def test_cells_equal_pseudo_rows(n: int, probs: list[float], boot: int, tmp_path: Path) -> None:
     df = cohort(n)
