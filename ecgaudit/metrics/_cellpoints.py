@@ -24,12 +24,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ecgaudit.errors import InputError
 from ecgaudit.metrics import _cellboot
 from ecgaudit.metrics._binary import ConfusionCounts
 from ecgaudit.metrics._bootstrap import BootstrapResult, Grouping, TaskArrays, intervals_from
 from ecgaudit.metrics._calibration import REASON_NO_CONVERGENCE, calibration_logit, no_fit_reason
 from ecgaudit.metrics._cellengine import CellEngine, TaskCells
-from ecgaudit.metrics._points import RANKING_COLUMNS, PointEstimates
+from ecgaudit.metrics._points import _POINT_METRICS, RANKING_COLUMNS, PointEstimates
 from ecgaudit.metrics._suffstats import (
     EXTENDED_INDEX,
     F_DL01,
@@ -39,11 +40,12 @@ from ecgaudit.metrics._suffstats import (
     delong_variance,
 )
 from ecgaudit.metrics._table import GroupStats, stats_from_estimates
-from ecgaudit.schema import METRICS, RANKING_METRICS, RATE_METRICS
+from ecgaudit.schema import RANKING_METRICS
 
 __all__ = ["CellSession"]
 
-_POINT_METRICS = tuple(m for m in METRICS if m not in RATE_METRICS)
+#: Largest ECG count of one cell in the point-estimate pass (its counts are int32).
+MAX_CELL_COUNT = np.iinfo(np.int32).max
 
 
 class CellSession:
@@ -76,6 +78,9 @@ class CellSession:
         codes = [np.asarray(g.codes, dtype=np.int64) for g in groupings]
         sizes = [len(g.groups) for g in groupings]
         refs = [g.reference for g in groupings]
+        if any(t.n.size and int(t.n.max()) > MAX_CELL_COUNT for t in tasks):
+            raise InputError(f"summaries: a cell counts more than {MAX_CELL_COUNT} ECGs. "
+                             "Hint: summarise per site or per partition (more strata).")
         given = [TaskCells(t.stratum, t.bin, t.label, t.n, t.rep, t.threshold,
                            t.n.astype(np.int32).reshape(-1, 1)) for t in tasks]
         engine = CellEngine(given, codes, sizes, refs, seed=seed, clip=clip,
