@@ -14,7 +14,7 @@ from ecgaudit.cohort import build_cohort, narrow_codes
 from ecgaudit.config import parse_config
 from ecgaudit.errors import InputError
 from ecgaudit.pipeline import audit
-from ecgaudit.pipeline._fromsummaries import audit_summaries
+from ecgaudit.pipeline._fromsummaries import _audit_summaries_rows as audit_summaries
 from ecgaudit.pipeline._summaries import summarize
 from tests.test_summaries import cohort, config
 

@@ -10,10 +10,12 @@ every metric of a task depends on the rows only through its (stratum, bin, label
 the bins' scores, that audit equals the row-level audit of the same rows with their scores
 quantised on the same grid (tested): counts exactly, metrics to rounding.
 
-The audit runs on one expanded row per ECG (``n`` copies of each cell). Within a site and
-stratum, row ``i`` of every task is that task's ``i``-th ECG in (bin, label) order: every
-task's margins are exact, while which ECG carries which pair of labels across tasks is not
-kept (no audit metric uses it).
+The audit is computed on the cells (:mod:`ecgaudit.pipeline._cellaudit`), never on one row
+per ECG; the reference path (``_audit_summaries_rows``, and configs with ``control``)
+expands one row per ECG (``n`` copies of each cell): within a site and stratum, row ``i`` of
+every task is that task's ``i``-th ECG in (bin, label) order. Either way every task's
+margins are exact, while which ECG carries which pair of labels across tasks is not kept
+(no audit metric uses it).
 """
 
 from __future__ import annotations
