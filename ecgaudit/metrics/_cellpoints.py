@@ -18,19 +18,25 @@ are O(cells x groupings), never O(ECGs).
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from ecgaudit.errors import InputError
 from ecgaudit.metrics import _cellboot
 from ecgaudit.metrics._binary import ConfusionCounts
-from ecgaudit.metrics._bootstrap import BootstrapResult, Grouping, TaskArrays, intervals_from
+from ecgaudit.metrics._bootstrap import Grouping, TaskArrays
 from ecgaudit.metrics._calibration import REASON_NO_CONVERGENCE, calibration_logit, no_fit_reason
 from ecgaudit.metrics._cellengine import CellEngine, TaskCells
-from ecgaudit.metrics._points import _POINT_METRICS, RANKING_COLUMNS, PointEstimates
+from ecgaudit.metrics._points import (
+    PointEstimates,
+    SessionBootstrap,
+    failed_fits,
+    group_scores,
+    grouping_stats,
+    points_from_rows,
+    ranking_rows,
+)
 from ecgaudit.metrics._suffstats import (
     EXTENDED_INDEX,
     F_DL01,
@@ -39,8 +45,7 @@ from ecgaudit.metrics._suffstats import (
     assemble,
     delong_variance,
 )
-from ecgaudit.metrics._table import GroupStats, stats_from_estimates
-from ecgaudit.schema import RANKING_METRICS
+from ecgaudit.metrics._table import GroupStats
 
 __all__ = ["CellSession"]
 
@@ -48,8 +53,10 @@ __all__ = ["CellSession"]
 MAX_CELL_COUNT = np.iinfo(np.int32).max
 
 
-class CellSession:
+class CellSession(SessionBootstrap):
     """Point estimates, closed-form intervals and bootstrap of an audit given as cells.
+
+    :meth:`bootstrap` gives percentile intervals from replicates drawn (or given) per cell.
 
     Parameters
     ----------
@@ -96,14 +103,6 @@ class CellSession:
             starts=starts))
         self.points: PointEstimates | None = None
 
-    def bootstrap(self, n_boot: int, *, level: float = 0.95, method: str = "percentile",
-                  max_degenerate: float = 0.05, jackknife_blocks: int = 100
-                  ) -> BootstrapResult:
-        """Percentile bootstrap intervals from replicates drawn (or given) per cell."""
-        return intervals_from(self.evaluator, self.estimates, self.tasks, self.groupings,
-                              n_boot=n_boot, level=level, method=method,
-                              max_degenerate=max_degenerate, jackknife_blocks=jackknife_blocks)
-
     def point_estimates(self, *, level: float = 0.95, min_events: int = 10) -> PointEstimates:
         """Per-group statistics and ranking metrics, as :class:`MetricSession` gives them."""
         stats: list[list[list[GroupStats]]] = []
@@ -115,19 +114,9 @@ class CellSession:
                 per_task.append(self._group_stats(cells, group, len(g.groups),
                                                   self.estimates[t][gi],
                                                   self.delong[t][gi], level, min_events))
-                if g.reference is None or len(g.groups) < 2:
-                    continue
-                e = self.estimates[t][gi]
-                for k, name in enumerate(g.groups):
-                    for metric in RANKING_METRICS:
-                        if metric.startswith("xauc") and k == g.reference:
-                            continue
-                        rows.append((task.name, g.attribute, name, metric,
-                                     float(e[EXTENDED_INDEX[metric], k]), math.nan, math.nan,
-                                     "none"))
+                rows += ranking_rows(task.name, g, self.estimates[t][gi])
             stats.append(per_task)
-        self.points = PointEstimates(
-            stats, pd.DataFrame.from_records(rows, columns=list(RANKING_COLUMNS)))
+        self.points = points_from_rows(stats, rows)
         return self.points
 
     def _group_stats(self, cells: TaskCells, group: np.ndarray, n_g: int, e: np.ndarray,
@@ -139,33 +128,17 @@ class CellSession:
                         minlength=4 * n_g).astype(np.int64).reshape(n_g, 2, 2)
         counts = [ConfusionCounts(int(x[1, 1]), int(x[0, 1]), int(x[0, 0]), int(x[1, 0]))
                   for x in c]
-        score = cells.rep[cells.bin]
-        occupied = n > 0
-        g_lo = np.full(n_g, np.inf)
-        g_hi = np.full(n_g, -np.inf)
-        np.minimum.at(g_lo, group[occupied], score[occupied])
-        np.maximum.at(g_hi, group[occupied], score[occupied])
-        g_sum = np.bincount(group, weights=n * score, minlength=n_g)
-        reasons = self._cal_reasons(cells, group, counts, e)
-        out = []
-        for k, cc in enumerate(counts):
-            values = {m: float(e[EXTENDED_INDEX[m], k]) for m in _POINT_METRICS}
-            values["expected"] = float(g_sum[k])
-            out.append(stats_from_estimates(
-                cc.n, cc.tp + cc.fn, cc, values, float(v[k]), level=level,
-                min_events=min_events, cal_reason=reasons.get(k, ""),
-                constant=bool(cc.n and g_lo[k] == g_hi[k]), design=None))
-        return out
+        occupied = n > 0  # an empty cell adds nothing to its group's sum
+        score = cells.rep[cells.bin[occupied]]
+        scores = group_scores(group[occupied], score, score, n[occupied] * score, n_g)
+        return grouping_stats(counts, e, v, scores, self._cal_reasons(cells, group, counts, e),
+                              None, level=level, min_events=min_events)
 
     def _cal_reasons(self, cells: TaskCells, group: np.ndarray,
                      counts: Sequence[ConfusionCounts], e: np.ndarray) -> dict[int, str]:
         """Why each failed recalibration fit is undefined (the cells as weighted rows)."""
-        finite = (np.isfinite(e[EXTENDED_INDEX["cal_intercept"]])
-                  & np.isfinite(e[EXTENDED_INDEX["cal_slope"]]))
-        failed = [k for k, c in enumerate(counts)
-                  if not finite[k] and c.tp + c.fn > 0 and c.fp + c.tn > 0]
         out = {}
-        for k in failed:
+        for k in failed_fits(counts, e):
             mine = (group == k) & (cells.n > 0)
             x = calibration_logit(cells.rep[cells.bin[mine]], self.clip)
             out[k] = (no_fit_reason(cells.label[mine], x, cells.n[mine])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -98,7 +99,28 @@ def group_point_estimates(
                          ece_bins=ece_bins).point_estimates(level=level, min_events=min_events)
 
 
-class MetricSession:
+class SessionBootstrap:
+    """The bootstrap of a session: its evaluator's replicates around its point estimates.
+
+    Shared by :class:`MetricSession` (rows) and
+    :class:`~ecgaudit.metrics._cellpoints.CellSession` (cells), which set the attributes.
+    """
+
+    evaluator: Any
+    estimates: list[list[np.ndarray]]
+    tasks: list[TaskArrays]
+    groupings: list[Grouping]
+
+    def bootstrap(self, n_boot: int, *, level: float = 0.95, method: str = "percentile",
+                  max_degenerate: float = 0.05, jackknife_blocks: int = 100
+                  ) -> BootstrapResult:
+        """Bootstrap intervals (see :func:`ecgaudit.metrics.bootstrap_intervals`)."""
+        return intervals_from(self.evaluator, self.estimates, self.tasks, self.groupings,
+                              n_boot=n_boot, level=level, method=method,
+                              max_degenerate=max_degenerate, jackknife_blocks=jackknife_blocks)
+
+
+class MetricSession(SessionBootstrap):
     """One engine set-up shared by the point estimates and the bootstrap of an audit.
 
     Sorting the tasks and the exact point-estimate pass (with its recalibration fits) are
@@ -136,14 +158,6 @@ class MetricSession:
         self.points: PointEstimates | None = None
         self._clusters: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def bootstrap(self, n_boot: int, *, level: float = 0.95, method: str = "percentile",
-                  max_degenerate: float = 0.05, jackknife_blocks: int = 100
-                  ) -> BootstrapResult:
-        """Bootstrap intervals (see :func:`ecgaudit.metrics.bootstrap_intervals`)."""
-        return intervals_from(self.evaluator, self.estimates, self.tasks, self.groupings,
-                              n_boot=n_boot, level=level, method=method,
-                              max_degenerate=max_degenerate, jackknife_blocks=jackknife_blocks)
-
     def point_estimates(self, *, level: float = 0.95, min_events: int = 10) -> PointEstimates:
         """Per-group statistics and ranking metrics (see :func:`group_point_estimates`)."""
         tasks, groupings = self.tasks, self.groupings
@@ -169,36 +183,14 @@ class MetricSession:
                 counts = _counts(per_stratum, group_of[gi], len(g.groups))
                 e, v = est[t][gi], dvar[t][gi]
                 n_g = len(g.groups)
-                g_lo = np.full(n_g, np.inf)
-                g_hi = np.full(n_g, -np.inf)
-                np.minimum.at(g_lo, group_of[gi], s_lo)
-                np.maximum.at(g_hi, group_of[gi], s_hi)
-                g_sum = np.bincount(group_of[gi], weights=s_sum, minlength=n_g)
+                scores = group_scores(group_of[gi], s_lo, s_hi, s_sum, n_g)
                 design = self._design(y, flag, p, gi, n_g, order)
                 cal_reasons = _cal_reasons(y, p, g.codes, counts, e, self.clip)
-                per_group = []
-                for k, c in enumerate(counts):
-                    values = {m: float(e[EXTENDED_INDEX[m], k]) for m in _POINT_METRICS}
-                    values["expected"] = float(g_sum[k])
-                    per_group.append(stats_from_estimates(
-                        c.n, c.tp + c.fn, c, values, float(v[k]), level=level,
-                        min_events=min_events, cal_reason=cal_reasons.get(k, ""),
-                        constant=bool(c.n and g_lo[k] == g_hi[k]),
-                        design=None if design is None else {
-                            key: float(arr[k]) for key, arr in design.items()}))
-                per_task.append(per_group)
-                if g.reference is None or len(g.groups) < 2:  # as the bootstrap's rows
-                    continue
-                for k, name in enumerate(g.groups):
-                    for metric in RANKING_METRICS:
-                        if metric.startswith("xauc") and k == g.reference:
-                            continue
-                        rows.append((task.name, g.attribute, name, metric,
-                                     float(e[EXTENDED_INDEX[metric], k]), math.nan, math.nan,
-                                     "none"))
+                per_task.append(grouping_stats(counts, e, v, scores, cal_reasons, design,
+                                               level=level, min_events=min_events))
+                rows += ranking_rows(task.name, g, e)
             stats.append(per_task)
-        self.points = PointEstimates(
-            stats, pd.DataFrame.from_records(rows, columns=list(RANKING_COLUMNS)))
+        self.points = points_from_rows(stats, rows)
         return self.points
 
     def _design(self, y: np.ndarray, flag: np.ndarray, p: np.ndarray, gi: int,
@@ -234,10 +226,7 @@ def _cal_reasons(y: np.ndarray, p: np.ndarray, codes: np.ndarray,
     the rows of a group are looked at only when its fit failed, so a normal audit does no
     extra pass; the covariate is the task's, as in the engines' fit.
     """
-    finite = (np.isfinite(est[EXTENDED_INDEX["cal_intercept"]])
-              & np.isfinite(est[EXTENDED_INDEX["cal_slope"]]))
-    failed = [k for k, c in enumerate(counts)
-              if not finite[k] and c.tp + c.fn > 0 and c.fp + c.tn > 0]
+    failed = failed_fits(counts, est)
     if not failed:
         return {}
     codes = np.asarray(codes)
@@ -246,3 +235,90 @@ def _cal_reasons(y: np.ndarray, p: np.ndarray, codes: np.ndarray,
     ys, cs = np.asarray(y)[rows], codes[rows]
     return {k: no_fit_reason(ys[cs == k], x[cs == k]) or REASON_NO_CONVERGENCE
             for k in failed}
+
+
+def failed_fits(counts: Sequence[ConfusionCounts], est: np.ndarray) -> list[int]:
+    """Return the groups with both classes whose recalibration fit failed (not finite)."""
+    finite = (np.isfinite(est[EXTENDED_INDEX["cal_intercept"]])
+              & np.isfinite(est[EXTENDED_INDEX["cal_slope"]]))
+    return [k for k, c in enumerate(counts)
+            if not finite[k] and c.tp + c.fn > 0 and c.fp + c.tn > 0]
+
+
+def group_scores(group: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: np.ndarray,
+                 n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smallest, largest and summed score of every group from its parts' (``group``).
+
+    ``lo``, ``hi`` and ``total`` are each part's smallest, largest and summed score (a
+    stratum's, or a cell's: its score and its count times its score).
+    """
+    g_lo = np.full(n_groups, np.inf)
+    g_hi = np.full(n_groups, -np.inf)
+    np.minimum.at(g_lo, group, lo)
+    np.maximum.at(g_hi, group, hi)
+    return g_lo, g_hi, np.bincount(group, weights=total, minlength=n_groups)
+
+
+def grouping_stats(counts: Sequence[ConfusionCounts], est: np.ndarray, delong: np.ndarray,
+                   scores: tuple[np.ndarray, np.ndarray, np.ndarray],
+                   cal_reasons: dict[int, str], design: dict[str, np.ndarray] | None, *,
+                   level: float, min_events: int) -> list[GroupStats]:
+    """:class:`GroupStats` of every group of one grouping from the engine's estimates.
+
+    Parameters
+    ----------
+    counts : sequence of ConfusionCounts
+        Every group's confusion counts.
+    est : ndarray
+        ``(len(EXTENDED), groups)``: the engine's point estimates.
+    delong : ndarray
+        Every group's DeLong variance of the AUROC.
+    scores : tuple of ndarray
+        Every group's smallest, largest and summed score (:func:`group_scores`).
+    cal_reasons : dict
+        Why a group's recalibration fit is undefined (groups whose fit failed).
+    design : dict, optional
+        Design effects by key, one per group (clustered data); None otherwise.
+    level, min_events
+        As for :func:`group_point_estimates`.
+
+    Returns
+    -------
+    list of GroupStats
+    """
+    g_lo, g_hi, g_sum = scores
+    out = []
+    for k, c in enumerate(counts):
+        values = {m: float(est[EXTENDED_INDEX[m], k]) for m in _POINT_METRICS}
+        values["expected"] = float(g_sum[k])
+        out.append(stats_from_estimates(
+            c.n, c.tp + c.fn, c, values, float(delong[k]), level=level,
+            min_events=min_events, cal_reason=cal_reasons.get(k, ""),
+            constant=bool(c.n and g_lo[k] == g_hi[k]),
+            design=None if design is None else {
+                key: float(arr[k]) for key, arr in design.items()}))
+    return out
+
+
+def ranking_rows(task: str, grouping: Grouping, est: np.ndarray) -> list[tuple]:
+    """BPSN, BNSP and both xAUCs of every group of ``grouping`` (rows of ``RANKING_COLUMNS``).
+
+    None for a grouping without a reference or with one group (as the bootstrap's rows);
+    the reference has no xAUC. No interval (``ci_method`` ``"none"``).
+    """
+    if grouping.reference is None or len(grouping.groups) < 2:
+        return []
+    rows: list[tuple] = []
+    for k, name in enumerate(grouping.groups):
+        for metric in RANKING_METRICS:
+            if metric.startswith("xauc") and k == grouping.reference:
+                continue
+            rows.append((task, grouping.attribute, name, metric,
+                         float(est[EXTENDED_INDEX[metric], k]), math.nan, math.nan, "none"))
+    return rows
+
+
+def points_from_rows(stats: list[list[list[GroupStats]]], rows: list[tuple]
+                     ) -> PointEstimates:
+    """:class:`PointEstimates` of the per-group statistics and the :func:`ranking_rows`."""
+    return PointEstimates(stats, pd.DataFrame.from_records(rows, columns=list(RANKING_COLUMNS)))
