@@ -12,7 +12,7 @@ import pandas as pd
 
 from ecgaudit.cohort import Cohort, Grouping, build_cohort, narrow_codes
 from ecgaudit.config import AuditConfig, load_config, parse_config
-from ecgaudit.disparity import adjust_pvalues, compare_many
+from ecgaudit.disparity import compare_many
 from ecgaudit.io import InputTable, read_table
 from ecgaudit.metrics import (
     BootGrouping,
@@ -21,7 +21,7 @@ from ecgaudit.metrics import (
     TaskArrays,
     threshold_from_spec,
 )
-from ecgaudit.pipeline._bootstrap import apply_bootstrap, bootstrap_step, choose_bins
+from ecgaudit.pipeline._bootstrap import bootstrap_step, choose_bins
 from ecgaudit.pipeline._continuous import (
     add_continuous,
     binary_part,
@@ -29,27 +29,18 @@ from ecgaudit.pipeline._continuous import (
     no_binary_tasks,
 )
 from ecgaudit.pipeline._extras import build_extras
-from ecgaudit.pipeline._manifest import build_manifest
+from ecgaudit.pipeline._finish import Tail, finish_audit, point_tables
 from ecgaudit.pipeline._progress import ProgressCallback, Steps, audit_steps
 from ecgaudit.pipeline._survival import (  # mixed configs: survival rows appended
     add_survival,
     is_survival,
-    plan_rows,
     run_survival,
     survival_extras,
     without_survival,
 )
 from ecgaudit.pipeline._views import build_views
-from ecgaudit.privacy import (
-    SuppressionPlan,
-    plan_suppression,
-    suppress_cohort,
-    suppress_disparities,
-    suppress_extras,
-    suppress_metrics,
-)
+from ecgaudit.privacy import SuppressionPlan, suppress_cohort, suppress_extras
 from ecgaudit.result import AuditResult
-from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS
 from ecgaudit.validate import prepare
 
 __all__ = ["audit", "audit_files", "audit_model"]
@@ -203,59 +194,30 @@ def _run(inputs: list[tuple[str, InputTable]], config: AuditConfig,
             session.evaluator = replicates(session)
     else:  # continuous tasks only (pipeline/_continuous.py): no binary session to build
         metric_rows, disp_rows, session, points = no_binary_tasks()
-    ranking = points.ranking
-
-    metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
-    disparities = pd.DataFrame(disp_rows, columns=[c for c in DISPARITY_COLUMNS
-                                                   if c not in ("p_holm", "p_bh")])
-    if config.bootstrap > 0:
-        steps.next()
-        if config.tasks:  # no binary task: continuous only
-            metrics, disparities, ranking = apply_bootstrap(metrics, disparities, session,
-                                                            config)
+    metrics, disparities, ranking = point_tables(metric_rows, disp_rows, points, session,
+                                                 config, steps)
     metrics, disparities = add_continuous(metrics, disparities, frame, cohort, full_config,
                                           patients)
     metrics, disparities, surv_cells = add_survival(metrics, disparities, frame, cohort,
                                                     full_config, patients)
-    steps.next()
-    unit_of = {(g.attribute, name): int(units[g.attribute][i])
-               for g in cohort.groupings for i, name in enumerate(g.groups)}
-    plan = plan_suppression(plan_rows(metrics, full_config), unit_of, config.min_cell_size)
-    metrics = suppress_metrics(metrics, plan)
-
-    disparities = disparities.assign(p_holm=np.nan, p_bh=np.nan)
-    if len(disparities):
-        disparities = suppress_disparities(disparities, metrics)
-        disparities = adjust_pvalues(disparities, config.multiplicity.family)
-    disparities = disparities.loc[:, list(DISPARITY_COLUMNS)]
-
-    manifest = build_manifest(
-        config=full_config.to_dict(),
+    tail = Tail(
         inputs=[{"role": role, "name": t.name, "sha256": t.sha256, "rows": len(t.frame)}
                 for role, t in inputs],
-        seed=config.seed,
-        thresholds=thresholds,
-        extra={"n_ecgs": len(frame),
-               "n_patients": int(patients.max() + 1) if patients is not None else None,
-               "n_unmatched_metadata": prepared.n_unmatched_metadata,
-               "bootstrap_bins": choose_bins(config, len(frame), len(config.tasks)),
-               **(provenance or {})},
-    )
-    steps.next()
-    extras = {
-        "cohort": _cohort_rows(frame, cohort, config, units, plan),
-        "reference_groups": cohort.references(),
-        "tasks": [t.name for t in config.tasks],
-        "attributes": [g.attribute for g in cohort.groupings],
-        **suppress_extras(build_extras(frame, cohort, config, units, points, ranking), plan),
-        **continuous_extras(frame, cohort, full_config, units),
-        **build_views(frame, cohort, config, thresholds, patients, units, metrics),
-        **survival_extras(surv_cells, frame, cohort, full_config, plan),
-        "suppression": {"min_cell_size": plan.k, **plan.counts()},
-    }
-    steps.done()
-    return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
-                       extras=extras, config=full_config)
+        provenance={"n_ecgs": len(frame),
+                    "n_patients": int(patients.max() + 1) if patients is not None else None,
+                    "n_unmatched_metadata": prepared.n_unmatched_metadata,
+                    "bootstrap_bins": choose_bins(config, len(frame), len(config.tasks)),
+                    **(provenance or {})},
+        cohort_rows=lambda plan: _cohort_rows(frame, cohort, config, units, plan),
+        extras=lambda suppressed, plan: {
+            **suppress_extras(build_extras(frame, cohort, config, units, points, ranking),
+                              plan),
+            **continuous_extras(frame, cohort, full_config, units),
+            **build_views(frame, cohort, config, thresholds, patients, units, suppressed),
+            **survival_extras(surv_cells, frame, cohort, full_config, plan)})
+    return finish_audit(metrics, disparities, tail, cohort=cohort, config=config,
+                        full_config=full_config, units=units, thresholds=thresholds,
+                        steps=steps)
 
 
 def audit(data: pd.DataFrame, config: AuditConfig | Mapping[str, Any] | str | Path, *,

@@ -11,7 +11,8 @@ result from the cells:
   strata's ECG counts;
 * point estimates, closed-form intervals, ranking metrics and the bootstrap come from
   :class:`ecgaudit.metrics._cellpoints.CellSession`; metric and disparity rows, suppression,
-  power and the manifest are assembled by the row audit's own functions;
+  power and the manifest are assembled by the row audit's own functions (the tail of
+  both audits is :func:`ecgaudit.pipeline._finish.finish_audit`);
 * reliability curves and the calibration suite need the scores of a group's ECGs in score
   order: each group's pseudo-rows are generated from its cells in exactly the order the row
   path sorts them (score, then stratum, bin, label), one group at a time, and fed to the
@@ -35,7 +36,6 @@ import pandas as pd
 
 from ecgaudit.cohort import Cohort, Grouping, build_cohort, narrow_codes
 from ecgaudit.config import AuditConfig
-from ecgaudit.disparity import adjust_pvalues
 from ecgaudit.io import InputTable
 from ecgaudit.metrics import BootGrouping, calibration_suite
 from ecgaudit.metrics._cellengine import TaskCells
@@ -43,21 +43,12 @@ from ecgaudit.metrics._cellpoints import CellSession
 from ecgaudit.metrics._cells import finest_strata
 from ecgaudit.metrics._runsuite import Runs, runs_calibration_suite, runs_reliability_curve
 from ecgaudit.pipeline._audit import _point_rows
-from ecgaudit.pipeline._bootstrap import apply_bootstrap, bootstrap_step, choose_bins
+from ecgaudit.pipeline._bootstrap import bootstrap_step, choose_bins
 from ecgaudit.pipeline._extras import INTERSECTION_FIT, MIN_CURVE_ROWS, _curve, _power_rows
-from ecgaudit.pipeline._manifest import build_manifest
+from ecgaudit.pipeline._finish import Tail, finish_audit, point_tables
 from ecgaudit.pipeline._progress import Steps
-from ecgaudit.privacy import (
-    SuppressionPlan,
-    is_small_cell,
-    plan_suppression,
-    suppress_cohort,
-    suppress_disparities,
-    suppress_extras,
-    suppress_metrics,
-)
+from ecgaudit.privacy import SuppressionPlan, is_small_cell, suppress_cohort, suppress_extras
 from ecgaudit.result import AuditResult
-from ecgaudit.schema import DISPARITY_COLUMNS, METRIC_COLUMNS
 from ecgaudit.validate import prepare
 from ecgaudit.validate._checks import MSG_ONE_CLASS, Problem, ValidationError
 
@@ -195,41 +186,17 @@ def run_cells(cells: StratumCells, config: AuditConfig, *, source: str, digest: 
     session = _session(cells, cohort, config)
     points = session.point_estimates(level=config.ci_level, min_events=config.min_events)
     metric_rows, disp_rows = _point_rows(cohort, config, points)
-    ranking = points.ranking
-    metrics = pd.DataFrame(metric_rows, columns=list(METRIC_COLUMNS))
-    disparities = pd.DataFrame(disp_rows, columns=[c for c in DISPARITY_COLUMNS
-                                                   if c not in ("p_holm", "p_bh")])
-    if config.bootstrap > 0:
-        steps.next()
-        metrics, disparities, ranking = apply_bootstrap(metrics, disparities, session, config)
-    steps.next()
-    unit_of = {(g.attribute, name): int(units[g.attribute][i])
-               for g in cohort.groupings for i, name in enumerate(g.groups)}
-    plan = plan_suppression(metrics, unit_of, config.min_cell_size)
-    metrics = suppress_metrics(metrics, plan)
-    disparities = disparities.assign(p_holm=np.nan, p_bh=np.nan)
-    if len(disparities):
-        disparities = suppress_disparities(disparities, metrics)
-        disparities = adjust_pvalues(disparities, config.multiplicity.family)
-    disparities = disparities.loc[:, list(DISPARITY_COLUMNS)]
-    manifest = build_manifest(
-        config=config.to_dict(),
+    metrics, disparities, ranking = point_tables(metric_rows, disp_rows, points, session,
+                                                 config, steps)
+    tail = Tail(
         inputs=[{"role": "predictions", "name": source, "sha256": digest, "rows": n_ecgs}],
-        seed=config.seed, thresholds=thresholds,
-        extra={"n_ecgs": n_ecgs, "n_patients": None, "n_unmatched_metadata": 0,
-               "bootstrap_bins": choose_bins(config, n_ecgs, n_tasks), **provenance})
-    steps.next()
-    extras = {
-        "cohort": _cohort_rows(cohort, cells, config, units, plan),
-        "reference_groups": cohort.references(),
-        "tasks": [t.name for t in config.tasks],
-        "attributes": [g.attribute for g in cohort.groupings],
-        **suppress_extras(_extras(cells, cohort, config, units, points, ranking), plan),
-        "suppression": {"min_cell_size": plan.k, **plan.counts()},
-    }
-    steps.done()
-    return AuditResult(metrics=metrics, disparities=disparities, manifest=manifest,
-                       extras=extras, config=config)
+        provenance={"n_ecgs": n_ecgs, "n_patients": None, "n_unmatched_metadata": 0,
+                    "bootstrap_bins": choose_bins(config, n_ecgs, n_tasks), **provenance},
+        cohort_rows=lambda plan: _cohort_rows(cohort, cells, config, units, plan),
+        extras=lambda _, plan: suppress_extras(
+            _extras(cells, cohort, config, units, points, ranking), plan))
+    return finish_audit(metrics, disparities, tail, cohort=cohort, config=config,
+                        full_config=config, units=units, thresholds=thresholds, steps=steps)
 
 
 def _session(cells: StratumCells, cohort: Cohort, config: AuditConfig) -> CellSession:
