@@ -68,3 +68,29 @@ def test_runs_quantiles_and_lookup() -> None:
     t = np.array([0.0, 0.3, p[40], 1.0])
     assert np.array_equal(runs.first_at_least(t), np.searchsorted(p, t, side="left"))
     assert np.array_equal(runs.first_above(t), np.searchsorted(p, t, side="right"))
+
+
+@pytest.mark.parametrize(("n", "decimals", "frac"), [
+    (20_000, None, 2.0 / 3.0),
+    (20_000, None, 0.05),           # narrow windows: many cut bins
+    (20_000, 2, 0.3),               # ties within runs of one row
+    (300, None, 2.0 / 3.0),         # fewer rows than bins: one row per bin
+    (6_000, 1, 2.0 / 3.0),          # tied blocks of at least k rows: the tie rule
+])
+def test_runs_of_one_row_equal_binned_kernel(n: int, decimals: int | None,
+                                             frac: float) -> None:
+    """Runs of count 1 give the compiled kernel's fit on those rows (one fitting loop)."""
+    from ecgaudit.metrics._calsuite import binned_lowess_fit
+    from ecgaudit.metrics._runsuite import binned_lowess_runs
+
+    rng = np.random.default_rng(n + int(100 * frac))
+    x = np.sort(rng.uniform(0.0, 1.0, n))
+    if decimals is not None:
+        x = np.round(x, decimals)
+    y = (rng.uniform(size=n) < x).astype(np.float64)
+    xv = np.unique(np.quantile(x, np.linspace(0.0, 1.0, 400)))
+    want = binned_lowess_fit(x, y, frac, xv, compiled=True)
+    got = binned_lowess_runs(Runs(x, y, np.ones(n, dtype=np.int64)), frac, xv)
+    assert np.array_equal(np.isnan(want), np.isnan(got))
+    assert np.isfinite(want).sum() > 0.9 * xv.size
+    assert np.nanmax(np.abs(want - got)) <= 1e-13

@@ -35,7 +35,8 @@ if HAVE_NUMBA:  # float division by 0 gives inf/nan as in numpy (no Python check
 else:  # pragma: no cover
     _vjit = _vijit = _jit
 
-__all__ = ["bin_sums", "binned_lowess", "exact_lowess", "merge_unique", "split_by_group"]
+__all__ = ["bin_sums", "binned_lowess", "exact_lowess", "fit_from_bins", "merge_unique",
+           "split_by_group"]
 
 
 @_ijit
@@ -315,7 +316,49 @@ def binned_lowess(x: np.ndarray, y: np.ndarray, xv: np.ndarray, k: int,
     """
     cnt, mx, sy = bin_sums(x, y, edges)
     win, radii, piece = _pieces(x, y, xv, k, edges, mx)
-    cmx, n_b = cnt * mx, np.diff(edges)
+    return fit_from_bins(xv, cnt, mx, sy, np.diff(edges), win, radii, piece)
+
+
+@_vjit
+def fit_from_bins(xv: np.ndarray, cnt: np.ndarray, mx: np.ndarray, sy: np.ndarray,
+                  n_b: np.ndarray, win: np.ndarray, radii: np.ndarray,
+                  piece: np.ndarray) -> np.ndarray:
+    """Fit the binned lowess at every grid point from the bins' and windows' aggregates.
+
+    The fitting loop of :func:`binned_lowess`: per point the tricube weights of the whole
+    bins inside its window (at their mean scores) and of the two cut pieces, the weighted
+    mean, variance (floored at 1e-12) and local line. Whoever computes the aggregates (the
+    rows: :func:`bin_sums`, :func:`_pieces`; the runs of cells:
+    ``ecgaudit.metrics._runsuite``) gets the same arithmetic.
+
+    Parameters
+    ----------
+    xv : ndarray of float64
+        Sorted evaluation points.
+    cnt : ndarray of float64
+        Row count of every bin.
+    mx : ndarray of float64
+        Mean score of every bin.
+    sy : ndarray of float64
+        Label sum of every bin.
+    n_b : ndarray of int64
+        Row count of every bin as an integer (to count the rows of positive weight).
+    win : ndarray of int64, shape (points, 3)
+        Per point: the window's first row (not read here), its first bin and its last bin.
+    radii : ndarray of float64
+        Window radius of every point.
+    piece : ndarray of float64, shape (3, points, 2)
+        ``piece[stat, point, q]``: row count (stat 0), mean score (1) and label sum (2) of
+        the part inside the window of its first (``q = 0``) and last (``q = 1``) bin; an
+        empty piece has count 0 and sits at the point itself.
+
+    Returns
+    -------
+    ndarray
+        The fit; ``nan`` where fewer than two rows have positive weight or the window has
+        radius 0.
+    """
+    cmx = cnt * mx
     out = np.empty(xv.size)
     # Terms of the sums over a window's whole bins, summed in numpy's pairwise order
     # (closer to BLAS' blocked dot products than one running sum).

@@ -10,10 +10,12 @@ rows is a function of the runs: the equal-mass and equal-width row bins
 (``_calsuite._bin_edges``), each bin's row count, mean score and label sum, the windows'
 first rows (``_lowesskernels._window_start``), the two cut bins' pieces (prefix sums of
 deviations and labels at the window ends) and the tied-window rule. This module computes
-them from the runs, in O(runs + bins) memory, and applies the kernel's arithmetic per
-grid point (its weights, lever and sums; bin sums in numpy's pairwise order). Sums over
-rows are taken per run (``v * c``) rather than row by row, so results agree with the row
-functions to rounding (tested to 1e-12), not bit for bit. Groups of at most ``max_exact``
+those aggregates from the runs, in O(runs + bins) memory, and hands them to the kernel's
+own fit (``_lowesskernels.fit_from_bins``, the loop ``binned_lowess`` runs on the rows'
+aggregates: one home for the weights, lever and sums). Sums over rows (bin means, label
+sums, prefix sums) are taken per run (``v * c``) rather than row by row, so results agree
+with the row functions to rounding (tested to 1e-12; on runs of one row each, with
+``binned_lowess`` to 1e-13), not bit for bit. Groups of at most ``max_exact``
 rows are not handled here (their exact windows need the rows; the caller expands them).
 """
 
@@ -25,6 +27,7 @@ import numpy as np
 
 from ecgaudit.metrics._calsuite import LOWESS_BINS
 from ecgaudit.metrics._intervals import wilson_ci
+from ecgaudit.metrics._lowesskernels import fit_from_bins
 from ecgaudit.metrics._quantiles import _indexes, _lerp
 
 __all__ = ["Runs", "runs_calibration_suite", "runs_reliability_curve"]
@@ -119,22 +122,18 @@ def _window_starts(runs: Runs, k: int, xv: np.ndarray) -> np.ndarray:
     return lo
 
 
-def _tricube(dist: np.ndarray, radius: float) -> np.ndarray:
-    d = np.minimum(dist / radius, 1.0)
-    d = d * d * d
-    d = 1.0 - d
-    return d * d * d
-
-
 def binned_lowess_runs(runs: Runs, frac: float, xv: np.ndarray,
                        bins: int = LOWESS_BINS) -> np.ndarray:
-    """:func:`ecgaudit.metrics._calsuite.binned_lowess_fit` of the rows the runs describe."""
+    """:func:`ecgaudit.metrics._calsuite.binned_lowess_fit` of the rows the runs describe.
+
+    The aggregates that ``_lowesskernels.binned_lowess`` reads of the rows (bins, windows,
+    cut pieces) are computed from the runs; the fit itself is the kernel's
+    (``_lowesskernels.fit_from_bins``), then the tied-window rule.
+    """
     n = runs.n
     k = min(max(int(frac * n + 1e-10), 2), n)
     edges = _bin_edges(runs, bins)
     seg = _Segments(runs, edges)
-    cnt, mx, sy = seg.cnt, seg.mx, seg.sy
-    n_b = np.diff(edges)
     left = _window_starts(runs, k, xv)
     right = left + k
     radius = np.maximum(xv - runs.at(left), runs.at(right - 1) - xv)
@@ -145,42 +144,14 @@ def binned_lowess_runs(runs: Runs, frac: float, xv: np.ndarray,
     dev_lo, cy_lo = seg.prefix(lo)
     dev_hi, cy_hi = seg.prefix(hi)
     pc = (hi - lo).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pm = np.where(pc > 0, mx[np.stack([bl, br], axis=1)] + (dev_hi - dev_lo) / pc,
+    with np.errstate(divide="ignore", invalid="ignore"):  # an empty piece sits at the point
+        pm = np.where(pc > 0, seg.mx[np.stack([bl, br], axis=1)] + (dev_hi - dev_lo) / pc,
                       xv[:, None])
-    ps = cy_hi - cy_lo
-    cmx = cnt * mx
-    out = np.empty(xv.size)
-    for j in range(xv.size):
-        out[j] = _fit_point(xv[j], radius[j], bl[j], br[j], pc[j], pm[j], ps[j],
-                            (cnt, mx, cmx, sy, n_b))
+    piece = np.ascontiguousarray(np.stack([pc, pm, cy_hi - cy_lo]))
+    win = np.ascontiguousarray(np.stack([left, bl, br], axis=1), dtype=np.int64)
+    out = fit_from_bins(np.ascontiguousarray(xv, dtype=np.float64), seg.cnt, seg.mx, seg.sy,
+                        np.diff(edges), win, radius, piece)
     return _tied(runs, xv, k, out)
-
-
-def _fit_point(val: float, radius: float, bl: int, br: int, pc: np.ndarray, pm: np.ndarray,
-               ps: np.ndarray, bins: tuple[np.ndarray, ...]) -> float:
-    """One grid point of the kernel: whole bins of the window plus its two cut pieces."""
-    if not radius > 0.0:
-        return np.nan
-    cnt, mx, cmx, sy, n_b = (b[bl + 1: br] for b in bins)
-    t0, t1 = _tricube(np.abs(pm - val), radius)
-    w0, w1 = t0 * pc[0], t1 * pc[1]
-    t = _tricube(np.abs(mx - val), radius)
-    good = int(n_b[t > 1e-12].sum()) + (int(pc[0]) if t0 > 1e-12 else 0) + (
-        int(pc[1]) if t1 > 1e-12 else 0)
-    total = np.sum(t * cnt) + (w0 + w1)
-    if good < 2:
-        return np.nan
-    xbar = (np.sum(t * cmx) + (w0 * pm[0] + w1 * pm[1])) / total
-    s_y = np.sum(t * sy)
-    df = mx - xbar
-    tdf = t * df
-    sq, s_xy = np.sum((tdf * df) * cnt), np.sum(tdf * sy)
-    d0, d1 = pm[0] - xbar, pm[1] - xbar
-    sq = max((sq + (w0 * d0 * d0 + w1 * d1 * d1)) / total, 1e-12)
-    s_y += t0 * ps[0] + t1 * ps[1]
-    s_xy += t0 * d0 * ps[0] + t1 * d1 * ps[1]
-    return float((s_y + (val - xbar) * s_xy / sq) / total)
 
 
 def _tied(runs: Runs, xv: np.ndarray, k: int, out: np.ndarray) -> np.ndarray:
