@@ -189,10 +189,10 @@ class BinnedEngine:
         self.coarse_of = [np.concatenate([q.coarse_of, np.full(self.width // 2 - q.rep.size,
                                                                q.x_cal.size - 1)])
                           for q in quantised]
-        self.cells = np.stack([
-            (strata * self.width + 2 * q.bin_of + np.asarray(y, dtype=np.int64))
-            for (y, _, _), q in zip(tasks, quantised)
-        ]).astype(np.int32)
+        self.cells = np.empty((len(quantised), strata.size), dtype=np.int32)
+        row_base = strata * self.width
+        for i, ((y, _, _), q) in enumerate(zip(tasks, quantised)):  # no (T, n) int64 stack
+            self.cells[i] = row_base + 2 * q.bin_of + np.asarray(y, dtype=np.int64)
         self.thresholds = [float(t) for _, _, t in tasks]
         self.fine_rep = [np.concatenate([q.rep, np.full(self.width // 2 - q.rep.size, np.inf)])
                          for q in quantised]
