@@ -290,3 +290,24 @@ def test_vectorised_fit_agrees_with_fit_weighted() -> None:
             assert abs(got[0] - want[0]) <= TOL * max(1.0, abs(want[0]))
             assert abs(got[1] - want[1]) <= TOL * max(1.0, abs(want[1]))
     assert fitted > 250
+
+
+def test_replicates_do_not_depend_on_threads_or_blocks() -> None:
+    # one replicate per chunk, handed out dynamically; each thread reuses its buffers
+    tasks, groupings = _case("random", 2500, seed=5)
+    strata = finest_strata([g.codes for g in groupings], 2500)
+    ev = Evaluator(tasks, groupings, strata.codes, Sampler(strata.codes, None, 3),
+                   engine="compiled", bins=4096, clip=1e-6, ece_bins=10, skip=frozenset())
+    ev.estimates()
+    whole = ev.replicates(range(10))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        parts = [ev.replicates(range(0, 3)), ev.replicates(range(3, 10))]
+    finally:
+        numba.set_num_threads(before)
+    for t in range(len(tasks)):
+        for gi in range(len(groupings)):
+            joined = np.concatenate([parts[0][t][gi], parts[1][t][gi]])
+            assert np.array_equal(whole[t][gi], joined, equal_nan=True)
+    assert not np.array_equal(whole[0][1][0], whole[0][1][1], equal_nan=True)
