@@ -81,10 +81,9 @@ def main() -> None:
         elif which == "old":
             old_fused.binned_replicates(keys, chunks, 255, sp.slot_start, sp.slot_size, e.ptr,
                                         e.slot_cells, e.runs, *rest)
-        else:  # buffers for each numba thread, allocated once per call
-            new_fused.binned_replicates(keys, chunks, numba.get_num_threads(), 255,
-                                        sp.slot_start, sp.slot_size, e.ptr, e.slot_cells,
-                                        e.runs, *rest)
+        else:
+            new_fused.binned_replicates(keys, chunks, 255, sp.slot_start, sp.slot_size, e.ptr,
+                                        e.slot_cells, e.runs, *rest)
         return st
 
     k0 = replicate_keys(1, range(4))

@@ -293,7 +293,7 @@ def test_vectorised_fit_agrees_with_fit_weighted() -> None:
 
 
 def test_replicates_do_not_depend_on_threads_or_blocks() -> None:
-    # one replicate per chunk, handed out dynamically; each thread reuses its buffers
+    # a replicate depends on its key only, not on the thread or the block that draws it
     tasks, groupings = _case("random", 2500, seed=5)
     strata = finest_strata([g.codes for g in groupings], 2500)
     ev = Evaluator(tasks, groupings, strata.codes, Sampler(strata.codes, None, 3),

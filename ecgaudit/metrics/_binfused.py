@@ -22,17 +22,8 @@ import numpy as np
 from ecgaudit.metrics import _newton as nt
 from ecgaudit.metrics._binkernels import _rjit, coarsen_one, marginalize_one, scan_one
 from ecgaudit.metrics._binsweep import draw_sweep
-from ecgaudit.metrics._compile import HAVE_NUMBA
 from ecgaudit.metrics._drawkernels import pick
 from ecgaudit.metrics._kernels import _jit, _pjit, prange
-
-if HAVE_NUMBA:
-    from numba import get_thread_id
-else:  # pragma: no cover - one thread without numba
-
-    def get_thread_id() -> int:
-        """Return 0, the only thread without numba."""
-        return 0
 
 __all__ = ["CAP", "binned_replicates", "exp_neg", "finish_task", "fit_cells", "fit_coarse",
            "fit_vectorised"]
@@ -42,14 +33,10 @@ CAP = 255
 
 
 @_pjit
-def binned_replicates(keys, n_chunks, n_thr, cap, slot_start, slot_size, ptr, codes, runs, n_cells,
+def binned_replicates(keys, n_chunks, cap, slot_start, slot_size, ptr, codes, runs, n_cells,
                       kinds, srcs, dsts, width, reps, thr, ece_bins, refslot, allslot, coarse_of,
                       n_coarse, x_cal, a0, b0, calibration, ist_out, fst_out):
-    """Statistics of replicates ``keys`` of every task, in ``n_chunks`` chunks of replicates.
-
-    Each of the ``n_thr`` threads (``numba.get_num_threads()``) has its buffers allocated
-    once per call, so chunks may be as small as one replicate (handed out one at a time
-    under :func:`._binkernels.dynamic_chunks`).
+    """Statistics of replicates ``keys`` of every task; ``n_chunks`` threads' worth of work.
 
     ``codes[t, i]`` is the (stratum, bin, label) cell of task ``t`` of the ``i``-th row in
     slot order (``ptr`` the CSR row ranges of the slots, empty for one row per slot), of
@@ -68,21 +55,13 @@ def binned_replicates(keys, n_chunks, n_thr, cap, slot_start, slot_size, ptr, co
     n_s = ist_out.shape[3]
     bounds, run_stratum, rel = runs
     fused = bounds.size > 0
-    # Buffers per thread, allocated once: chunks (however many) reuse their thread's.
-    cnt_t = np.empty((n_thr, n_units), dtype=np.uint8)
-    ovf_t = np.empty((n_thr, n_units), dtype=np.int64)
-    acc_t = np.empty((n_thr, 0 if fused else n_cells), dtype=np.int32)
-    all_acc_t = np.zeros((n_thr, n_t * n_cells if fused else 0), dtype=np.int32)
-    cells_t = np.empty((n_thr, (n_s + 1) * width), dtype=np.int32)
-    coarse_t = np.empty((n_thr, n_s * n_coarse * 2), dtype=np.int32)
     for ch in prange(n_chunks):
-        tid = get_thread_id()
-        cnt = cnt_t[tid]
-        ovf = ovf_t[tid]
-        acc = acc_t[tid]
-        all_acc = all_acc_t[tid]
-        cells = cells_t[tid]
-        coarse = coarse_t[tid]
+        cnt = np.empty(n_units, dtype=np.uint8)
+        ovf = np.empty(n_units, dtype=np.int64)
+        acc = np.empty(n_cells, dtype=np.int32)
+        all_acc = np.zeros(n_t * n_cells if fused else 0, dtype=np.int32)
+        cells = np.empty((n_s + 1) * width, dtype=np.int32)
+        coarse = np.empty(n_s * n_coarse * 2, dtype=np.int32)
         for r in range(ch * n_r // n_chunks, (ch + 1) * n_r // n_chunks):
             key = keys[r]
             if fused:

@@ -9,8 +9,6 @@ row weights (the jackknife).
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from ecgaudit.metrics import _ecebins
@@ -27,20 +25,6 @@ if HAVE_NUMBA:  # pragma: no branch - sums whose order may change (see scan_one)
                        fastmath={"reassoc", "contract"})
 else:  # pragma: no cover
     _rjit = _jit
-
-
-def dynamic_chunks() -> contextlib.AbstractContextManager[object]:
-    """Context in which ``prange`` hands out its iterations one at a time.
-
-    A thread slowed down by other work on the machine then takes fewer chunks instead of
-    holding up the call (numba's default splits the range evenly in advance).
-    """
-    return numba.parallel_chunksize(1) if HAVE_NUMBA else contextlib.nullcontext()
-
-__all__ = [
-    "aggregate_cells", "binned_scan", "coarsen", "coarsen_one", "dynamic_chunks",
-    "marginal_plan", "marginalize", "marginalize_one", "scan_one",
-]
 
 
 @_pjit
