@@ -26,9 +26,30 @@ STAGES = ("draws_and_sweeps", "group_cells", "scans", "coarsening", "fits")
 def _driver():  # type: ignore[no-untyped-def]
     from numba import njit
 
+    from ecgaudit.metrics import _binkernels
     from ecgaudit.metrics._binfused import fit_cells
     from ecgaudit.metrics._binkernels import coarsen_one, marginalize_one, scan_one
     from ecgaudit.metrics._binsweep import draw_sweep
+
+    if hasattr(_binkernels, "scan_coarsen_one"):  # coarse cells from the scan's prefix
+        scan_coarsen_one = _binkernels.scan_coarsen_one
+
+        @njit(nogil=True)
+        def scan(level, cells, rep, thr, ece_bins, refslot, n_s, ist, fst, coarse_of,
+                 n_coarse, coarse):
+            if level < 3:
+                scan_one(cells, rep, thr, ece_bins, refslot, n_s, ist, fst)
+            else:
+                scan_coarsen_one(cells, rep, thr, ece_bins, refslot, n_s, ist, fst, coarse_of,
+                                 n_coarse, coarse)
+    else:  # a tree before w19boot2: coarsening is its own pass
+
+        @njit(nogil=True)
+        def scan(level, cells, rep, thr, ece_bins, refslot, n_s, ist, fst, coarse_of,
+                 n_coarse, coarse):
+            scan_one(cells, rep, thr, ece_bins, refslot, n_s, ist, fst)
+            if level >= 3:
+                coarsen_one(cells, n_s, coarse_of, n_coarse, coarse)
 
     @njit(nogil=True)
     def drive(level, keys, bounds, run_stratum, rel, width, n_cells, kinds, srcs, dsts, reps,
@@ -48,10 +69,8 @@ def _driver():  # type: ignore[no-untyped-def]
                                 cells)
                 if level < 2:
                     continue
-                scan_one(cells, reps[t], thr[t], ece_bins, refslot, n_s, ist[t, r], fst[t, r])
-                if level < 3:
-                    continue
-                coarsen_one(cells, n_s, coarse_of[t], n_coarse, coarse)
+                scan(level, cells, reps[t], thr[t], ece_bins, refslot, n_s, ist[t, r],
+                     fst[t, r], coarse_of[t], n_coarse, coarse)
                 if level < 4:
                     continue
                 fit_cells(coarse, n_coarse, x_cal[t], a0[t], b0[t], fst[t, r, 4], fst[t, r, 5])

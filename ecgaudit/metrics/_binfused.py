@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecgaudit.metrics import _newton as nt
-from ecgaudit.metrics._binkernels import _rjit, coarsen_one, marginalize_one, scan_one
+from ecgaudit.metrics._binkernels import _rjit, marginalize_one, scan_coarsen_one, scan_one
 from ecgaudit.metrics._binsweep import draw_sweep
 from ecgaudit.metrics._drawkernels import pick
 from ecgaudit.metrics._kernels import _jit, _pjit, prange
@@ -114,16 +114,16 @@ def finish_task(acc, t, r, kinds, srcs, dsts, width, reps, thr, ece_bins, refslo
     The per-replicate tail shared by the row draws here and the cell draws of
     :mod:`ecgaudit.metrics._cellboot`; ``cells`` and ``coarse`` are the thread's buffers.
     """
-    n_s = ist_out.shape[3]
     marginalize_one(acc, kinds, srcs, dsts, width, cells)
     ist = ist_out[t, r]
     fst = fst_out[t, r]
-    scan_one(cells, reps[t], thr[t], ece_bins, refslot, allslot, ist, fst)
     if not calibration:
+        scan_one(cells, reps[t], thr[t], ece_bins, refslot, allslot, ist, fst)
         fst[4, :] = np.nan
         fst[5, :] = np.nan
         return
-    coarsen_one(cells, n_s, coarse_of[t], n_coarse, coarse)
+    scan_coarsen_one(cells, reps[t], thr[t], ece_bins, refslot, allslot, ist, fst,
+                     coarse_of[t], n_coarse, coarse)
     fit_cells(coarse, n_coarse, x_cal[t], a0[t], b0[t], fst[4], fst[5])
 
 

@@ -157,9 +157,7 @@ def binned_scan(cells, rep, thr, bins, refslot, allslot, ist_out, fst_out):
 @_rjit
 def _dot_ece(cg, negp, dpos, lo, hi):
     """Residual sum ``sum (0 - p) n0 + (1 - p) n1`` of bins ``lo..hi-1`` (any order)."""
-    c = cg[2 * lo:2 * hi]  # views: indices from range(0, ...) need no wraparound check
-    a = negp[lo:hi]
-    d = dpos[lo:hi]
+    c, a, d = cg[2 * lo:2 * hi], negp[lo:hi], dpos[lo:hi]  # views: no wraparound checks
     out = 0.0
     for b in range(hi - lo):
         out += c[2 * b] * a[b] + c[2 * b + 1] * d[b]
@@ -251,9 +249,8 @@ def _bin_of(cx, lo, hi, row):
 @_jit
 def _shared(cg, cx, b, start, end, negp, dpos):
     """Residuals of bin ``b``'s rows inside rows ``start .. end - 1``."""
-    lo = cx[b]
+    lo, hi = cx[b], cx[b + 1]
     mid = lo + cg[2 * b]
-    hi = cx[b + 1]
     w0 = max(0, min(mid, end) - max(lo, start))
     w1 = max(0, min(hi, end) - max(mid, start))
     return w0 * negp[b] + w1 * dpos[b]
@@ -261,13 +258,23 @@ def _shared(cg, cx, b, start, end, negp, dpos):
 
 @_jit
 def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
-    """:func:`binned_scan` of one replicate: ``ist_out`` (9, S), ``fst_out`` (8, S).
+    """:func:`binned_scan` of one replicate: ``ist_out`` (9, S), ``fst_out`` (8, S)."""
+    scan_coarsen_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out,
+                     np.zeros(0, dtype=np.int64), 0, np.zeros(0, dtype=np.int32))
+
+
+@_jit
+def scan_coarsen_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out, coarse_of,
+                     n_coarse, dst):
+    """:func:`scan_one`, and with ``dst`` not empty also :func:`coarsen_one` into ``dst``.
 
     One sequential pass per group takes the counts below every bin (:func:`_prefix`);
     every statistic is then a sum over the bins (:func:`_bin_sums`, the ECE bins'
     residuals by :func:`_ece_sum`, the ranking counts by :func:`_rank_dots`). The integer
     statistics are exact; the floating sums are vectorised, so their order differs from
     row-by-row accumulation (within ~1e-14 relative, tested against the sequential scan).
+    The coarse cells of a group are differences of the counts below the coarse bins' ends
+    (the same integers as :func:`coarsen_one`'s sums, tested).
     """
     nb = rep.size
     nb_real = nb  # bins past the task's own are padding (score inf, never drawn)
@@ -290,9 +297,12 @@ def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
     cx = np.empty(nb_real + 1, dtype=np.int64)  # rows and positives below every bin
     px = np.empty(nb_real + 1, dtype=np.int64)
     mult, row_of = _multipliers(c, nb, nb_real, refslot, allslot)
+    ends = _coarse_ends(coarse_of, n_coarse, nb_real)
     for g in range(n_s):
         cg = c[g * 2 * nb:(g + 1) * 2 * nb]  # a view: indices from range() vectorise
         n_tot, p_tot = _prefix(cg, nb_real, cx, px)
+        if dst.size:
+            _coarse_from_prefix(cx, px, ends, dst[g * n_coarse * 2:(g + 1) * n_coarse * 2])
         ist_out[0, g] = n_tot
         ist_out[1, g] = p_tot
         if n_tot == 0:
@@ -317,6 +327,27 @@ def scan_one(c, rep, thr, bins, refslot, allslot, ist_out, fst_out):
         fst_out[3, g] = ece
         fst_out[6, g] = np.nan  # DeLong sums: point estimates only (exact engine)
         fst_out[7, g] = np.nan
+
+
+@_jit
+def _coarse_ends(coarse_of, n_coarse, nb_real):
+    """Return the end (exclusive, at most ``nb_real``) of every coarse bin's run of bins."""
+    ends = np.zeros(n_coarse + 1, dtype=np.int64)  # ends[k + 1]: end of coarse bin k
+    for b in range(min(coarse_of.size, nb_real)):
+        ends[coarse_of[b] + 1] = b + 1
+    for k in range(1, n_coarse + 1):  # coarse bins without bins end where the last did
+        ends[k] = max(ends[k], ends[k - 1])
+    return ends
+
+
+@_jit
+def _coarse_from_prefix(cx, px, ends, dg):
+    """Negatives and positives of every coarse bin from the counts below the bins."""
+    for k in range(ends.size - 1):
+        lo, hi = ends[k], ends[k + 1]
+        pos = px[hi] - px[lo]
+        dg[2 * k] = (cx[hi] - cx[lo]) - pos
+        dg[2 * k + 1] = pos
 
 
 @_jit
