@@ -78,7 +78,12 @@ def test_one_newton_fit_matches_statsmodels_compiled_and_plain():
     got = logistic_recalibration(y, p)
     assert got.converged
     assert (got.intercept, got.slope) == pytest.approx(tuple(ref), rel=1e-7, abs=1e-9)
-    assert _binfused.fit_weighted is _newton.fit_weighted  # the binned engine's fit
+    # the binned engine's fit: fit_weighted's rules with vectorised sums (tests/test_binned_order)
+    binned = _binfused.fit_vectorised(x, w0, w1, 0.0, 1.0, np.empty(x.size),
+                                      np.empty(x.size, dtype=np.int64))
+    assert binned == pytest.approx(tuple(ref), rel=1e-7, abs=1e-9)
+    assert binned == pytest.approx(_newton.fit_weighted(x, w0, w1, 0.0, 1.0), rel=1e-12,
+                                   abs=1e-12)
 
 
 def test_assemble_gives_the_reference_metrics_from_the_numpy_engines_statistics():

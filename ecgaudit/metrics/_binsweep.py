@@ -79,17 +79,11 @@ def draw_sweep(key, cap, bounds, run_stratum, codes, width, n_cells, cnt, ovf, a
         lo = bounds[f]
         m = bounds[f + 1] - lo
         cf = cnt[:m]
-        cf[:] = 0
-        n_ovf = 0
-        for j in range(m):
-            # Unsigned indices: numba then skips the negative-index check.
-            k = np.uint64(pick(key, lo + j, m))
-            c = cf[k]
-            if c == cap:
-                ovf[n_ovf] = k
-                n_ovf += 1
-            else:
-                cf[k] = c + 1
+        n_ovf = -1
+        if cap == 255:  # the picks first (vectorised), then counted without a cap check
+            n_ovf = _count_picks(key, lo, m, cf, ovf)
+        if n_ovf < 0:  # a byte wrapped (a slot drawn 256+ times) or a smaller cap: one by one
+            n_ovf = _count_capped(key, cap, lo, m, cf, ovf)
         base = run_stratum[f] * width
         for t in range(n_t):
             a = acc[t * n_cells + base:t * n_cells + base + width]
@@ -99,3 +93,35 @@ def draw_sweep(key, cap, bounds, run_stratum, codes, width, n_cells, cnt, ovf, a
                 a[np.uint64(ct[s])] += cf[s]
             for e in range(n_ovf):
                 a[np.uint64(ct[ovf[e]])] += 1
+
+
+@_jit
+def _count_picks(key, lo, m, cf, buf):
+    """Count run ``lo .. lo + m``'s picks into bytes ``cf``; 0, or -1 if a byte wrapped."""
+    b = buf[:m]
+    for j in range(m):  # no dependence between slots: the hash vectorises
+        b[j] = pick(key, lo + j, m)
+    cf[:] = 0
+    for j in range(m):
+        cf[np.uint64(b[j])] += 1  # bytes wrap past 255
+    total = 0
+    for j in range(m):
+        total += cf[j]
+    return 0 if total == m else -1  # wrapped bytes lose 256 each
+
+
+@_jit
+def _count_capped(key, cap, lo, m, cf, ovf):
+    """Count the picks into bytes ``cf`` up to ``cap``; the rest in ``ovf``: their number."""
+    cf[:] = 0
+    n_ovf = 0
+    for j in range(m):
+        # Unsigned indices: numba then skips the negative-index check.
+        k = np.uint64(pick(key, lo + j, m))
+        c = cf[k]
+        if c == cap:
+            ovf[n_ovf] = k
+            n_ovf += 1
+        else:
+            cf[k] = c + 1
+    return n_ovf

@@ -28,10 +28,18 @@ def degenerate_share(reps: np.ndarray) -> np.ndarray:
     return np.isnan(reps).mean(axis=0)
 
 
-def _quantiles(reps: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Linear-interpolation quantile ``q`` (same shape as a column slice) over finite values."""
+def _quantiles(reps: np.ndarray, *qs: np.ndarray) -> list[np.ndarray]:
+    """Linear-interpolation quantiles ``qs`` (each shaped as a column slice), finite values.
+
+    The replicates are sorted once for all the quantiles asked.
+    """
     s = np.sort(reps, axis=0)  # nan sorts last
     k = np.sum(~np.isnan(reps), axis=0)
+    return [_quantile_sorted(s, k, q) for q in qs]
+
+
+def _quantile_sorted(s: np.ndarray, k: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Quantile ``q`` of columns ``s`` sorted with ``nan`` last, ``k`` finite values each."""
     pos = np.asarray(q) * np.maximum(k - 1, 0)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, np.maximum(k - 1, 0))
@@ -59,8 +67,8 @@ def percentile_limits(reps: np.ndarray, level: float) -> tuple[np.ndarray, np.nd
         Lower and upper limits (``nan`` where no replicate is finite).
     """
     shape = reps.shape[1:]
-    lo = _quantiles(reps, np.full(shape, (1.0 - level) / 2.0))
-    hi = _quantiles(reps, np.full(shape, (1.0 + level) / 2.0))
+    lo, hi = _quantiles(reps, np.full(shape, (1.0 - level) / 2.0),
+                        np.full(shape, (1.0 + level) / 2.0))
     return lo, hi
 
 
@@ -131,8 +139,7 @@ def bca_limits(
         q_lo = ndtr(z0 + (z0 + z_lo) / (1.0 - accel * (z0 + z_lo)))
         q_hi = ndtr(z0 + (z0 + z_hi) / (1.0 - accel * (z0 + z_hi)))
     ok = np.isfinite(z0) & np.isfinite(estimate) & np.isfinite(q_lo) & np.isfinite(q_hi)
-    lo = _quantiles(reps, np.where(ok, q_lo, 0.0))
-    hi = _quantiles(reps, np.where(ok, q_hi, 1.0))
+    lo, hi = _quantiles(reps, np.where(ok, q_lo, 0.0), np.where(ok, q_hi, 1.0))
     return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan)
 
 
