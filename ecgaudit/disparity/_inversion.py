@@ -6,8 +6,9 @@
 60-step bisections (Newcombe's score interval): run as numpy calls on arrays of ~100
 comparisons this costs ~12,000 small array operations per family. Here:
 
-* **AUROC** (:func:`auroc_bracket`): the whole search, both groups' score intervals and the
-  MOVER difference included, in one compiled pass per comparison. The arithmetic is the
+* **AUROC** (:func:`auroc_bracket`): the whole search, both groups' score limits (only the
+  end of each that the test reads) and the MOVER difference, in one compiled pass per
+  comparison. The arithmetic is the
   reference's operation for operation (IEEE double, no fast-math, ``x**2`` as ``x*x`` as
   numpy computes it), so the bracket - and the p-value - is identical.
 * **O/E** (:func:`oe_limits`): the exact Poisson limits with
@@ -63,14 +64,23 @@ def _f(theta: float, a: float, m: float, n: float, zz: float) -> float:
 
 
 @_vijit
-def _auc_limits(auc: float, m: float, n: float, z: float, deff: float,
-                iterations: int) -> tuple[float, float]:
-    """One comparison's ``auc_score_limits`` (the same steps, scalar)."""
+def _auc_limit(auc: float, m: float, n: float, z: float, deff: float, iterations: int,
+               upper: bool) -> float:
+    """One end of ``auc_score_limits`` for one comparison (the same steps, scalar)."""
     ok = math.isfinite(auc) and m > 0 and n > 0 and math.isfinite(deff)
     if not ok:
-        return math.nan, math.nan
+        return math.nan
     a = min(max(auc, 0.0), 1.0)
     zz = z * z * deff
+    if upper:
+        lo, hi = a, 1.0
+        for _ in range(iterations):
+            mid = (lo + hi) / 2.0
+            if _f(mid, a, m, n, zz) < 0:
+                lo = mid
+            else:
+                hi = mid
+        return 1.0 if a >= 1.0 else lo
     lo, hi = 0.0, a
     for _ in range(iterations):
         mid = (lo + hi) / 2.0
@@ -78,16 +88,7 @@ def _auc_limits(auc: float, m: float, n: float, z: float, deff: float,
             hi = mid
         else:
             lo = mid
-    lower = hi
-    lo, hi = a, 1.0
-    for _ in range(iterations):
-        mid = (lo + hi) / 2.0
-        if _f(mid, a, m, n, zz) < 0:
-            lo = mid
-        else:
-            hi = mid
-    upper = lo
-    return (0.0 if a <= 0.0 else lower), (1.0 if a >= 1.0 else upper)
+    return 0.0 if a <= 0.0 else hi
 
 
 @_vjit
@@ -104,13 +105,15 @@ def _auroc_bracket(diff: np.ndarray, g: np.ndarray, r: np.ndarray, dg: np.ndarra
         lo, hi = 0.0, 40.0
         for _ in range(iterations):
             mid = (lo + hi) / 2.0
-            l1, u1 = _auc_limits(e1, g[i, 1], g[i, 2], mid, dg[i], inner)
-            l2, u2 = _auc_limits(e2, r[i, 1], r[i, 2], mid, dr[i], inner)
             centre = e1 - e2
+            # Only the interval's end facing 0 decides: the group's lower and the
+            # reference's upper limit when d > 0, the other two otherwise.
+            l1 = _auc_limit(e1, g[i, 1], g[i, 2], mid, dg[i], inner, d <= 0)
+            l2 = _auc_limit(e2, r[i, 1], r[i, 2], mid, dr[i], inner, d > 0)
             if d > 0:
-                excludes = centre - math.sqrt(_sq(e1 - l1) + _sq(u2 - e2)) > 0
+                excludes = centre - math.sqrt(_sq(e1 - l1) + _sq(l2 - e2)) > 0
             else:
-                excludes = centre + math.sqrt(_sq(u1 - e1) + _sq(e2 - l2)) < 0
+                excludes = centre + math.sqrt(_sq(l1 - e1) + _sq(e2 - l2)) < 0
             if excludes:
                 lo = mid
             else:
