@@ -60,3 +60,21 @@ def test_suite_error_pass_equals_numpy_path(n: int) -> None:
     want = np.abs(want - p)  # the numpy steps the fused pass replaces
     np.testing.assert_array_equal(err, want)
     assert top == np.max(want) > 0
+
+
+@pytest.mark.parametrize("kind", ["abs", "normal", "tied", "heavy"])
+def test_select_ranks_and_quantiles_are_numpy(kind: str) -> None:
+    from ecgaudit.metrics._quantiles import SELECT_ROWS, median_and_quantile
+    from ecgaudit.metrics._suitekernels import select_ranks
+
+    rng = np.random.default_rng(len(kind))
+    n = SELECT_ROWS * 3 + 1
+    a = {"abs": np.abs(rng.normal(0, 0.05, n)), "normal": rng.normal(0, 1, n),
+         "tied": np.round(rng.random(n), 2), "heavy": rng.standard_cauchy(n)}[kind]
+    a[:50] = 0.0
+    ranks = np.array([0, 7, n // 2 - 1, n // 2, int(0.9 * (n - 1)), n - 1])
+    np.testing.assert_array_equal(select_ranks(a, ranks), np.sort(a)[ranks])
+    for m in (n, n - 1):  # odd and even sizes
+        b = a[:m].copy()
+        med, q90 = median_and_quantile(b, 0.9)
+        assert med == np.median(a[:m]) and q90 == np.quantile(a[:m], 0.9)
