@@ -7,8 +7,7 @@ import pytest
 
 from ecgaudit.metrics import _calsuite
 from ecgaudit.metrics._compile import HAVE_NUMBA
-from ecgaudit.metrics._lowesskernels import split_by_group
-from ecgaudit.metrics._suitekernels import interp_abs_error, split_by_cell
+from ecgaudit.metrics._suitekernels import interp_abs_error
 
 pytestmark = pytest.mark.skipif(not HAVE_NUMBA, reason="compiled kernels need numba")
 
@@ -35,19 +34,6 @@ def test_interp_abs_error_is_numpy(seed: int) -> None:
     out = np.empty(inner.size)
     interp_abs_error(inner, xp, fp, out)
     np.testing.assert_array_equal(out, np.abs(np.interp(inner, xp, fp) - inner))
-
-
-def test_split_by_cell_is_split_by_group() -> None:
-    rng = np.random.default_rng(4)
-    cells = rng.integers(0, 50, 10_000)
-    cell_codes = rng.integers(0, 7, 50).astype(np.int32)
-    y, p = rng.integers(0, 2, 10_000).astype(np.int8), rng.random(10_000)
-    got = split_by_cell(cells, cell_codes, 7, y, p)
-    idx = np.argsort(cell_codes[cells], kind="stable")
-    want = split_by_group(cell_codes[cells], 7, y, p)
-    for a, b, c in zip(got, want, (y[idx], p[idx])):
-        np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(a, c)
 
 
 @pytest.mark.parametrize("n", [30_000, 6_000])

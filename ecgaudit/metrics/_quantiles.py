@@ -20,7 +20,7 @@ __all__ = ["median_and_quantile", "sorted_quantile"]
 
 #: Smallest array whose order statistics :func:`median_and_quantile` selects by bucket
 #: counts (``_suitekernels.select_ranks``, the same values) instead of a partition.
-SELECT_ROWS = 20_000
+SELECT_ROWS = 40_000  # below, numpy's partition is faster
 
 
 def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:

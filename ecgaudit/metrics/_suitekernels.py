@@ -1,8 +1,5 @@
 """Compiled passes of the calibration suite over a group's sorted rows (issue 19).
 
-* :func:`split_by_cell` - ``split_by_group`` of the codes ``cell_codes[cells]`` read on the
-  fly (the extras line every grouping up from the finest cells without a gathered copy of
-  the codes); identical to a stable argsort and gather.
 * :func:`interp_abs_error` - ``|np.interp(p, xp, fp) - p|`` and its maximum in one pass
   (numpy: an interpolation, a subtraction, an absolute value and a maximum, four passes);
   the same arithmetic as ``np.interp``, so identical values
@@ -26,25 +23,7 @@ if HAVE_NUMBA:  # float division by 0 gives inf/nan as in numpy (no Python check
 else:  # pragma: no cover
     _vjit = _vijit = _jit
 
-__all__ = ["interp_abs_error", "select_ranks", "split_by_cell"]
-
-
-@_jit
-def split_by_cell(cells: np.ndarray, cell_codes: np.ndarray, n_groups: int, y: np.ndarray,
-                  p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`split_by_group` of the codes ``cell_codes[cells]``, read on the fly."""
-    start = np.zeros(n_groups + 1, dtype=np.int64)
-    for i in range(cells.size):
-        start[cell_codes[cells[i]] + 1] += 1
-    for g in range(n_groups):
-        start[g + 1] += start[g]
-    ys, ps = np.empty_like(y), np.empty_like(p)
-    for i in range(cells.size):
-        c = cell_codes[cells[i]]
-        j = start[c]
-        ys[j], ps[j] = y[i], p[i]
-        start[c] = j + 1
-    return ys, ps
+__all__ = ["interp_abs_error", "select_ranks"]
 
 
 @_vjit

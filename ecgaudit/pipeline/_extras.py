@@ -34,7 +34,6 @@ from ecgaudit.metrics import (
 from ecgaudit.metrics._compile import HAVE_NUMBA
 from ecgaudit.metrics._lowesskernels import split_by_group
 from ecgaudit.metrics._order import stable_order
-from ecgaudit.metrics._suitekernels import split_by_cell
 from ecgaudit.privacy import is_small_cell
 
 #: Groups smaller than this get no reliability curve (too few rows for 10 bins).
@@ -189,8 +188,6 @@ def _grouping_curves(task: str, g: Grouping, ordered: SortedTask, offsets: np.nd
     rows: list[dict[str, Any]] = []
     if len(g.groups) == 1:
         ys, ps = y_sorted, p_sorted
-    elif strata is not None and cells is not None and HAVE_NUMBA:
-        ys, ps = split_by_cell(cells, g.codes[strata[1]], len(g.groups), y_sorted, p_sorted)
     else:
         codes = g.codes[strata[1]][cells] if strata is not None else g.codes[order]
         ys, ps = _split(codes, len(g.groups), y_sorted, p_sorted)
