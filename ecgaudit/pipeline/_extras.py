@@ -96,7 +96,7 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
         # Tasks sorted side by side, then (task, grouping) jobs: 5 tasks in 2 threads no
         # longer leave one thread alone with the last task. Results keep their order.
         ordered = list(pool.map(lambda t: _sorted_task(frame, t.name, strata), config.tasks))
-        jobs = [(t, k) for t in range(len(config.tasks)) for k in range(len(offsets))]
+        jobs = [(t, gi) for t in range(len(config.tasks)) for gi in range(len(offsets))]
         done = list(pool.map(lambda job: _grouping_curves(
             config.tasks[job[0]].name, cohort.groupings[job[1]], ordered[job[0]],
             offsets[job[1]], units, config, strata), jobs))
