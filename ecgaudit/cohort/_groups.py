@@ -150,12 +150,16 @@ def _distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series, np.ndarray] | N
     if not (is_object or isinstance(dtype, pd.StringDtype)):
         return None
     na = values.isna().to_numpy()
-    present = values[~na]
+    complete = not na.any()  # no missing row: no masked copy of the column
+    present = values if complete else values[~na]
     if is_object and pd.api.types.infer_dtype(present, skipna=False) not in (
             "string", "empty"):
         return None
-    codes = np.full(len(values), -1, dtype=np.intp)
-    codes[~na], uniq = pd.factorize(present)
+    if complete:
+        codes, uniq = pd.factorize(present)
+    else:
+        codes = np.full(len(values), -1, dtype=np.intp)
+        codes[~na], uniq = pd.factorize(present)
     return codes, pd.Series(np.asarray(uniq, dtype=object), dtype=dtype), na
 
 

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr
 
+from ecgaudit.disparity._inversion import HAVE_NUMBA, auroc_bracket, oe_limits
 from ecgaudit.metrics import GroupStats
 from ecgaudit.metrics._smallsample import (
     auc_score_limits,
     inverted_p_value,
     mover_difference,
     mover_ratio,
-    poisson_ratio_limits,
     wilson_limits,
     z_of,
 )
@@ -88,7 +88,7 @@ def _limits_fn(family: str, a: np.ndarray, deff: np.ndarray) -> Side:
     if family == "oe_ratio":
         def oe(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             level = 2.0 * ndtr(z) - 1.0
-            lo, hi = poisson_ratio_limits(x, y, level, deff)
+            lo, hi = oe_limits(x, y, level, deff)  # poisson_ratio_limits' values
             with np.errstate(invalid="ignore", divide="ignore"):
                 return x / y, lo, hi
         return oe
@@ -123,7 +123,11 @@ def _closed_forms(items: list[tuple[GroupStats, GroupStats, str]], family: str,
     e2, l2, u2 = fr(z)
     d_lo, d_hi = mover_difference(e1, l1, u1, e2, l2, u2)
     r_lo, r_hi = mover_ratio(e1, l1, u1, e2, l2, u2)
-    p = inverted_p_value(e1 - e2, diff_limits, level=level)
+    search = None
+    if family == "auroc" and HAVE_NUMBA:  # the same bisection, compiled (_inversion.py)
+        def search(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return auroc_bracket(d, g, r, dg, dr)
+    p = inverted_p_value(e1 - e2, diff_limits, level=level, search=search)
     return [tuple(float(v) for v in row) for row in zip(d_lo, d_hi, r_lo, r_hi, p)]
 
 

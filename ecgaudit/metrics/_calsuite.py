@@ -44,6 +44,7 @@ from ecgaudit.metrics._compile import HAVE_NUMBA
 from ecgaudit.metrics._intervals import wilson_ci
 from ecgaudit.metrics._order import stable_order
 from ecgaudit.metrics._quantiles import median_and_quantile, sorted_quantile
+from ecgaudit.metrics._suitekernels import interp_abs_error
 
 __all__ = ["binned_lowess_fit", "calibration_suite", "lowess_fit", "reliability_curve"]
 
@@ -288,6 +289,25 @@ def _smooth_at_points(p: np.ndarray, y: np.ndarray, frac: float, max_exact: int,
     return np.interp(p, xg, _grid_fit(p, y, frac, xg, bins))
 
 
+def _abs_error(p: np.ndarray, y: np.ndarray, frac: float, max_exact: int, grid: int,
+               bins: int | None) -> tuple[np.ndarray, float]:
+    """``|smooth(p) - p|`` at every sorted score, and its maximum.
+
+    Grid fits interpolate, subtract and take the maximum in one compiled pass
+    (``_suitekernels.interp_abs_error``: ``np.interp``'s arithmetic, identical values).
+    """
+    if p.size > max_exact and COMPILED:
+        xg = np.unique(sorted_quantile(p, np.linspace(0.0, 1.0, grid)))
+        if xg.size >= 2:
+            err = np.empty(p.size)
+            top = interp_abs_error(p, xg, _grid_fit(p, y, frac, xg, bins), err)
+            return err, float(top)
+    err = _smooth_at_points(p, y, frac, max_exact, grid, bins)
+    err -= p  # in place: no copies of a large group's rows
+    np.abs(err, out=err)
+    return err, float(np.max(err))
+
+
 def calibration_suite(
     y: np.ndarray, p: np.ndarray, *, frac: float = 2.0 / 3.0, max_exact: int = 5000,
     grid: int = 400, lowess_bins: int | None = LOWESS_BINS, assume_sorted: bool = False,
@@ -323,10 +343,8 @@ def calibration_suite(
     if p.size < 3:
         return {k: float("nan") for k in ("ici", "e50", "e90", "emax")}
     ps, ys = _sorted(y, p, assume_sorted)
-    err = _smooth_at_points(ps, ys, frac, max_exact, grid, lowess_bins)
-    err -= ps  # in place: no copies of a large group's rows
-    np.abs(err, out=err)
-    ici, emax = float(np.mean(err)), float(np.max(err))
+    err, emax = _abs_error(ps, ys, frac, max_exact, grid, lowess_bins)
+    ici = float(np.mean(err))
     if np.isnan(ici):  # a window without two weighted rows: numpy's nan rules
         return {"ici": ici, "e50": float(np.median(err)), "e90": float(np.quantile(err, 0.9)),
                 "emax": emax}

@@ -224,7 +224,8 @@ def mover_ratio(e1: object, l1: object, u1: object, e2: object, l2: object,
 
 
 def inverted_p_value(diff: object, limits: Callable[[np.ndarray], Limits],
-                     iterations: int = 50, level: float | None = None) -> np.ndarray:
+                     iterations: int = 50, level: float | None = None,
+                     search: Callable[[np.ndarray], Limits] | None = None) -> np.ndarray:
     """Two-sided p-value of ``difference = 0`` by inverting a family of intervals.
 
     Far in the tail the inversion depends on how the method's limits behave at extreme
@@ -247,6 +248,9 @@ def inverted_p_value(diff: object, limits: Callable[[np.ndarray], Limits],
         Bisection steps on ``z`` in ``[0, 40]``.
     level : float, optional
         The reported confidence level (see above); without it, the plain inversion.
+    search : callable, optional
+        ``search(diff) -> (lo, hi)``: the final bracket of this bisection computed another
+        way (the compiled AUROC search of ``ecgaudit.disparity._inversion``: the same steps).
 
     Returns
     -------
@@ -257,7 +261,9 @@ def inverted_p_value(diff: object, limits: Callable[[np.ndarray], Limits],
     d = _arr(diff)
     lo = np.zeros_like(d)
     hi = np.full_like(d, 40.0)
-    for _ in range(iterations):
+    if search is not None:
+        lo, hi = search(d)
+    for _ in range(iterations if search is None else 0):
         mid = (lo + hi) / 2.0
         low, high = limits(mid)
         excludes = np.where(d > 0, low > 0, high < 0)

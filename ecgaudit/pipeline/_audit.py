@@ -30,6 +30,7 @@ from ecgaudit.pipeline._continuous import (
 )
 from ecgaudit.pipeline._extras import build_extras
 from ecgaudit.pipeline._finish import Tail, finish_audit, point_tables
+from ecgaudit.pipeline._framehash import frame_row_hashes
 from ecgaudit.pipeline._progress import ProgressCallback, Steps, audit_steps
 from ecgaudit.pipeline._survival import (  # mixed configs: survival rows appended
     add_survival,
@@ -50,7 +51,7 @@ SURVIVAL_STEP = "bootstrap: {b} replicates (exact; survival tasks have no binned
 
 def _frame_table(frame: pd.DataFrame, name: str) -> InputTable:
     digest = hashlib.sha256(
-        pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+        frame_row_hashes(frame).tobytes()  # hash_pandas_object(frame, index=False)
         + "\x1f".join(map(str, frame.columns)).encode()
     ).hexdigest()
     return InputTable(frame=frame.reset_index(drop=True), name=name, sha256=digest)

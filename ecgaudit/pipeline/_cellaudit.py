@@ -44,7 +44,13 @@ from ecgaudit.metrics._cells import finest_strata
 from ecgaudit.metrics._runsuite import Runs, runs_calibration_suite, runs_reliability_curve
 from ecgaudit.pipeline._audit import _point_rows
 from ecgaudit.pipeline._bootstrap import bootstrap_step, choose_bins
-from ecgaudit.pipeline._extras import INTERSECTION_FIT, MIN_CURVE_ROWS, _curve, _power_rows
+from ecgaudit.pipeline._extras import (
+    INTERSECTION_FIT,
+    MIN_CURVE_ROWS,
+    _curve,
+    _curve_entry,
+    _power_rows,
+)
 from ecgaudit.pipeline._finish import Tail, finish_audit, point_tables
 from ecgaudit.pipeline._progress import Steps
 from ecgaudit.privacy import SuppressionPlan, is_small_cell, suppress_cohort, suppress_extras
@@ -316,13 +322,3 @@ def _group_curve_and_suite(label: np.ndarray, score: np.ndarray, count: np.ndarr
         curve = _curve(yi, pi, bins, level)
     return curve, calibration_suite(yi, pi, assume_sorted=True, **fit)
 
-
-def _curve_entry(c: dict[str, Any]) -> dict[str, Any]:
-    """Store a reliability curve as ``extras["curves"]`` does (:func:`_extras._curve`)."""
-    return {
-        "bins": [{"p_mean": m, "y_mean": o, "y_low": lo, "y_high": hi, "n": int(n)}
-                 for m, o, lo, hi, n in zip(c["mean_predicted"], c["observed"],
-                                            c["observed_ci_low"], c["observed_ci_high"],
-                                            c["n"])],
-        "smooth": {"p": c["smooth_p"], "y": c["smooth_observed"]},
-    }

@@ -49,7 +49,11 @@ THREADS = 2
 
 
 def _curve(y: np.ndarray, p: np.ndarray, bins: int, level: float) -> dict[str, Any]:
-    c = reliability_curve(y, p, bins, level=level, assume_sorted=True)
+    return _curve_entry(reliability_curve(y, p, bins, level=level, assume_sorted=True))
+
+
+def _curve_entry(c: dict[str, Any]) -> dict[str, Any]:
+    """Store a reliability curve as ``extras["curves"]`` does (rows or runs of cells)."""
     return {
         "bins": [{"p_mean": m, "y_mean": o, "y_low": lo, "y_high": hi, "n": int(n)}
                  for m, o, lo, hi, n in zip(c["mean_predicted"], c["observed"],
@@ -91,9 +95,17 @@ def build_extras(frame: pd.DataFrame, cohort: Cohort, config: AuditConfig,
     unit_of = {(g.attribute, n): units[g.attribute][i]
                for g in cohort.groupings for i, n in enumerate(g.groups)}
     strata = _strata(cohort.groupings, cohort.n)
+    offsets = [_offsets(g) for g in cohort.groupings]
     with ThreadPoolExecutor(max_workers=THREADS) as pool:  # numpy releases the GIL
-        per_task = list(pool.map(lambda t: _task_curves_and_suite(
-            frame, t.name, cohort.groupings, units, config, strata), config.tasks))
+        # Tasks sorted side by side, then (task, grouping) jobs: 5 tasks in 2 threads no
+        # longer leave one thread alone with the last task. Results keep their order.
+        ordered = list(pool.map(lambda t: _sorted_task(frame, t.name, strata), config.tasks))
+        jobs = [(t, gi) for t in range(len(config.tasks)) for gi in range(len(offsets))]
+        done = list(pool.map(lambda job: _grouping_curves(
+            config.tasks[job[0]].name, cohort.groupings[job[1]], ordered[job[0]],
+            offsets[job[1]], units, config, strata), jobs))
+    per_task = [_collect(cohort.groupings, done[t * len(offsets):(t + 1) * len(offsets)])
+                for t in range(len(config.tasks))]
     for t_index, task in enumerate(config.tasks):
         curves[task.name], suite_rows = per_task[t_index]
         suite += suite_rows
@@ -146,43 +158,76 @@ def _sort_small(codes: np.ndarray, n_groups: int) -> np.ndarray:
     return np.argsort(codes.astype(small), kind="stable")
 
 
-def _task_curves_and_suite(frame: pd.DataFrame, task: str, groupings: Sequence[Grouping],
-                           units: dict[str, np.ndarray], config: AuditConfig,
-                           strata: tuple[np.ndarray, np.ndarray] | None = None
-                           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Reliability curves (single attributes) and calibration-suite rows (every grouping)."""
+SortedTask = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _offsets(g: Grouping) -> np.ndarray:
+    """First row of every group once the rows are lined up group by group."""
+    offsets = np.zeros(len(g.groups) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(g.codes, minlength=len(g.groups)), out=offsets[1:])
+    return offsets
+
+
+def _sorted_task(frame: pd.DataFrame, task: str,
+                 strata: tuple[np.ndarray, np.ndarray] | None) -> SortedTask:
+    """One task's stable score order, its labels and scores in it, and the rows' cells."""
     y = frame[f"y:{task}"].to_numpy()
     p = frame[f"p:{task}"].to_numpy(dtype=float)
     # Sorted once per task: a group's rows in this order are its stable sort by score,
     # which the calibration suite and curves would otherwise redo group by group. A stable
     # sort of the group codes in score order then lines every group up in score order.
     order = stable_order(p)
-    y_sorted, p_sorted = y[order], p[order]
     cells = strata[0][order] if strata is not None else None
+    return order, y[order], p[order], cells
+
+
+def _grouping_curves(task: str, g: Grouping, ordered: SortedTask, offsets: np.ndarray,
+                     units: dict[str, np.ndarray], config: AuditConfig,
+                     strata: tuple[np.ndarray, np.ndarray] | None
+                     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Reliability curves (single attributes) and suite rows of one grouping's groups."""
+    order, y_sorted, p_sorted, cells = ordered
+    single = len(g.components) <= 1
+    panel: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    if len(g.groups) == 1:
+        ys, ps = y_sorted, p_sorted
+    else:
+        codes = g.codes[strata[1]][cells] if strata is not None else g.codes[order]
+        ys, ps = _split(codes, len(g.groups), y_sorted, p_sorted)
+    for i, name in enumerate(g.groups):
+        if is_small_cell(units[g.attribute][i], config.min_cell_size):
+            continue
+        yi, pi = ys[offsets[i]:offsets[i + 1]], ps[offsets[i]:offsets[i + 1]]
+        if single and yi.size >= MIN_CURVE_ROWS:
+            panel[name] = _curve(yi, pi, config.calibration.ece_bins, config.ci_level)
+        fit = {} if single else INTERSECTION_FIT
+        rows.append({"task": task, "attribute": g.attribute, "group": name,
+                     **calibration_suite(yi, pi, assume_sorted=True, **fit)})
+    return panel, rows
+
+
+def _collect(groupings: Sequence[Grouping],
+             done: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]
+             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One task's panels (groupings with a curve) and suite rows, in grouping order."""
     panels: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
-    for g in groupings:
-        single = len(g.components) <= 1
-        panel = {}
-        offsets = np.zeros(len(g.groups) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(g.codes, minlength=len(g.groups)), out=offsets[1:])
-        if len(g.groups) == 1:
-            ys, ps = y_sorted, p_sorted
-        else:
-            codes = g.codes[strata[1]][cells] if strata is not None else g.codes[order]
-            ys, ps = _split(codes, len(g.groups), y_sorted, p_sorted)
-        for i, name in enumerate(g.groups):
-            if is_small_cell(units[g.attribute][i], config.min_cell_size):
-                continue
-            yi, pi = ys[offsets[i]:offsets[i + 1]], ps[offsets[i]:offsets[i + 1]]
-            if single and yi.size >= MIN_CURVE_ROWS:
-                panel[name] = _curve(yi, pi, config.calibration.ece_bins, config.ci_level)
-            fit = {} if single else INTERSECTION_FIT
-            rows.append({"task": task, "attribute": g.attribute, "group": name,
-                         **calibration_suite(yi, pi, assume_sorted=True, **fit)})
+    for g, (panel, grouping_rows) in zip(groupings, done):
         if panel:
             panels[g.attribute] = panel
+        rows += grouping_rows
     return panels, rows
+
+
+def _task_curves_and_suite(frame: pd.DataFrame, task: str, groupings: Sequence[Grouping],
+                           units: dict[str, np.ndarray], config: AuditConfig,
+                           strata: tuple[np.ndarray, np.ndarray] | None = None
+                           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Reliability curves (single attributes) and calibration-suite rows (every grouping)."""
+    ordered = _sorted_task(frame, task, strata)
+    return _collect(groupings, [_grouping_curves(task, g, ordered, _offsets(g), units, config,
+                                                 strata) for g in groupings])
 
 
 def _power_rows(task: str, attribute: str, groups: tuple[str, ...], reference: int,

@@ -117,20 +117,22 @@ def _confusion(metrics: pd.DataFrame) -> dict[tuple[str, str, str], tuple[float,
     """``(task, attr, group) -> (n, n_pos, TP, FN, FP, TN)`` from the unsuppressed table."""
     wanted = metrics[metrics["metric"].isin(["sensitivity", "specificity"])]
     out: dict[tuple[str, str, str], list[float]] = {}
-    for row in wanted.itertuples(index=False):
-        key = (str(row.task), str(row.attribute), str(row.group))
-        n = float(row.n) if pd.notna(row.n) else math.nan
-        n_pos = float(row.n_pos) if pd.notna(row.n_pos) else math.nan
+    columns = ("task", "attribute", "group", "metric", "n", "n_pos", "estimate")
+    for task, attr, group, metric, n_raw, pos_raw, est_raw in zip(
+            *(wanted[c].tolist() for c in columns)):  # lists: fast to iterate
+        key = (str(task), str(attr), str(group))
+        n = float(n_raw) if pd.notna(n_raw) else math.nan
+        n_pos = float(pos_raw) if pd.notna(pos_raw) else math.nan
         cur = out.setdefault(key, [n, n_pos, math.nan, math.nan, math.nan, math.nan])
-        est = float(row.estimate) if pd.notna(row.estimate) else math.nan
-        denom = n_pos if row.metric == "sensitivity" else n - n_pos
+        est = float(est_raw) if pd.notna(est_raw) else math.nan
+        denom = n_pos if metric == "sensitivity" else n - n_pos
         if denom == 0:
             hit = 0.0
         elif math.isnan(est) or math.isnan(denom):
             hit = math.nan
         else:
             hit = float(round(est * denom))
-        slot = 2 if row.metric == "sensitivity" else 5
+        slot = 2 if metric == "sensitivity" else 5
         cur[slot] = hit
         cur[slot + 1 if slot == 2 else 4] = denom - hit if not math.isnan(hit) else math.nan
     return {k: tuple(v) for k, v in out.items()}
@@ -189,12 +191,14 @@ def plan_suppression(metrics: pd.DataFrame, units: Mapping[Cell, int], k: int,
         Deterministic for the same tables (ties are broken by attribute and group name).
     """
     plan = SuppressionPlan(k=int(k))
-    tasks = list(dict.fromkeys(str(t) for t in metrics["task"]))
-    cells = list(dict.fromkeys((str(a), str(g)) for a, g in zip(metrics["attribute"],
-                                                               metrics["group"])))
+    # Columns as lists first: iterating a text column element by element is slow.
+    tasks = list(dict.fromkeys(str(t) for t in metrics["task"].tolist()))
+    cells = list(dict.fromkeys((str(a), str(g)) for a, g in zip(
+        metrics["attribute"].tolist(), metrics["group"].tolist())))
     first = metrics.drop_duplicates(["attribute", "group"])
     size = {(str(a), str(g)): float(n) if pd.notna(n) else math.inf
-            for a, g, n in zip(first["attribute"], first["group"], first["n"])}
+            for a, g, n in zip(first["attribute"].tolist(), first["group"].tolist(),
+                               first["n"].tolist())}
     _primary(plan, metrics, units, tasks, rate_cells)
     constraints = _constraints(cells)
     changed = True

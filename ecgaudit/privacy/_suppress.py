@@ -67,8 +67,8 @@ def suppress_metrics(metrics: pd.DataFrame, plan: SuppressionPlan) -> pd.DataFra
     out["n"] = out["n"].astype("Int64")
     out["n_pos"] = out["n_pos"].astype("Int64")
     k = plan.k
-    keys = list(zip(out["task"].astype(str), out["attribute"].astype(str),
-                    out["group"].astype(str)))
+    keys = list(zip(out["task"].astype(str).tolist(), out["attribute"].astype(str).tolist(),
+                    out["group"].astype(str).tolist()))
     group_why = [plan.groups.get((a, g)) for _, a, g in keys]
     pos_hidden = np.array([plan.positives_hidden(*key) for key in keys], dtype=bool)
     is_rate = out["metric"].isin(list(RATE_METRICS)).to_numpy()
@@ -115,11 +115,11 @@ def suppress_disparities(disparities: pd.DataFrame, metrics: pd.DataFrame) -> pd
         return out
     gone = metrics.loc[metrics["status"] == "suppressed"]
     reason_of = {(str(t), str(a), str(g), str(m)): str(r) for t, a, g, m, r in
-                 zip(gone["task"], gone["attribute"], gone["group"], gone["metric"],
-                     gone["reason"])}
+                 zip(*(gone[c].tolist() for c in ("task", "attribute", "group", "metric",
+                                                  "reason")))}
     reasons = []
-    for t, a, g, ref, m in zip(out["task"], out["attribute"], out["group"], out["reference"],
-                               out["metric"]):
+    for t, a, g, ref, m in zip(*(out[c].tolist() for c in ("task", "attribute", "group",
+                                                           "reference", "metric"))):
         key, rkey = (str(t), str(a), str(g), str(m)), (str(t), str(a), str(ref), str(m))
         why = reason_of.get(key)
         if why is None and rkey in reason_of:
