@@ -13,10 +13,12 @@ result from the cells:
   :class:`ecgaudit.metrics._cellpoints.CellSession`; metric and disparity rows, suppression,
   power and the manifest are assembled by the row audit's own functions (the tail of
   both audits is :func:`ecgaudit.pipeline._finish.finish_audit`);
-* reliability curves and the calibration suite need the scores of a group's ECGs in score
-  order: each group's pseudo-rows are generated from its cells in exactly the order the row
-  path sorts them (score, then stratum, bin, label), one group at a time, and fed to the
-  same functions. Memory is O(cells) plus the largest group's labels and scores.
+* reliability curves and the calibration suite read a group's ECGs in score order: its
+  cells are ordered as the row path sorts the pseudo-rows (score, then stratum, bin,
+  label); groups above the row functions' ``max_exact`` are fitted from these runs of tied
+  rows (:mod:`ecgaudit.metrics._runsuite`, no rows), smaller ones are expanded to their
+  few pseudo-rows and fed to the row functions. Memory is O(cells) plus at most
+  ``max_exact`` pseudo-rows.
 
 The manifest's input is the pooled cells (``<cells of N summaries>``, ``rows``: the ECGs
 they count) and its ``sha256`` the digest of :func:`cells_digest`, not of an expanded frame.
