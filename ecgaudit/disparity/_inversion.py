@@ -29,19 +29,8 @@ import math
 import numpy as np
 from scipy.special import gammaincinv
 
-from ecgaudit.metrics._compile import _CACHE, HAVE_NUMBA
-from ecgaudit.metrics._scorekernels import AUC_ITERATIONS, auc_limit
-
-if HAVE_NUMBA:  # float division by 0 gives inf/nan as in numpy (no Python check per op)
-    import numba
-
-    _vjit = numba.njit(cache=_CACHE, nogil=True, error_model="numpy")
-    _vijit = numba.njit(cache=_CACHE, nogil=True, error_model="numpy", inline="always")
-else:  # pragma: no cover
-    def _vjit(f):  # type: ignore[no-untyped-def]
-        return f
-
-    _vijit = _vjit
+from ecgaudit.metrics._compile import _vijit, _vjit
+from ecgaudit.metrics._scorekernels import AUC_ITERATIONS, HAVE_NUMBA, auc_limit
 
 __all__ = ["HAVE_NUMBA", "auroc_bracket", "chi2_ppf", "oe_limits"]
 

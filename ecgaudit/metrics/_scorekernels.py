@@ -23,18 +23,7 @@ import math
 
 import numpy as np
 
-from ecgaudit.metrics._compile import _CACHE, HAVE_NUMBA, plain
-
-if HAVE_NUMBA:  # float division by 0 gives inf/nan as in numpy (no Python check per op)
-    import numba
-
-    _vjit = numba.njit(cache=_CACHE, nogil=True, error_model="numpy")
-    _vijit = numba.njit(cache=_CACHE, nogil=True, error_model="numpy", inline="always")
-else:  # pragma: no cover
-    def _vjit(f):  # type: ignore[no-untyped-def]
-        return f
-
-    _vijit = _vjit
+from ecgaudit.metrics._compile import HAVE_NUMBA, _vijit, _vjit, plain
 
 __all__ = ["AUC_ITERATIONS", "HAVE_NUMBA", "auc_limit", "auc_limits", "score_gap"]
 
@@ -98,22 +87,16 @@ def auc_limit(auc: float, m: float, n: float, z: float, deff: float, iterations:
         return math.nan
     a = min(max(auc, 0.0), 1.0)
     zz = z * z * deff
-    if upper:
-        lo, hi = a, 1.0
-        for _ in range(iterations):
-            mid = (lo + hi) / 2.0
-            if score_gap(mid, a, m, n, zz) < 0:
-                lo = mid
-            else:
-                hi = mid
-        return 1.0 if a >= 1.0 else lo
-    lo, hi = 0.0, a
+    lo, hi = (a, 1.0) if upper else (0.0, a)
     for _ in range(iterations):
         mid = (lo + hi) / 2.0
-        if score_gap(mid, a, m, n, zz) < 0:
-            hi = mid
-        else:
+        # Inside the interval the upper limit lies above mid, the lower one below.
+        if (score_gap(mid, a, m, n, zz) < 0) == upper:
             lo = mid
+        else:
+            hi = mid
+    if upper:
+        return 1.0 if a >= 1.0 else lo
     return 0.0 if a <= 0.0 else hi
 
 
