@@ -7,8 +7,9 @@
 comparisons this costs ~12,000 small array operations per family. Here:
 
 * **AUROC** (:func:`auroc_bracket`): the whole search, both groups' score limits (only the
-  end of each that the test reads) and the MOVER difference, in one compiled pass per
-  comparison. The arithmetic is the
+  end of each that the test reads, by :func:`ecgaudit.metrics._scorekernels.auc_limit`, the
+  one home of the score-interval bisection) and the MOVER difference, in one compiled pass
+  per comparison. The arithmetic is the
   reference's operation for operation (IEEE double, no fast-math, ``x**2`` as ``x*x`` as
   numpy computes it), so the bracket - and the p-value - is identical.
 * **O/E** (:func:`oe_limits`): the exact Poisson limits with
@@ -28,67 +29,16 @@ import math
 import numpy as np
 from scipy.special import gammaincinv
 
-from ecgaudit.metrics._compile import _CACHE, HAVE_NUMBA
-
-if HAVE_NUMBA:  # float division by 0 gives inf/nan as in numpy (no Python check per op)
-    import numba
-
-    _vjit = numba.njit(cache=_CACHE, nogil=True, error_model="numpy")
-    _vijit = numba.njit(cache=_CACHE, nogil=True, error_model="numpy", inline="always")
-else:  # pragma: no cover
-    def _vjit(f):  # type: ignore[no-untyped-def]
-        return f
-
-    _vijit = _vjit
+from ecgaudit.metrics._compile import _vijit, _vjit
+from ecgaudit.metrics._scorekernels import AUC_ITERATIONS, HAVE_NUMBA, auc_limit
 
 __all__ = ["HAVE_NUMBA", "auroc_bracket", "chi2_ppf", "oe_limits"]
-
-#: Bisection steps of the score interval (``auc_score_limits``' default).
-AUC_ITERATIONS = 60
 
 
 @_vijit
 def _sq(x: float) -> float:
     """``x**2`` as numpy squares an array (one product)."""
     return x * x
-
-
-@_vijit
-def _f(theta: float, a: float, m: float, n: float, zz: float) -> float:
-    """Return ``(a - theta)**2 - zz * V(theta)``: negative inside the score interval."""
-    ns = (m + n) / 2.0
-    bracket = 1.0 + (ns - 1.0) * ((1.0 - theta) / (2.0 - theta) + theta / (1.0 + theta))
-    hm = theta * (1.0 - theta) * bracket / (m * n)
-    diff = a - theta
-    return diff * diff - zz * hm
-
-
-@_vijit
-def _auc_limit(auc: float, m: float, n: float, z: float, deff: float, iterations: int,
-               upper: bool) -> float:
-    """One end of ``auc_score_limits`` for one comparison (the same steps, scalar)."""
-    ok = math.isfinite(auc) and m > 0 and n > 0 and math.isfinite(deff)
-    if not ok:
-        return math.nan
-    a = min(max(auc, 0.0), 1.0)
-    zz = z * z * deff
-    if upper:
-        lo, hi = a, 1.0
-        for _ in range(iterations):
-            mid = (lo + hi) / 2.0
-            if _f(mid, a, m, n, zz) < 0:
-                lo = mid
-            else:
-                hi = mid
-        return 1.0 if a >= 1.0 else lo
-    lo, hi = 0.0, a
-    for _ in range(iterations):
-        mid = (lo + hi) / 2.0
-        if _f(mid, a, m, n, zz) < 0:
-            hi = mid
-        else:
-            lo = mid
-    return 0.0 if a <= 0.0 else hi
 
 
 @_vjit
@@ -108,8 +58,8 @@ def _auroc_bracket(diff: np.ndarray, g: np.ndarray, r: np.ndarray, dg: np.ndarra
             centre = e1 - e2
             # Only the interval's end facing 0 decides: the group's lower and the
             # reference's upper limit when d > 0, the other two otherwise.
-            l1 = _auc_limit(e1, g[i, 1], g[i, 2], mid, dg[i], inner, d <= 0)
-            l2 = _auc_limit(e2, r[i, 1], r[i, 2], mid, dr[i], inner, d > 0)
+            l1 = auc_limit(e1, g[i, 1], g[i, 2], mid, dg[i], inner, d <= 0)
+            l2 = auc_limit(e2, r[i, 1], r[i, 2], mid, dr[i], inner, d > 0)
             if d > 0:
                 excludes = centre - math.sqrt(_sq(e1 - l1) + _sq(l2 - e2)) > 0
             else:

@@ -1,7 +1,9 @@
 """numba's decorators as the kernels use them (identity functions without numba).
 
 ``_jit`` compiles a kernel (cached on disk, GIL released), ``_ijit`` a helper inlined into
-its callers, ``_pjit`` a kernel with parallel ``prange`` loops. Without numba
+its callers, ``_pjit`` a kernel with parallel ``prange`` loops; ``_vjit`` / ``_vijit`` are
+``_jit`` / ``_ijit`` with numpy's float errors (division by 0 gives inf/nan, no Python
+check per operation). Without numba
 (``HAVE_NUMBA`` False) they return the plain Python function and ``prange`` is ``range``.
 """
 
@@ -19,6 +21,8 @@ try:  # pragma: no cover - exercised in both environments by the test suite's CI
     _jit = numba.njit(cache=_CACHE, nogil=True)
     _ijit = numba.njit(cache=_CACHE, nogil=True, inline="always")
     _pjit = numba.njit(cache=_CACHE, nogil=True, parallel=True)
+    _vjit = numba.njit(cache=_CACHE, nogil=True, error_model="numpy")
+    _vijit = numba.njit(cache=_CACHE, nogil=True, error_model="numpy", inline="always")
     prange = numba.prange
 except ImportError:  # pragma: no cover
     HAVE_NUMBA = False
@@ -27,7 +31,7 @@ except ImportError:  # pragma: no cover
     def _jit(f):  # type: ignore[no-untyped-def]
         return f
 
-    _pjit = _ijit = _jit
+    _pjit = _ijit = _vjit = _vijit = _jit
     prange = range
 
 

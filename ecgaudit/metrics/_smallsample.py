@@ -31,6 +31,8 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 from scipy.stats import chi2
 
+from ecgaudit.metrics._scorekernels import auc_limits
+
 __all__ = [
     "auc_score_limits",
     "inverted_p_value",
@@ -102,13 +104,6 @@ def wilson_limits(k: object, n: object, z: object, deff: object = 1.0, *,
     return low, high
 
 
-def _hm_newcombe(theta: np.ndarray, m: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Hanley-McNeil variance at ``theta`` with Newcombe's ``N* = (m + n) / 2``."""
-    ns = (m + n) / 2.0
-    bracket = 1.0 + (ns - 1.0) * ((1.0 - theta) / (2.0 - theta) + theta / (1.0 + theta))
-    return theta * (1.0 - theta) * bracket / (m * n)
-
-
 def auc_score_limits(auc: object, m: object, n: object, z: object, deff: object = 1.0,
                      iterations: int = 60) -> Limits:
     """Newcombe's (2006) method-5 score interval for the AUROC.
@@ -130,33 +125,16 @@ def auc_score_limits(auc: object, m: object, n: object, z: object, deff: object 
     -------
     tuple of ndarray
         Lower and upper limits (``nan`` where ``auc`` is not finite or a class is empty).
+
+    Notes
+    -----
+    The bisection lives in :mod:`ecgaudit.metrics._scorekernels` (compiled with numba,
+    numpy array operations without it; the same values).
     """
-    a, m, n, z, d = np.broadcast_arrays(_arr(auc), _arr(m), _arr(n), _arr(z), _arr(deff))
-    ok = np.isfinite(a) & (m > 0) & (n > 0) & np.isfinite(d)
-    a = np.where(ok, np.clip(a, 0.0, 1.0), 0.5)
-    m, n = np.where(ok, m, 1.0), np.where(ok, n, 1.0)
-    zz = z * z * np.where(ok, d, 1.0)
-
-    def f(theta: np.ndarray) -> np.ndarray:  # < 0 inside the interval
-        return (a - theta) ** 2 - zz * _hm_newcombe(theta, m, n)
-
-    # Lower limit in [0, a] (f(0) >= 0 >= f(a)); upper limit in [a, 1] (f(a) <= 0 <= f(1)).
-    lo, hi = np.zeros_like(a), a.copy()
-    for _ in range(iterations):
-        mid = (lo + hi) / 2.0
-        inside = f(mid) < 0
-        hi, lo = np.where(inside, mid, hi), np.where(inside, lo, mid)
-    lower = hi
-    lo, hi = a.copy(), np.ones_like(a)
-    for _ in range(iterations):
-        mid = (lo + hi) / 2.0
-        inside = f(mid) < 0
-        lo, hi = np.where(inside, mid, lo), np.where(inside, hi, mid)
-    upper = lo
-    out = [lower, upper]
-    low = np.where(a <= 0.0, 0.0, out[0])
-    high = np.where(a >= 1.0, 1.0, out[1])
-    return np.where(ok, low, np.nan), np.where(ok, high, np.nan)
+    arrays = np.broadcast_arrays(_arr(auc), _arr(m), _arr(n), _arr(z), _arr(deff))
+    shape = arrays[0].shape
+    low, high = auc_limits(*(np.ravel(x) for x in arrays), iterations)
+    return low.reshape(shape), high.reshape(shape)
 
 
 def poisson_ratio_limits(observed: object, expected: object, level: float,
