@@ -74,10 +74,10 @@ else:
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     s = summarize(frame, config, site="s", replicates=int(sys.argv[4]))
 use = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": time.perf_counter() - t0,
+print("RESULT " + json.dumps({"seconds": time.perf_counter() - t0,
                   "cpu_seconds": use.ru_utime + use.ru_stime,
                   "peak_rss_mb": use.ru_maxrss / 1024, "cells": int(len(s.cells)),
-                  "content_sha256": s.header["content_sha256"]}))
+                  "content_sha256": s.header["content_sha256"]}), flush=True)
 """
 
 
@@ -88,7 +88,7 @@ def measure(args: list[str]) -> dict:
                           text=True, env=env, cwd=ROOT)
     if proc.returncode != 0:
         return {"error": proc.stderr[-2000:] + proc.stdout[-1000:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.rsplit("RESULT ", 1)[1].strip())
 
 
 def main() -> None:

@@ -18,9 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 from ecgaudit.cli import app
+from ecgaudit.config import parse_config
 from ecgaudit.datasets import make_synthetic_cohort
 from ecgaudit.errors import ConfigError, InputError
 from ecgaudit.io._warehouse import open_source
+from ecgaudit.pipeline import RowsElsewhere, run_audit
 from ecgaudit.pipeline._fromsummaries import audit_summaries
 from ecgaudit.pipeline._streamsum import batch_rows, summarize_stream
 from ecgaudit.pipeline._summaries import summarize
@@ -179,10 +181,10 @@ def test_batch_rows_bound_the_weights():
     assert batch_rows(0) == 2**20 and batch_rows(10**6) == 1024
 
 
-def _audit_cli(tmp_path, config, dataset, name):
-    cfg = tmp_path / f"{name}.yaml"
+def _audit_cli(tmp_path, config, dataset):
+    cfg = tmp_path / "plain.yaml"
     cfg.write_text(json.dumps(config))
-    out = tmp_path / name
+    out = tmp_path / "plain"
     res = CliRunner().invoke(app, [
         "audit", "--config", str(cfg), "--sql", f"SELECT * FROM read_parquet('{dataset}')",
         "--connection", "duckdb://", "--bootstrap", str(B), "--out", str(out), "--quiet",
@@ -194,9 +196,18 @@ def _audit_cli(tmp_path, config, dataset, name):
 def test_audit_sql_with_a_patient_column_is_patient_clustered(rows, dataset, tmp_path):
     one = {**CONFIG, "tasks": CONFIG["tasks"][:1],
            "attributes": {"race": CONFIG["attributes"]["race"], "sex": {}}}
-    got = _audit_cli(tmp_path, one, dataset, "clustered")
+    seen: list[str] = []
+    outcome = run_audit(parse_config({**one, "bootstrap": B}), out=tmp_path / "clustered",
+                        report=False, elsewhere=RowsElsewhere(
+                            sql=f"SELECT * FROM read_parquet('{dataset}')",
+                            connection="duckdb://"),
+                        steps=lambda step, i, n: seen.append(step))
+    got = json.loads((tmp_path / "clustered" / "results.json").read_text())
     reason = got["manifest"]["bootstrap_bins"]["reason"]
     assert "patient-clustered" in reason and "'patient_id'" in reason
+    assert outcome.result.manifest["bootstrap_bins"]["reason"] == reason
+    boot = [s for s in seen if s.startswith("bootstrap:")]
+    assert boot and f"patient-clustered: {B} Poisson replicates" in boot[0]
     ref_summary = summarize(rows, one, site="warehouse", replicates=B)
     ref = json.loads(audit_summaries([ref_summary], {**one, "bootstrap": B}
                                      ).output_files()["results.json"])
@@ -213,5 +224,5 @@ def test_audit_sql_with_a_patient_column_is_patient_clustered(rows, dataset, tmp
                 assert have[k][field] == pytest.approx(m[field], rel=1e-12), (k, field)
     assert n_boot > 0
     # Without a patient column: per-cell ECG draws, as before (nothing streamed).
-    plain = _audit_cli(tmp_path, {**one, "patient_column": None}, dataset, "plain")
+    plain = _audit_cli(tmp_path, {**one, "patient_column": None}, dataset)
     assert "patient-clustered" not in plain["manifest"]["bootstrap_bins"]["reason"]

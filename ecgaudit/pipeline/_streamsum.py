@@ -147,8 +147,9 @@ def _batches(source: Source, columns: list[str], rows: int) -> Iterator[pd.DataF
     """Yield the query's rows, ``rows`` at a time, as pandas frames (errors: InputError)."""
     try:
         with _quiet():  # the drivers' deprecation notices (duckdb's fetch_record_batch)
-            if source.backend == "duckdb":  # stream in insertion order (files, then rows)
+            if source.backend == "duckdb":  # insertion order (files, then rows); no bar
                 source.connection.raw_sql("SET preserve_insertion_order = true")
+                source.connection.raw_sql("SET enable_progress_bar = false")
             reader = iter(source.table.select(columns).to_pyarrow_batches(
                 chunk_size=int(rows)))
         while True:
