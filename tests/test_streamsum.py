@@ -27,7 +27,7 @@ from ecgaudit.pipeline._fromsummaries import audit_summaries
 from ecgaudit.pipeline._streamsum import batch_rows, summarize_stream
 from ecgaudit.pipeline._summaries import summarize
 from ecgaudit.summary import read_summary
-from tests._engines import postgres_url  # noqa: F401  (fixture)
+from tests._engines import postgres_url, spark  # noqa: F401  (fixtures)
 
 CONFIG = {
     "tasks": [{"name": "hf", "label": "y_hf", "score": "p_hf"},
@@ -144,6 +144,22 @@ def test_postgres_stream_equals_in_memory_summary(rows, postgres_url):  # noqa: 
     got = summarize_stream(src, CONFIG, site="pg", bins=256, replicates=B,
                            rows_per_batch=BATCH)
     src.close()
+    _assert_same(got, ref)
+
+
+@pytest.mark.slow
+# pyspark's Arrow collection leaves its local socket to the garbage collector.
+@pytest.mark.filterwarnings("ignore::ResourceWarning",
+                            "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_spark_local_stream_equals_in_memory_summary(rows, tmp_path, spark):  # noqa: F811
+    # Spark local mode costs a JVM job or two (~10 s here): one task, one attribute.
+    one = {**CONFIG, "tasks": CONFIG["tasks"][:1], "attributes": {"sex": {}}}
+    path = tmp_path / "rows.parquet"
+    rows.assign(rid=np.arange(len(rows))).to_parquet(path)
+    ref = summarize(rows, one, site="sp", bins=64, replicates=B)
+    src = open_source(sql=f"SELECT * FROM parquet.`{path}` ORDER BY rid",
+                      connection="spark:local[2]")
+    got = summarize_stream(src, one, site="sp", bins=64, replicates=B, rows_per_batch=BATCH)
     _assert_same(got, ref)
 
 

@@ -6,11 +6,12 @@ weights hash every patient id with BLAKE2b, which SQL engines do not share. Here
 engine still runs the user's query (filters, joins, projections), and the client streams
 the columns the summary needs (every attribute, each task's label and score, the patient
 column) in Arrow record batches (Ibis ``to_pyarrow_batches``: DuckDB's native batch reader,
-a PostgreSQL server-side cursor, Spark's local iterator). Each batch goes through the very
-code :func:`ecgaudit.pipeline._summaries.summarize` uses on a table in memory (validation,
-age bands and recoding, binning on the shared grid, :func:`poisson_weights`), and its
-cells (``n``, ``sum_p`` and every ``r:<k>``) are added to the running cells by key. The
-small-stratum rule runs once, after the last batch.
+a PostgreSQL server-side cursor; Ibis 12's PySpark backend collects the whole projected
+result first and then splits it, so there memory is not bounded). Each batch goes through
+the very code :func:`ecgaudit.pipeline._summaries.summarize` uses on a table in memory
+(validation, age bands and recoding, binning on the shared grid, :func:`poisson_weights`),
+and its cells (``n``, ``sum_p`` and every ``r:<k>``) are added to the running cells by key.
+The small-stratum rule runs once, after the last batch.
 
 A weight depends only on (patient id, replicate, seed), so a patient's ECGs get the same
 weight in whichever batch, file or partition they sit: the added cells are exactly those of
