@@ -184,6 +184,23 @@ def test_missing_patient_id_in_a_batch_names_the_column(rows, tmp_path):
     assert not (tmp_path / "x.parquet").exists()
 
 
+def test_id_column_is_the_unit_without_a_patient_column(rows, dataset):
+    cfg = {**CONFIG, "patient_column": None, "id_column": "ecg_id"}
+    ref = summarize(rows, cfg, site="s", bins=64, replicates=B)
+    src = open_source(paths=[dataset])
+    got = summarize_stream(src, cfg, site="s", bins=64, replicates=B, rows_per_batch=BATCH)
+    src.close()
+    _assert_same(got, ref)
+    assert got.header["replicates"]["unit"] == "ecg_id"
+
+
+def test_bca_is_refused_before_streaming(tmp_path):
+    cfg = parse_config({**CONFIG, "bootstrap": 8, "bootstrap_method": "bca"})
+    with pytest.raises(ConfigError, match="percentile"):
+        run_audit(cfg, out=tmp_path / "o", report=False, elsewhere=RowsElsewhere(
+            sql="SELECT * FROM read_parquet('no/such/*.parquet')", connection="duckdb://"))
+
+
 def test_replicates_without_any_unit_are_refused(dataset):
     cfg = {**CONFIG, "patient_column": None}
     src = open_source(paths=[dataset])

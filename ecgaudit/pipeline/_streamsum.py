@@ -280,8 +280,17 @@ def _cell_dtypes(cells: pd.DataFrame, attr_cols: list[str]) -> pd.DataFrame:
 
 
 def clustered_replicates(config: AuditConfig) -> int:
-    """Replicates an engine audit streams: ``bootstrap`` with a patient column, else 0."""
-    return int(config.bootstrap) if config.patient_column and config.bootstrap > 0 else 0
+    """Replicates an engine audit streams: ``bootstrap`` with a patient column, else 0.
+
+    Bootstrap settings the pooled audit would refuse (BCa, ``bootstrap_bins``) are refused
+    here, before any row is streamed.
+    """
+    from ecgaudit.pipeline._fromsummaries import _check_bootstrap
+
+    reps = int(config.bootstrap) if config.patient_column and config.bootstrap > 0 else 0
+    if reps:
+        _check_bootstrap(config, reps)
+    return reps
 
 
 def audit_clustered(summary: Summary, config: AuditConfig,
