@@ -47,7 +47,7 @@ def summarize(
     site: Annotated[str | None, typer.Option(help="The site's name (default: the file name's stem).")] = None,
     bins: Annotated[int, typer.Option(help="Bins of the shared score grid (8..65536; coarser reveals less; all sites alike).")] = 1024,
     min_stratum: Annotated[int, typer.Option(help="Leave out finest strata with fewer ECGs (the site's small-cell rule).")] = 1,
-    replicates: Annotated[int, typer.Option(min=0, help="Poisson bootstrap replicates hashed from the patient id and the config's seed.")] = 0,
+    replicates: Annotated[int, typer.Option(min=0, help="Poisson bootstrap replicates hashed from the patient id and the config's seed (with --sql or a dataset the rows are streamed here in batches).")] = 0,
 ) -> None:
     """Write a site's sufficient statistics (no rows, no identifiers) as a summary file."""
     from ecgaudit.cli._engineopts import is_dataset
