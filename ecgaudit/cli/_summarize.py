@@ -47,7 +47,7 @@ def summarize(
     site: Annotated[str | None, typer.Option(help="The site's name (default: the file name's stem).")] = None,
     bins: Annotated[int, typer.Option(help="Bins of the shared score grid (8..65536; coarser reveals less; all sites alike).")] = 1024,
     min_stratum: Annotated[int, typer.Option(help="Leave out finest strata with fewer ECGs (the site's small-cell rule).")] = 1,
-    replicates: Annotated[int, typer.Option(min=0, help="Poisson bootstrap replicates hashed from the patient id and the config's seed.")] = 0,
+    replicates: Annotated[int, typer.Option(min=0, help="Poisson bootstrap replicates hashed from the patient id and the config's seed (with --sql or a dataset the rows are streamed here in batches).")] = 0,
 ) -> None:
     """Write a site's sufficient statistics (no rows, no identifiers) as a summary file."""
     from ecgaudit.cli._engineopts import is_dataset
@@ -56,10 +56,10 @@ def summarize(
 
     paths = list(predictions or [])
     in_engine = bool(sql or connection or is_dataset(paths))
-    if in_engine and (metadata is not None or replicates):
-        raise ConfigError("--metadata and --replicates need a single predictions file; "
-                          "with --sql/--connection or a dataset, join the demographics "
-                          "in the query and use closed-form intervals (docs/warehouse.md)")
+    if in_engine and metadata is not None:
+        raise ConfigError("--metadata needs a single predictions file; with --sql/"
+                          "--connection or a dataset, join the demographics in the query "
+                          "(docs/warehouse.md)")
     if not in_engine and not paths:
         raise ConfigError("summarize needs a predictions file, a dataset (several files or a "
                           "glob) or --sql with --connection")
@@ -69,7 +69,8 @@ def summarize(
         from ecgaudit.pipeline._warehouse import summarize_where
 
         summary = summarize_where(load_config(config), sql=sql, connection=connection,
-                                  paths=paths, site=site, bins=bins, min_stratum=min_stratum)
+                                  paths=paths, site=site, bins=bins, min_stratum=min_stratum,
+                                  replicates=replicates)
     else:
         from ecgaudit.pipeline._summaries import summarize_files
 

@@ -190,7 +190,8 @@ def summarize_source(source: Source, config: AuditConfig | Mapping[str, Any] | s
 
 def summarize_where(config: AuditConfig, *, sql: str | None, connection: str | None,
                     paths: Sequence[str | Path] = (), site: str | None = None,
-                    bins: int = DEFAULT_BINS, min_stratum: int = 1) -> Summary:
+                    bins: int = DEFAULT_BINS, min_stratum: int = 1,
+                    replicates: int = 0) -> Summary:
     """Open the rows where they live (a query on an engine, or a dataset) and summarise them.
 
     Parameters
@@ -203,6 +204,9 @@ def summarize_where(config: AuditConfig, *, sql: str | None, connection: str | N
         Parquet/CSV files or globs read by the embedded DuckDB (instead of ``sql``).
     site, bins, min_stratum
         As for :func:`summarize_source`.
+    replicates : int
+        Patient-hashed Poisson replicates: the rows are then streamed to the client in
+        batches (:func:`ecgaudit.pipeline._streamsum.summarize_stream`).
 
     Returns
     -------
@@ -210,6 +214,11 @@ def summarize_where(config: AuditConfig, *, sql: str | None, connection: str | N
     """
     source = open_source(sql=sql, connection=connection, paths=[str(p) for p in paths])
     try:
+        if replicates:
+            from ecgaudit.pipeline._streamsum import summarize_stream
+
+            return summarize_stream(source, config, site=site, bins=bins,
+                                    min_stratum=min_stratum, replicates=replicates)
         return summarize_source(source, config, site=site, bins=bins, min_stratum=min_stratum)
     finally:
         source.close()

@@ -142,9 +142,14 @@ def _audit_elsewhere(config: AuditConfig, rows: RowsElsewhere,
         if rows.sql is not None or rows.connection is not None:
             raise ConfigError(MSG_SUMMARIES_OR_SQL)
         return audit_summary_files(rows.summaries, config, progress=steps)
+    from ecgaudit.pipeline._streamsum import audit_clustered, clustered_replicates
     from ecgaudit.pipeline._warehouse import summarize_where
 
-    summary = summarize_where(config, sql=rows.sql, connection=rows.connection)
+    reps = clustered_replicates(config)  # B with a patient column: stream, patient-clustered
+    summary = summarize_where(config, sql=rows.sql, connection=rows.connection,
+                              replicates=reps)
+    if reps:
+        return audit_clustered(summary, config, steps)
     return audit_summaries([summary], config, progress=steps)
 
 
