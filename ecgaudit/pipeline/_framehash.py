@@ -16,15 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ecgaudit.metrics._compile import _CACHE, HAVE_NUMBA
-
-if HAVE_NUMBA:
-    import numba
-
-    _vjit = numba.njit(cache=_CACHE, nogil=True)
-else:  # pragma: no cover
-    def _vjit(f):  # type: ignore[no-untyped-def]
-        return f
+from ecgaudit.metrics._compile import HAVE_NUMBA, _ijit, _jit
 
 __all__ = ["frame_row_hashes"]
 
@@ -34,20 +26,25 @@ _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 _ZERO = np.uint64(0)
 
 
-@_vjit
+@_ijit
+def _mix(v: np.uint64) -> np.uint64:
+    """Mix one 64-bit value as pandas does (splitmix64's finaliser)."""
+    v ^= v >> _S30
+    v *= _MIX1
+    v ^= v >> _S27
+    v *= _MIX2
+    v ^= v >> _S31
+    return v
+
+
+@_jit
 def _fold_uint(out: np.ndarray, u: np.ndarray, mult: np.uint64) -> None:
     """Mix unsigned integers (any width, zero-extended) and fold them into ``out``."""
     for i in range(out.size):
-        v = np.uint64(u[i])
-        v ^= v >> _S30
-        v *= _MIX1
-        v ^= v >> _S27
-        v *= _MIX2
-        v ^= v >> _S31
-        out[i] = (out[i] ^ v) * mult
+        out[i] = (out[i] ^ _mix(np.uint64(u[i]))) * mult
 
 
-@_vjit
+@_jit
 def _fold_float(out: np.ndarray, f: np.ndarray, bits: np.ndarray, nan_bits: np.uint64,
                 neg_zero: np.uint64, mult: np.uint64) -> None:
     """Fold floats likewise: every NaN as ``nan_bits``, -0.0 as 0 (as pandas)."""
@@ -55,12 +52,7 @@ def _fold_float(out: np.ndarray, f: np.ndarray, bits: np.ndarray, nan_bits: np.u
         v = nan_bits if f[i] != f[i] else np.uint64(bits[i])
         if v == neg_zero:
             v = _ZERO
-        v ^= v >> _S30
-        v *= _MIX1
-        v ^= v >> _S27
-        v *= _MIX2
-        v ^= v >> _S31
-        out[i] = (out[i] ^ v) * mult
+        out[i] = (out[i] ^ _mix(v)) * mult
 
 
 def _fold(out: np.ndarray, column: pd.Series, mult: np.uint64) -> None:

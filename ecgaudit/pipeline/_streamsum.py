@@ -43,6 +43,7 @@ from ecgaudit.pipeline._progress import ProgressCallback
 from ecgaudit.pipeline._summaries import _fixed_thresholds, _no_references, finish_summary
 from ecgaudit.pipeline._warehouse import _drop_small
 from ecgaudit.summary import DEFAULT_BINS, Summary, attribute_column, grid_edges, poisson_weights
+from ecgaudit.summary._build import cell_dtypes
 from ecgaudit.summary._layout import MAX_BINS, MIN_BINS, bin_index, replicate_column
 from ecgaudit.validate import prepare
 
@@ -258,25 +259,11 @@ def summarize_stream(source: Source, config: AuditConfig | Mapping[str, Any] | s
     cells = pd.concat([running[t.name].frame(t.name, attr_cols) for t in cfg.tasks],
                       ignore_index=True)
     cells, n_ecgs, dropped = _drop_small(cells, attr_cols, int(min_stratum))
-    return finish_summary(_cell_dtypes(cells, attr_cols), cfg, site=str(site or "warehouse"),
+    return finish_summary(cell_dtypes(cells, attr_cols), cfg, site=str(site or "warehouse"),
                           bins=int(bins), n_ecgs=n_ecgs,
                           small_cell={"min_stratum": int(min_stratum),
                                       "dropped_strata": dropped},
                           replicates=int(replicates))
-
-
-def _cell_dtypes(cells: pd.DataFrame, attr_cols: list[str]) -> pd.DataFrame:
-    """Give the columns the dtypes of :func:`ecgaudit.summary.cell_table`."""
-    cells = cells.copy()
-    cells["bin"] = cells["bin"].astype(np.int32)
-    cells["label"] = cells["label"].astype(np.int8)
-    cells["n"] = cells["n"].astype(np.int64)
-    for c in cells.columns:
-        if c.startswith("r:"):
-            cells[c] = cells[c].astype(np.int32)
-    for c in attr_cols:
-        cells[c] = cells[c].astype(str)
-    return cells
 
 
 def clustered_replicates(config: AuditConfig) -> int:

@@ -24,7 +24,7 @@ import pandas as pd
 from ecgaudit.metrics._hashrng import replicate_keys
 from ecgaudit.summary._layout import attribute_column, bin_index, replicate_column
 
-__all__ = ["POISSON_CDF", "cell_table", "poisson_weights"]
+__all__ = ["POISSON_CDF", "cell_dtypes", "cell_table", "poisson_weights"]
 
 #: ``P(X <= k)`` of Poisson(1), ``k = 0..29`` (the last is 1 to double precision).
 POISSON_CDF = np.cumsum([math.exp(-1.0) / math.factorial(k) for k in range(30)])
@@ -105,7 +105,25 @@ def cell_table(tasks: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
         keys = [*attr_cols, "bin", "label"]
         out = df.groupby(keys, sort=True, dropna=False).sum().reset_index()
         parts.append(pd.concat([pd.DataFrame({"task": [name] * len(out)}), out], axis=1))
-    cells = pd.concat(parts, ignore_index=True)
+    return cell_dtypes(pd.concat(parts, ignore_index=True), attr_cols)
+
+
+def cell_dtypes(cells: pd.DataFrame, attr_cols: Sequence[str]) -> pd.DataFrame:
+    """Return a copy of ``cells`` with the summary layout's dtypes.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        Cells with ``bin``, ``label``, ``n``, optional ``r:<k>`` and the attribute columns.
+    attr_cols : sequence of str
+        The attribute columns (stored as text).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``bin`` int32, ``label`` int8, ``n`` int64, replicate columns int32, attributes str.
+    """
+    cells = cells.copy()
     cells["bin"] = cells["bin"].astype(np.int32)
     cells["label"] = cells["label"].astype(np.int8)
     cells["n"] = cells["n"].astype(np.int64)
@@ -114,4 +132,4 @@ def cell_table(tasks: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
             cells[c] = cells[c].astype(np.int32)
     for c in attr_cols:
         cells[c] = cells[c].astype(str)
-    return cells.copy()
+    return cells
