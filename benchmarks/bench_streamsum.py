@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-RACES = np.array(["White", "Black", "Asian", "Hispanic", "Other", "Native"])
-RACE_P = np.array([0.55, 0.18, 0.10, 0.12, 0.04, 0.01])
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_warehouse import RACE_P, RACES, machine, measure
+
 PARTS = 4
 
 CONFIG = {"tasks": [{"name": "hf", "label": "y", "score": "p"}],
@@ -74,21 +71,11 @@ else:
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     s = summarize(frame, config, site="s", replicates=int(sys.argv[4]))
 use = resource.getrusage(resource.RUSAGE_SELF)
-print("RESULT " + json.dumps({"seconds": time.perf_counter() - t0,
+print(json.dumps({"seconds": time.perf_counter() - t0,
                   "cpu_seconds": use.ru_utime + use.ru_stime,
                   "peak_rss_mb": use.ru_maxrss / 1024, "cells": int(len(s.cells)),
                   "content_sha256": s.header["content_sha256"]}), flush=True)
 """
-
-
-def measure(args: list[str]) -> dict:
-    """Run one case in a fresh interpreter; its JSON line (or the error)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True,
-                          text=True, env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        return {"error": proc.stderr[-2000:] + proc.stdout[-1000:]}
-    return json.loads(proc.stdout.rsplit("RESULT ", 1)[1].strip())
 
 
 def main() -> None:
@@ -102,15 +89,12 @@ def main() -> None:
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ecgaudit-stream-"))
     results: dict = {"rows": a.rows, "replicates": a.replicates, "parts": PARTS,
-                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                 "load_average_at_start": os.getloadavg(),
-                                 "note": "shared 2-core machine: timings are upper bounds"},
-                     "cases": {}}
+                     "machine": machine(), "cases": {}}
     try:
         data = work / "data"
         results["generate_seconds"] = generate(data, a.rows, a.seed)
         for case in ("stream", "memory"):
-            runs = [measure([case, str(data), json.dumps(CONFIG), str(a.replicates)])
+            runs = [measure([case, str(data), json.dumps(CONFIG), str(a.replicates)], CHILD)
                     for _ in range(a.repeat)]
             results["cases"][case] = {"runs": runs, "median_seconds": float(np.median(
                 [r.get("seconds", np.nan) for r in runs])), "median_peak_rss_mb": float(

@@ -93,9 +93,17 @@ print(json.dumps({"seconds": time.perf_counter() - t0,
 """
 
 
-def measure(args: list[str]) -> dict:
+def machine() -> dict:
+    """Facts of the machine a benchmark ran on (recorded in every result file)."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "load_average_at_start": os.getloadavg(),
+            "note": "shared 2-core machine: timings are upper bounds"}
+
+
+def measure(args: list[str], child: str = CHILD) -> dict:
+    """Run one case (``child``'s code) in a fresh interpreter; its last JSON line or the error."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", child, *args], capture_output=True,
                           text=True, env=env, cwd=ROOT)
     if proc.returncode != 0:
         return {"error": proc.stderr[-2000:] + proc.stdout[-1000:]}
@@ -115,10 +123,7 @@ def main() -> None:
     skip = set(filter(None, a.skip.split(",")))
     work = Path(tempfile.mkdtemp(prefix="ecgaudit-wh-", dir=a.work))
     results: dict = {"rows": a.rows, "bootstrap": a.bootstrap, "sample": a.sample,
-                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                 "load_average_at_start": os.getloadavg(),
-                                 "note": "shared 2-core machine: timings are upper bounds"},
-                     "cases": {}}
+                     "machine": machine(), "cases": {}}
     try:
         data = work / "data"
         results["generate_seconds"] = generate(data, a.rows, a.seed)
